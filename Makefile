@@ -1,0 +1,108 @@
+# Makefile -- build, run and test the checkout backend.
+#
+#   make            build the API module, the worker and shopctl (build/)
+#   make run        install what is missing, start everything, foreground
+#   make test       sanitizer build (build/asan/), unit + black-box tests
+#   make bench      benchmarks, results in bench/results.json and REPORT.md
+#   make lint       clang-format check and cppcheck, where installed
+#   make fmt        clang-format in place
+#
+# SAN=1 builds with ASan and UBSan into build/asan/.
+
+CC	?= cc
+PKGS	:= libmongoc-1.0 hiredis jansson libjwt libsodium
+DEPS_OK	:= $(shell pkg-config --exists $(PKGS) 2>/dev/null && echo yes)
+
+ifeq ($(SAN),1)
+B	:= build/asan
+OPT	:= -O1 -g -fno-omit-frame-pointer \
+	   -fsanitize=address,undefined -fno-sanitize-recover=all
+else
+B	:= build
+OPT	:= -O2 -g
+endif
+
+WARN	:= -Wall -Wextra -Werror -Wstrict-prototypes -Wmissing-prototypes \
+	   -Wshadow -Wpointer-arith -Wcast-qual
+CFLAGS	+= -std=gnu11 -fPIC $(OPT) $(WARN) -D_GNU_SOURCE \
+	   $(patsubst -I%,-isystem %,$(shell pkg-config --cflags $(PKGS) 2>/dev/null))
+LDLIBS	+= $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -lpthread
+KORE_CFLAGS := $(shell cat /usr/share/kore/features 2>/dev/null)
+
+SHARED_SRC	:= $(filter-out %_test.c,$(wildcard shared/*.c))
+TEST_SRC	:= $(wildcard shared/*_test.c) tests/unit.c
+API_SRC		:= $(wildcard api/*.c)
+WORKER_SRC	:= $(wildcard worker/*.c)
+CTL_SRC		:= $(wildcard migrations/*.c)
+
+obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
+SHARED_OBJ	:= $(call obj,$(SHARED_SRC))
+HEADERS		:= $(wildcard */*.h)
+
+BINS	:= $(B)/api.so $(B)/worker $(B)/shopctl $(B)/unit $(B)/dbcheck
+
+.PHONY: all deps run test unit bench lint fmt clean
+all: deps-check $(BINS)
+
+deps-check:
+ifneq ($(DEPS_OK),yes)
+	@scripts/deps.sh
+	@$(MAKE) --no-print-directory all
+	@exit 0
+endif
+
+deps:
+	@scripts/deps.sh
+
+$(B)/obj/api/%.o: api/%.c $(HEADERS)
+	@mkdir -p $(@D)
+	@echo "CC $<"
+	@$(CC) $(CFLAGS) $(KORE_CFLAGS) -c $< -o $@
+
+$(B)/obj/%.o: %.c $(HEADERS)
+	@mkdir -p $(@D)
+	@echo "CC $<"
+	@$(CC) $(CFLAGS) -c $< -o $@
+
+$(B)/api.so: $(call obj,$(API_SRC)) $(SHARED_OBJ)
+	@echo "LD $@"
+	@$(CC) $(CFLAGS) -shared -o $@ $^ $(LDLIBS)
+
+$(B)/worker: $(call obj,$(WORKER_SRC)) $(SHARED_OBJ)
+	@echo "LD $@"
+	@$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/shopctl: $(call obj,$(CTL_SRC)) $(SHARED_OBJ)
+	@echo "LD $@"
+	@$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/unit: $(call obj,$(TEST_SRC)) $(SHARED_OBJ)
+	@echo "LD $@"
+	@$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/dbcheck: $(call obj,tests/dbcheck.c) $(SHARED_OBJ)
+	@echo "LD $@"
+	@$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+run: deps all
+	@scripts/run.sh
+
+test: deps
+	@$(MAKE) --no-print-directory SAN=1 all
+	@scripts/test.sh build/asan
+
+unit: deps
+	@$(MAKE) --no-print-directory SAN=1 all
+	@build/asan/unit
+
+bench: deps all
+	@scripts/bench.sh
+
+lint:
+	@scripts/lint.sh check
+
+fmt:
+	@scripts/lint.sh fix
+
+clean:
+	rm -rf build

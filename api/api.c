@@ -1,0 +1,248 @@
+/*
+ * api.c -- what every handler uses: JSON replies, the one error writer,
+ * request bodies, query strings, the bearer-token check, client IPs.
+ *
+ * api_error() is the only place that writes {"error": {...}}; it takes
+ * status, code and message from shared/errors.c and adds Retry-After to
+ * 429 and 503 answers when the caller has not set one.
+ */
+#include <arpa/inet.h>
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "api.h"
+#include "../shared/config.h"
+#include "../shared/json.h"
+
+void
+api_json(struct http_request *req, int status, json_t *body)
+{
+	char	*text;
+
+	text = json_dump_body(body);
+	json_decref(body);
+	http_response_header(req, "content-type", "application/json");
+	if (text == NULL) {
+		http_response(req, 500, "{\"error\":{\"code\":\"internal\"}}",
+		    28);
+		return;
+	}
+	http_response(req, status, text, strlen(text));
+	free(text);
+}
+
+static int
+has_header(struct http_request *req, const char *name)
+{
+	struct http_header	*h;
+
+	TAILQ_FOREACH(h, &req->resp_headers, list) {
+		if (strcasecmp(h->header, name) == 0)
+			return (1);
+	}
+	return (0);
+}
+
+static void
+error_reply(struct http_request *req, enum err e, const char *field,
+    const char *message)
+{
+	const struct err_info	*info;
+	json_t			*err;
+
+	info = err_info(e);
+	err = json_pack("{s:s, s:s}", "code", info->code, "message", message);
+	if (field != NULL)
+		json_object_set_new(err, "field", json_string(field));
+	if ((info->status == 429 || info->status == 503) &&
+	    !has_header(req, "retry-after"))
+		http_response_header(req, "retry-after",
+		    info->status == 429 ? "60" : "1");
+	api_json(req, info->status, json_pack("{s:o}", "error", err));
+}
+
+/* Answer with e's status, code and message (naming field, if given). */
+void
+api_error(struct http_request *req, enum err e, const char *field)
+{
+	const struct err_info	*info;
+	char			 msg[256];
+
+	info = err_info(e);
+	if (field != NULL && info->with_field != NULL) {
+		snprintf(msg, sizeof(msg), info->with_field, field);
+		error_reply(req, e, field, msg);
+		return;
+	}
+	error_reply(req, e, field, info->message);
+}
+
+/* Like api_error(), with a message of its own (for limits and the like). */
+void
+api_error_msg(struct http_request *req, enum err e, const char *field,
+    const char *fmt, ...)
+{
+	va_list	ap;
+	char	msg[256];
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	error_reply(req, e, field, msg);
+}
+
+static int
+json_content_type(struct http_request *req)
+{
+	const char	*ct;
+	size_t		 n;
+
+	if (!http_request_header(req, "content-type", &ct))
+		return (0);
+	n = strlen("application/json");
+	if (strncasecmp(ct, "application/json", n) != 0)
+		return (0);
+	return (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
+}
+
+/*
+ * Parse the request body into ctx->body: an empty body is {}, anything
+ * else must be a JSON object sent as application/json.
+ */
+enum err
+api_body(struct http_request *req, struct ctx *ctx)
+{
+	const void	*data;
+	size_t		 len;
+
+	data = NULL;
+	len = 0;
+	if (req->http_body != NULL) {
+		data = req->http_body->data;
+		len = req->http_body_length;
+	}
+	if (len > 0 && !json_content_type(req))
+		return (ERR_CONTENT_TYPE);
+	return (json_parse_body(data, len, &ctx->body));
+}
+
+static int
+hexval(int c)
+{
+	if (isdigit(c))
+		return (c - '0');
+	return (tolower(c) - 'a' + 10);
+}
+
+/* Percent-decode n bytes of s into out; -1 if bad or too long. */
+static int
+decode(const char *s, size_t n, char *out, size_t outlen)
+{
+	size_t	i, o;
+
+	for (i = 0, o = 0; i < n; i++, o++) {
+		if (o + 1 >= outlen)
+			return (-1);
+		if (s[i] == '+') {
+			out[o] = ' ';
+		} else if (s[i] == '%') {
+			if (i + 2 >= n || !isxdigit((unsigned char)s[i + 1]) ||
+			    !isxdigit((unsigned char)s[i + 2]))
+				return (-1);
+			out[o] = (char)(hexval((unsigned char)s[i + 1]) * 16 +
+			    hexval((unsigned char)s[i + 2]));
+			if (out[o] == '\0')
+				return (-1);
+			i += 2;
+		} else {
+			out[o] = s[i];
+		}
+	}
+	out[o] = '\0';
+	return (0);
+}
+
+/*
+ * Find query parameter name and decode it into out.  Returns 1 if found,
+ * 0 if absent, -1 if malformed or longer than outlen.
+ */
+int
+api_query(struct http_request *req, const char *name, char *out,
+    size_t outlen)
+{
+	const char	*p, *end, *eq;
+	size_t		 nlen;
+
+	if (req->query_string == NULL)
+		return (0);
+	nlen = strlen(name);
+	for (p = req->query_string; *p != '\0'; p = *end ? end + 1 : end) {
+		if ((end = strchr(p, '&')) == NULL)
+			end = p + strlen(p);
+		eq = memchr(p, '=', (size_t)(end - p));
+		if (eq == NULL || (size_t)(eq - p) != nlen ||
+		    strncmp(p, name, nlen) != 0)
+			continue;
+		return (decode(eq + 1, (size_t)(end - eq - 1), out, outlen) ==
+		    0 ? 1 : -1);
+	}
+	return (0);
+}
+
+/* Check the bearer token and fill ctx->who. */
+enum err
+api_auth(struct http_request *req, struct ctx *ctx)
+{
+	const char	*h;
+
+	if (!http_request_header(req, "authorization", &h))
+		return (ERR_UNAUTHENTICATED);
+	if (strncasecmp(h, "Bearer ", 7) != 0)
+		return (ERR_UNAUTHENTICATED);
+	h += 7;
+	while (*h == ' ')
+		h++;
+	return (jwt_token_verify(h, cfg.jwt_secret, time(NULL), &ctx->who));
+}
+
+/*
+ * The client's address: the peer, or behind a trusted proxy the last
+ * X-Forwarded-For entry (the one the proxy itself appended).
+ */
+void
+api_client_ip(struct http_request *req, char *out, size_t outlen)
+{
+	struct connection	*c = req->owner;
+	const char		*xff, *last;
+
+	if (cfg.trust_proxy && http_request_header(req, "x-forwarded-for",
+	    &xff)) {
+		last = strrchr(xff, ',');
+		last = last != NULL ? last + 1 : xff;
+		while (*last == ' ')
+			last++;
+		snprintf(out, outlen, "%.45s", last);
+		return;
+	}
+	snprintf(out, outlen, "unknown");
+	if (c == NULL)
+		return;
+	if (c->family == AF_INET)
+		inet_ntop(AF_INET, &c->addr.ipv4.sin_addr, out, outlen);
+	else if (c->family == AF_INET6)
+		inet_ntop(AF_INET6, &c->addr.ipv6.sin6_addr, out, outlen);
+}
+
+/* Set "id" and "_id" (which the original's clients read) on obj. */
+json_t *
+api_id_pair(json_t *obj, const char *hex)
+{
+	json_object_set_new(obj, "id", json_string(hex));
+	json_object_set_new(obj, "_id", json_string(hex));
+	return (obj);
+}

@@ -1,0 +1,118 @@
+/*
+ * api.h -- what the API's files share: the per-request context, the
+ * asynchronous call that a handler sleeps on, and each file's entry
+ * points, grouped by file.
+ *
+ * Every route runs through one kore handler (main.c), which finds the
+ * route, creates the context and calls the route's function.  A route
+ * function returns KORE_RESULT_OK once it has answered, or
+ * KORE_RESULT_RETRY after starting a call: kore calls it again when the
+ * call completes, with ctx->step telling it where it was.
+ */
+#ifndef API_API_H
+#define API_API_H
+
+#include <sys/queue.h>
+
+#include <stdint.h>
+
+#include <kore/kore.h>
+#include <kore/http.h>
+
+#include <jansson.h>
+#include <mongoc/mongoc.h>
+
+#include "../shared/errors.h"
+#include "../shared/jwt.h"
+
+struct ctx;
+struct call;
+
+/* A route: method mask, path pattern with ":id" segments, function. */
+struct route {
+	int		 methods;
+	const char	*pattern;
+	const char	*name;		/* label in logs and metrics */
+	int		(*fn)(struct http_request *, struct ctx *);
+};
+
+/*
+ * The per-request context, kept in req->hdlr_extra and freed with the
+ * request.  A handler keeps its own state in data (freed by data_free).
+ */
+struct ctx {
+	const struct route	*route;
+	char			 rid[40];	/* request id, for the logs */
+	char			 param[32];	/* the ":id" path segment */
+	struct principal	 who;		/* set by api_auth() */
+	json_t			*body;		/* new; the parsed body */
+	struct call		*call;		/* the call being waited on */
+	int			 step;		/* the handler's progress */
+	uint64_t		 start_us;	/* when the request began */
+	void			*data;		/* handler state */
+	void			(*data_free)(void *);
+};
+
+/*
+ * An asynchronous call: work done off the event loop (a DB thread) or
+ * by Redis, that wakes the request when it completes.  It is shared by
+ * the request and the backend doing the work; whichever lets go last
+ * frees it, so a client that disconnects early never leaves a backend
+ * writing into freed memory.
+ */
+struct call {
+	struct http_request	*req;		/* NULL once the request is gone */
+	int			 busy;		/* a backend still holds it */
+	int			 done;		/* the result is in */
+	enum err		 err;		/* the result's error, or none */
+	json_t			*in;		/* new; input for the backend */
+	json_t			*out;		/* new; the result */
+	void			(*run)(struct call *, mongoc_client_t *);
+	uint64_t		 deadline;	/* ms; Redis calls time out */
+	TAILQ_ENTRY(call)	 list;		/* on the backend's queue */
+};
+
+/* main.c */
+extern mongoc_client_pool_t	*api_mongo;
+
+/* api.c: replies, bodies, query strings, auth */
+void		api_json(struct http_request *, int status, json_t *body);
+void		api_error(struct http_request *, enum err, const char *field);
+void		api_error_msg(struct http_request *, enum err, const char *field,
+		    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+enum err	api_body(struct http_request *, struct ctx *);
+int		api_query(struct http_request *, const char *name, char *out,
+		    size_t outlen);
+enum err	api_auth(struct http_request *, struct ctx *);
+void		api_client_ip(struct http_request *, char *out, size_t outlen);
+json_t		*api_id_pair(json_t *obj, const char *hex);
+
+/* call.c */
+struct call	*call_new(struct http_request *, json_t *in);
+void		call_finish(struct call *);
+void		call_release(struct call *);
+int		call_start(struct http_request *, struct ctx *, struct call *,
+		    enum err);
+struct call	*call_take(struct ctx *);
+
+/* offload.c: blocking work on threads with their own MongoDB client */
+enum offload_pool { OFFLOAD_DB, OFFLOAD_HASH, OFFLOAD__COUNT };
+int		offload_init(mongoc_client_pool_t *, char *err, size_t errlen);
+enum err	offload_submit(enum offload_pool, struct call *,
+		    void (*run)(struct call *, mongoc_client_t *));
+
+/* aredis.c: Redis on kore's event loop */
+int		aredis_init(void);
+int		aredis_up(void);
+enum err	aredis_cmd(struct call *, const char *fmt, ...);
+enum err	aredis_cmdv(struct call *, int argc, const char **argv,
+		    const size_t *lens);
+void		aredis_subscribe(const char *channel,
+		    void (*on_message)(const char *, size_t),
+		    void (*on_resubscribed)(void));
+
+/* health.c */
+int		health_get(struct http_request *, struct ctx *);
+int		health_ready(struct http_request *, struct ctx *);
+
+#endif

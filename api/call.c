@@ -1,0 +1,88 @@
+/*
+ * call.c -- the asynchronous call a request sleeps on.
+ *
+ * A call has two holders: the request (until call_release) and a backend
+ * (while busy: a DB thread, or Redis until its reply callback has run).
+ * The last one to let go frees it.  A backend reports completion with
+ * call_finish() on the event loop, which wakes the request if it is
+ * still there.  A Redis call that times out is marked done early and
+ * stays busy until hiredis hands it back.
+ */
+#include <stdlib.h>
+
+#include "api.h"
+
+static void
+call_free(struct call *c)
+{
+	json_decref(c->in);
+	json_decref(c->out);
+	free(c);
+}
+
+/* A new call for req, stealing in (which may be NULL); never fails. */
+struct call *
+call_new(struct http_request *req, json_t *in)
+{
+	struct call	*c;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		fatal("call_new: out of memory");
+	c->req = req;
+	c->in = in;
+	return (c);
+}
+
+/* The backend is done with c: wake its request, or free c if none. */
+void
+call_finish(struct call *c)
+{
+	c->busy = 0;
+	if (!c->done) {
+		c->done = 1;
+		if (c->req != NULL)
+			http_request_wakeup(c->req);
+	}
+	if (c->req == NULL)
+		call_free(c);
+}
+
+/* The request is done with c (or gone): free it unless a backend has it. */
+void
+call_release(struct call *c)
+{
+	c->req = NULL;
+	if (!c->busy)
+		call_free(c);
+}
+
+/*
+ * Make c the call ctx waits on, given e, what starting it returned.  On
+ * success req sleeps until c completes; on failure c is done at once
+ * with e and the handler runs again on the next pass of the loop.
+ * Either way the handler returns what this returns.
+ */
+int
+call_start(struct http_request *req, struct ctx *ctx, struct call *c,
+    enum err e)
+{
+	ctx->call = c;
+	if (e != ERR_NONE) {
+		c->err = e;
+		c->done = 1;
+		return (KORE_RESULT_RETRY);
+	}
+	http_request_sleep(req);
+	return (KORE_RESULT_RETRY);
+}
+
+/* The completed call ctx waited on; the caller must call_release() it. */
+struct call *
+call_take(struct ctx *ctx)
+{
+	struct call	*c;
+
+	c = ctx->call;
+	ctx->call = NULL;
+	return (c);
+}

@@ -1,0 +1,338 @@
+/*
+ * main.c -- the API's kore hooks, its route table and the one handler
+ * every request enters through.
+ *
+ * kore_parent_configure() loads and validates the configuration before
+ * any worker forks (a bad value stops the server with one line naming
+ * the variable) and applies it to kore: listener, worker count, body and
+ * connection limits.  kore_worker_configure() then opens, per worker,
+ * the MongoDB pool, the offload threads and the Redis connections.
+ *
+ * api_dispatch() finds the route and creates the request context, then
+ * answers 404 (no route), 405 (wrong method, with Allow) or 413 (body
+ * over BODY_MAX) itself, as JSON: kore's own error pages never reach a
+ * client for those.  kore refuses bodies above 4 x BODY_MAX before
+ * reading them, with a bare 413.
+ */
+#include <sys/resource.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <kore/hooks.h>
+#include <kore/seccomp.h>
+#include <sodium.h>
+
+#include "api.h"
+#include "../shared/config.h"
+#include "../shared/db.h"
+#include "../shared/log.h"
+
+int	api_dispatch(struct http_request *);
+
+mongoc_client_pool_t	*api_mongo;
+
+#define GET	HTTP_METHOD_GET
+#define POST	HTTP_METHOD_POST
+#define PUT	HTTP_METHOD_PUT
+#define PATCH	HTTP_METHOD_PATCH
+#define DELETE	HTTP_METHOD_DELETE
+
+static const struct route routes[] = {
+	{ GET, "/health", "health", health_get },
+	{ GET, "/ready", "ready", health_ready },
+};
+
+#define NROUTES	(sizeof(routes) / sizeof(routes[0]))
+
+/*
+ * System calls the API needs beyond kore's own list: threads and
+ * eventfds for the offload pools, sockets for MongoDB and Redis.
+ */
+KORE_SECCOMP_FILTER("api",
+    KORE_SYSCALL_ALLOW(clone),
+    KORE_SYSCALL_ALLOW(clone3),
+    KORE_SYSCALL_ALLOW(set_robust_list),
+    KORE_SYSCALL_ALLOW(rseq),
+    KORE_SYSCALL_ALLOW(futex),
+    KORE_SYSCALL_ALLOW(eventfd2),
+    KORE_SYSCALL_ALLOW(socket),
+    KORE_SYSCALL_ALLOW(connect),
+    KORE_SYSCALL_ALLOW(getsockopt),
+    KORE_SYSCALL_ALLOW(setsockopt),
+    KORE_SYSCALL_ALLOW(getsockname),
+    KORE_SYSCALL_ALLOW(getpeername),
+    KORE_SYSCALL_ALLOW(poll),
+    KORE_SYSCALL_ALLOW(ppoll),
+    KORE_SYSCALL_ALLOW(sendmsg),
+    KORE_SYSCALL_ALLOW(recvmsg),
+    KORE_SYSCALL_ALLOW(sendto),
+    KORE_SYSCALL_ALLOW(recvfrom),
+    KORE_SYSCALL_ALLOW(shutdown),
+    KORE_SYSCALL_ALLOW(uname),
+    KORE_SYSCALL_ALLOW(newfstatat),
+    KORE_SYSCALL_ALLOW(getrandom),
+    KORE_SYSCALL_ALLOW(sched_yield),
+    KORE_SYSCALL_ALLOW(gettid),
+    KORE_SYSCALL_ALLOW(prlimit64),
+    KORE_SYSCALL_ALLOW(sysinfo),
+    KORE_SYSCALL_ALLOW(madvise),
+    KORE_SYSCALL_ALLOW(mremap),
+    KORE_SYSCALL_ALLOW(sched_getaffinity),
+    KORE_SYSCALL_ALLOW(getrusage),
+    KORE_SYSCALL_ALLOW(clock_gettime),
+    KORE_SYSCALL_ALLOW(gettimeofday),
+);
+
+static void
+die(const char *msg)
+{
+	fprintf(stderr, "api: %s\n", msg);
+	exit(1);
+}
+
+void
+kore_parent_configure(int argc, char **argv)
+{
+	struct kore_server	*srv;
+	struct rlimit		 rl;
+	char			 err[512], port[16];
+
+	(void)argc;
+	(void)argv;
+	/* kore's start-up lines are still buffered: print them once, not
+	 * again from every forked worker. */
+	fflush(stdout);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (config_load(err, sizeof(err)) == -1)
+		die(err);
+	log_init("api");
+	if (sodium_init() < 0)
+		die("libsodium failed to initialise");
+
+	worker_count = (u_int8_t)cfg.api_workers;
+	/* kore asks for this many descriptors plus a few of its own. */
+	worker_rlimit_nofiles = 65536;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max != RLIM_INFINITY &&
+	    rl.rlim_max < 65536 + 64)
+		worker_rlimit_nofiles = (u_int32_t)rl.rlim_max - 64;
+	worker_max_connections = worker_rlimit_nofiles - 256;
+	http_request_limit = 40000;
+	http_body_max = (size_t)cfg.body_max * 4;
+	http_hsts_enable = 0;	/* TLS and HSTS belong to the proxy */
+
+	if ((srv = kore_server_lookup("api")) == NULL)
+		die("the kore configuration has no `server api` block");
+	snprintf(port, sizeof(port), "%ld", cfg.port);
+	if (!kore_server_bind(srv, cfg.bind, port, NULL)) {
+		snprintf(err, sizeof(err), "PORT: cannot listen on %s:%ld "
+		    "(in use, or not allowed)", cfg.bind, cfg.port);
+		die(err);
+	}
+	log_info("api: listening", "{s:s, s:i, s:s}", "bind", cfg.bind,
+	    "port", (int)cfg.port, "env", cfg.app_env);
+}
+
+void
+kore_worker_configure(void)
+{
+	char	err[512];
+
+	log_init("api");
+	api_mongo = db_pool_new("checkout-api",
+	    (int)(cfg.db_threads + cfg.hash_threads + 2), err, sizeof(err));
+	if (api_mongo == NULL)
+		die(err);
+	if (offload_init(api_mongo, err, sizeof(err)) == -1)
+		die(err);
+	aredis_init();
+}
+
+/* ----- routing ----- */
+
+/* Match path against pattern; a ":id" segment is copied to ctx->param. */
+static int
+match(const char *pattern, const char *path, struct ctx *ctx)
+{
+	const char	*seg;
+	size_t		 n;
+
+	while (*pattern != '\0' && *path != '\0') {
+		if (*pattern == ':') {
+			seg = path;
+			while (*path != '\0' && *path != '/')
+				path++;
+			n = (size_t)(path - seg);
+			if (n == 0 || n >= sizeof(ctx->param))
+				return (0);
+			memcpy(ctx->param, seg, n);
+			ctx->param[n] = '\0';
+			while (*pattern != '\0' && *pattern != '/')
+				pattern++;
+			continue;
+		}
+		if (*pattern++ != *path++)
+			return (0);
+	}
+	return (*pattern == '\0' && *path == '\0');
+}
+
+/*
+ * The route for req's method and path.  NULL with *allowed set to the
+ * methods the path takes (0: no such path).
+ */
+static const struct route *
+route_find(struct http_request *req, struct ctx *ctx, int *allowed)
+{
+	char	 path[512];
+	size_t	 i, n;
+	int	 method;
+
+	snprintf(path, sizeof(path), "%s", req->path);
+	n = strlen(path);
+	if (n > 1 && path[n - 1] == '/')
+		path[n - 1] = '\0';
+	method = req->method == HTTP_METHOD_HEAD ? GET : req->method;
+	*allowed = 0;
+	for (i = 0; i < NROUTES; i++) {
+		if (!match(routes[i].pattern, path, ctx))
+			continue;
+		if (routes[i].methods & method)
+			return (&routes[i]);
+		*allowed |= routes[i].methods;
+	}
+	return (NULL);
+}
+
+static void
+allow_header(struct http_request *req, int methods)
+{
+	static const int	 m[] = { GET, POST, PUT, PATCH, DELETE };
+	char			 buf[64];
+	size_t			 i, off;
+
+	buf[0] = '\0';
+	for (i = 0, off = 0; i < sizeof(m) / sizeof(m[0]); i++) {
+		if (methods & m[i])
+			off += (size_t)snprintf(buf + off, sizeof(buf) - off,
+			    "%s%s", off > 0 ? ", " : "",
+			    http_method_text(m[i]));
+	}
+	http_response_header(req, "allow", buf);
+}
+
+/* ----- the request context ----- */
+
+static void
+ctx_free(struct http_request *req)
+{
+	struct ctx	*ctx = req->hdlr_extra;
+
+	if (ctx == NULL)
+		return;
+	if (ctx->call != NULL)
+		call_release(ctx->call);
+	ctx->call = NULL;
+	json_decref(ctx->body);
+	ctx->body = NULL;
+	if (ctx->data != NULL && ctx->data_free != NULL)
+		ctx->data_free(ctx->data);
+	ctx->data = NULL;
+}
+
+/* Take the client's X-Request-Id if it is sane, else make one. */
+static void
+request_id(struct http_request *req, struct ctx *ctx)
+{
+	const char	*h;
+	unsigned char	 raw[12];
+	size_t		 i, n;
+
+	if (http_request_header(req, "x-request-id", &h) &&
+	    (n = strlen(h)) > 0 && n < sizeof(ctx->rid) &&
+	    strspn(h, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "0123456789-_.:") == n) {
+		memcpy(ctx->rid, h, n + 1);
+	} else {
+		randombytes_buf(raw, sizeof(raw));
+		for (i = 0; i < sizeof(raw); i++)
+			snprintf(ctx->rid + i * 2, 3, "%02x", raw[i]);
+	}
+	http_response_header(req, "x-request-id", ctx->rid);
+}
+
+static uint64_t
+now_us(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000);
+}
+
+/* Route the request; 0 if a handler should run, -1 if answered here. */
+static int
+ctx_start(struct http_request *req, struct ctx *ctx)
+{
+	int	allowed;
+
+	ctx->start_us = now_us();
+	request_id(req, ctx);
+	if (req->http_body != NULL &&
+	    req->http_body_length > (size_t)cfg.body_max) {
+		api_error_msg(req, ERR_BODY_TOO_LARGE, NULL, "the request body "
+		    "is larger than the limit of %ld bytes", cfg.body_max);
+		return (-1);
+	}
+	ctx->route = route_find(req, ctx, &allowed);
+	if (ctx->route == NULL) {
+		if (allowed == 0) {
+			api_error(req, ERR_ROUTE_NOT_FOUND, NULL);
+		} else {
+			allow_header(req, allowed);
+			api_error(req, ERR_METHOD_NOT_ALLOWED, NULL);
+		}
+		return (-1);
+	}
+	return (0);
+}
+
+static void
+request_log(struct http_request *req, struct ctx *ctx)
+{
+	double	ms;
+
+	if (!log_enabled(LOG_LVL_INFO))
+		return;
+	ms = (double)(now_us() - ctx->start_us) / 1000.0;
+	log_info("request", "{s:s, s:s, s:s, s:s, s:i, s:f}", "rid", ctx->rid,
+	    "method", http_method_text(req->method), "path", req->path,
+	    "route", ctx->route != NULL ? ctx->route->name : "-",
+	    "status", req->status, "ms", ms);
+}
+
+int
+api_dispatch(struct http_request *req)
+{
+	struct ctx	*ctx;
+	int		 r;
+
+	if (!http_state_exists(req)) {
+		ctx = http_state_create(req, sizeof(*ctx), ctx_free);
+		if (ctx_start(req, ctx) == -1) {
+			request_log(req, ctx);
+			return (KORE_RESULT_OK);
+		}
+	}
+	ctx = http_state_get(req);
+	if (ctx->call != NULL && !ctx->call->done) {
+		http_request_sleep(req);
+		return (KORE_RESULT_RETRY);
+	}
+	r = ctx->route->fn(req, ctx);
+	if (r == KORE_RESULT_OK)
+		request_log(req, ctx);
+	return (r);
+}

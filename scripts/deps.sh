@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+#
+# deps.sh -- install what building, running and testing need, once.
+#
+# Debian packages come from apt-get; SecantusDB (the embedded MongoDB-wire
+# server) and the Python test tools go into a project-local virtualenv at
+# .venv, pinned in requirements.txt.  A second run finds everything in
+# place and returns in well under a second: the stamp files record what
+# was installed and from which requirements.
+#
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+
+PACKAGES="kore libhiredis-dev libmongoc-dev libbson-dev libjansson-dev
+libjwt-dev libsodium-dev libpq-dev pkg-config redis-server redis-tools
+python3-venv wrk"
+
+missing=""
+for p in $PACKAGES; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
+	    missing="$missing $p"
+done
+
+if [ -n "$missing" ]; then
+	echo "deps: installing Debian packages:$missing" >&2
+	sudo=""
+	[ "$(id -u)" -eq 0 ] || sudo="sudo"
+	export DEBIAN_FRONTEND=noninteractive
+	$sudo apt-get update -qq >/dev/null
+	# shellcheck disable=SC2086
+	$sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+
+# The Debian package enables a system-wide redis-server unit; we run our
+# own per project, so the packaged one is not started here.
+
+# `deps.sh rs`: also build the Rust SecantusDB server into .tools/bin
+# (about 6 minutes once; docs/DATABASE.md says why it is optional).
+if [ "${1:-}" = rs ] && [ ! -x "$top/.tools/bin/secantusd-rs" ]; then
+	echo "deps: building secantusd-rs (SecantusDB's Rust server)" >&2
+	rustup toolchain install 1.98 --profile minimal >/dev/null
+	cargo +1.98 install --quiet secantus-mdb@0.5.3-beta.196 \
+	    --root "$top/.tools"
+fi
+
+venv="$top/.venv"
+stamp="$venv/.requirements.sha"
+want=$(sha256sum requirements.txt | cut -d' ' -f1)
+if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+	echo "deps: installing Python packages into .venv" >&2
+	python3 -m venv "$venv"
+	"$venv/bin/pip" install -q --disable-pip-version-check \
+	    -r requirements.txt
+	echo "$want" >"$stamp"
+fi

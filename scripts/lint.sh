@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+#
+# lint.sh check|fix -- clang-format (KNF, .clang-format) and cppcheck on
+# the C sources.  Installs the tools from Debian when missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=""
+command -v clang-format >/dev/null || need="$need clang-format"
+command -v cppcheck >/dev/null || need="$need cppcheck"
+if [ -n "$need" ]; then
+	sudo=""
+	[ "$(id -u)" -eq 0 ] || sudo="sudo"
+	# shellcheck disable=SC2086
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $need >/dev/null
+fi
+
+files=$(ls api/*.[ch] worker/*.[ch] shared/*.[ch] migrations/*.[ch] tests/*.[ch])
+if [ "${1:-check}" = fix ]; then
+	# shellcheck disable=SC2086
+	clang-format -i $files
+	exit 0
+fi
+# shellcheck disable=SC2086
+clang-format --dry-run $files 2>&1 | grep -c 'warning:' |
+    xargs -I{} echo "clang-format: {} lines differ from .clang-format (make fmt)"
+# shellcheck disable=SC2086
+cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
+    --inline-suppr --suppress=missingIncludeSystem \
+    -D__linux__ -DKORE_USE_TASKS $files

@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+#
+# run.sh -- `make run`: Redis, SecantusDB, migrations, the API and
+# $WORKERS workers, in the foreground, all on loopback.
+#
+# Ctrl-C or SIGTERM stops every process this script started and waits
+# for them.  A process that dies while running is started again after a
+# second (what systemd's Restart=on-failure does in ops/).  Settings come
+# from the environment and .env, read by `shopctl env`, so this script
+# and the C code agree on every default.
+set -uo pipefail
+
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+cd "$TOP"
+B=${BUILD_DIR:-build}
+case $B in /*) ;; *) B="$TOP/$B" ;; esac
+
+env_lines=$("$B/shopctl" env) || exit 1
+eval "$env_lines"
+mkdir -p "$DATA_DIR/log" "$DATA_DIR/run"
+
+declare -A PIDS CMDS LOGS
+stopping=0
+
+start_proc() { # name logfile command...
+	local name=$1 log=$2
+	shift 2
+	if [ "$log" = - ]; then
+		"$@" &
+	else
+		"$@" >>"$log" 2>&1 &
+	fi
+	PIDS[$name]=$!
+	CMDS[$name]=$(printf '%q ' "$@")
+	LOGS[$name]=$log
+}
+
+stop_all() {
+	stopping=1
+	local name pid i alive
+	# The API and workers first, so they finish what they hold.
+	for name in "${!PIDS[@]}"; do
+		case $name in redis|secantus) ;; *) kill -TERM "${PIDS[$name]}" 2>/dev/null ;; esac
+	done
+	for ((i = 0; i < 100; i++)); do
+		alive=0
+		for name in "${!PIDS[@]}"; do
+			case $name in redis|secantus) continue ;; esac
+			kill -0 "${PIDS[$name]}" 2>/dev/null && alive=1
+		done
+		[ $alive = 0 ] && break
+		sleep 0.1
+	done
+	for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null; done
+	for ((i = 0; i < 100; i++)); do
+		alive=0
+		for pid in "${PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+		[ $alive = 0 ] && break
+		sleep 0.1
+	done
+	for pid in "${PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null; done
+	wait 2>/dev/null
+	echo "run: stopped"
+}
+trap 'stop_all; exit 0' INT TERM
+trap 'stopping=1' EXIT
+
+# shellcheck source=scripts/services.sh
+. "$TOP/scripts/services.sh"
+
+start_redis || { stop_all; exit 1; }
+start_mongo || { stop_all; exit 1; }
+"$B/shopctl" migrate || { stop_all; exit 1; }
+
+conf="$DATA_DIR/run/api.conf"
+sed "s|^load .*|load $B/api.so|" conf/api.conf >"$conf"
+# A sanitizer build of the module needs its runtime loaded into kore first.
+kore_env=()
+if ldd "$B/api.so" | grep -q libasan; then
+	kore_env=(env "LD_PRELOAD=$(gcc -print-file-name=libasan.so)"
+	    "ASAN_OPTIONS=detect_leaks=0")
+fi
+start_proc api - "${kore_env[@]}" kore -f -n -r -c "$conf"
+for ((w = 1; w <= WORKERS; w++)); do
+	start_proc "worker$w" - "$B/worker"
+done
+
+for ((i = 0; i < 100; i++)); do
+	curl -fs "http://$BIND_ADDRESS:$PORT/ready" >/dev/null && break
+	sleep 0.2
+done
+echo "run: API at http://$BIND_ADDRESS:$PORT ($WORKERS workers; Ctrl-C stops everything)"
+
+# Supervise: restart what dies until we are asked to stop.
+while [ $stopping = 0 ]; do
+	wait -n 2>/dev/null
+	[ $stopping = 1 ] && break
+	for name in "${!PIDS[@]}"; do
+		if ! kill -0 "${PIDS[$name]}" 2>/dev/null; then
+			echo "run: $name exited; restarting it in 1 s" >&2
+			sleep 1
+			[ $stopping = 1 ] && break
+			eval "start_proc $name ${LOGS[$name]} ${CMDS[$name]}"
+		fi
+	done
+done

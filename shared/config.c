@@ -1,0 +1,461 @@
+/*
+ * config.c -- environment over .env over defaults, validated at start.
+ *
+ * API: config_load() fills the global cfg once, before any thread or
+ * fork; afterwards cfg is read-only, so every process and thread may read
+ * it without locks.  To add a variable, add a field to struct config and
+ * one row to vars[]: the row carries its default, bounds and the text the
+ * README shows.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <mongoc/mongoc.h>
+
+#include "config.h"
+
+enum kind { K_LONG, K_STR, K_BOOL };
+
+struct var {
+	const char	*name;
+	enum kind	 kind;
+	size_t		 off;		/* offset of the field in cfg */
+	size_t		 size;		/* K_STR: size of the buffer */
+	const char	*def;		/* default, as text; NULL: empty */
+	long		 min;		/* K_LONG bounds, inclusive */
+	long		 max;
+	const char	*doc;
+};
+
+#define L(n, f, d, lo, hi, doc) \
+	{ n, K_LONG, offsetof(struct config, f), 0, d, lo, hi, doc }
+#define S(n, f, d, doc) \
+	{ n, K_STR, offsetof(struct config, f), \
+	    sizeof(((struct config *)0)->f), d, 0, 0, doc }
+#define B(n, f, d, doc) \
+	{ n, K_BOOL, offsetof(struct config, f), 0, d, 0, 1, doc }
+
+static const struct var vars[] = {
+	S("APP_ENV", app_env, "development",
+	    "development, test or production; production requires JWT_SECRET"),
+	S("BIND_ADDRESS", bind, "127.0.0.1", "address the API listens on"),
+	L("PORT", port, "3000", 1, 65535, "API port"),
+	L("API_WORKERS", api_workers, "2", 1, 64, "API (kore) processes"),
+	L("DB_THREADS", db_threads, "8", 1, 256,
+	    "MongoDB threads per API process"),
+	L("HASH_THREADS", hash_threads, "1", 1, 64,
+	    "password-hashing threads per API process"),
+	L("BODY_MAX", body_max, "1048576", 1024, 67108864,
+	    "largest request body, bytes (413 above)"),
+	B("TRUST_PROXY", trust_proxy, "0",
+	    "1: client IP from X-Forwarded-For (set behind the proxy)"),
+	S("METRICS_TOKEN", metrics_token, NULL,
+	    "if set, /metrics requires Authorization: Bearer <token>"),
+	S("REDIS_URL", redis_url, "redis://127.0.0.1:6379/0",
+	    "redis://[:password@]host[:port][/db]"),
+	L("REDIS_TIMEOUT_MS", redis_timeout_ms, "2000", 50, 60000,
+	    "a Redis call slower than this answers 503"),
+	S("MONGO_URI", mongo_uri, "mongodb://127.0.0.1:27017/shop",
+	    "MongoDB URI; the path names the database"),
+	L("MONGO_TIMEOUT_MS", mongo_timeout_ms, "5000", 100, 120000,
+	    "MongoDB server-selection and socket timeout"),
+	S("JWT_SECRET", jwt_secret, NULL,
+	    "HS256 key, at least 32 characters; required in production"),
+	L("JWT_TTL", jwt_ttl, "3600", 60, 2592000, "token lifetime, seconds"),
+	L("PASSWORD_MIN", password_min, "8", 8, 128, "shortest password"),
+	L("PASSWORD_MAX", password_max, "128", 8, 1024, "longest password"),
+	L("LOGIN_FAIL_EMAIL", login_fail_email, "10", 1, 1000000,
+	    "failed logins per email per window, then 429"),
+	L("LOGIN_FAIL_IP", login_fail_ip, "100", 1, 1000000,
+	    "failed logins per client IP per window, then 429"),
+	L("LOGIN_WINDOW", login_window, "900", 1, 86400,
+	    "rate-limit window, seconds"),
+	S("ADMIN_EMAIL", admin_email, NULL,
+	    "first admin, created or promoted by the migration step"),
+	S("ADMIN_PASSWORD", admin_password, NULL, "first admin's password"),
+	L("PRICE_MAX", price_max, "1000000", 1, 90000000000L,
+	    "highest price, whole currency units"),
+	L("TITLE_MAX", title_max, "200", 1, 10000, "longest product title"),
+	L("CART_MAX_QTY", cart_max_qty, "1000", 1, 1000000,
+	    "largest quantity on one cart line"),
+	L("CART_MAX_LINES", cart_max_lines, "100", 1, 10000,
+	    "most lines in one cart"),
+	L("QUEUE_MAX", queue_max, "100000", 1, 100000000,
+	    "checkout stream length above which submits answer 503"),
+	L("CHECKOUT_WAIT_DEFAULT", checkout_wait_default, "0", 0, 30,
+	    "seconds a checkout without Prefer waits (0: answer 202)"),
+	L("CHECKOUT_WAIT_MAX", checkout_wait_max, "30", 0, 30,
+	    "longest Prefer: wait / ?wait=, seconds"),
+	L("CHECKOUT_TTL", checkout_ttl, "604800", 60, 31536000,
+	    "seconds a checkout status is kept"),
+	L("IDEMPOTENCY_TTL", idempotency_ttl, "86400", 60, 31536000,
+	    "seconds an Idempotency-Key is remembered"),
+	L("WORKER_CONSUMERS", consumers, "2", 1, 256,
+	    "consumer threads per worker process"),
+	L("LOCK_TTL_MS", lock_ttl_ms, "30000", 100, 3600000,
+	    "per-user lock lifetime; longer than the slowest job"),
+	L("RECLAIM_IDLE_MS", reclaim_idle_ms, "30000", 100, 3600000,
+	    "a job pending this long is taken over from its worker"),
+	L("MAX_DELIVERIES", max_deliveries, "5", 1, 1000,
+	    "deliveries before a job is dead-lettered"),
+	S("DATA_DIR", data_dir, "./data",
+	    "Redis and SecantusDB data, logs and pid files of `make run`"),
+	L("WORKERS", workers, "2", 0, 256, "worker processes `make run` starts"),
+	S("LOG_LEVEL", log_level, "info", "debug, info, warn or error"),
+};
+
+#define NVARS	(sizeof(vars) / sizeof(vars[0]))
+
+struct config	cfg;
+
+struct dotenv {
+	char	*names[256];
+	char	*values[256];
+	int	 n;
+};
+
+static int	dotenv_read(struct dotenv *, char *, size_t);
+static void	dotenv_free(struct dotenv *);
+static const char	*lookup(const struct dotenv *, const char *);
+static int	set_var(const struct var *, const char *, char *, size_t);
+static int	check(char *, size_t);
+static int	parse_redis_url(char *, size_t);
+static int	parse_mongo_uri(char *, size_t);
+
+int
+config_load(char *err, size_t errlen)
+{
+	struct dotenv	 env;
+	const char	*v;
+	size_t		 i;
+	int		 ret;
+
+	ret = -1;
+	memset(&cfg, 0, sizeof(cfg));
+	memset(&env, 0, sizeof(env));
+	if (dotenv_read(&env, err, errlen) == -1)
+		goto cleanup;
+
+	for (i = 0; i < NVARS; i++) {
+		if ((v = getenv(vars[i].name)) == NULL &&
+		    (v = lookup(&env, vars[i].name)) == NULL)
+			v = vars[i].def != NULL ? vars[i].def : "";
+		if (set_var(&vars[i], v, err, errlen) == -1)
+			goto cleanup;
+	}
+	ret = check(err, errlen);
+
+cleanup:
+	dotenv_free(&env);
+	return (ret);
+}
+
+/* Strip blanks and one pair of matching quotes, in place. */
+static char *
+trim(char *s)
+{
+	char	*e;
+	size_t	 n;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	n = strlen(s);
+	if (n >= 2 && (s[0] == '"' || s[0] == '\'') && s[n - 1] == s[0]) {
+		s[n - 1] = '\0';
+		s++;
+	}
+	return (s);
+}
+
+/*
+ * Read KEY=VALUE lines from ENV_FILE or ./.env; a missing default file
+ * is not an error, a missing ENV_FILE is.
+ */
+static int
+dotenv_read(struct dotenv *env, char *err, size_t errlen)
+{
+	FILE		*fp;
+	const char	*path;
+	char		 line[2048], *p, *eq;
+
+	if ((path = getenv("ENV_FILE")) == NULL)
+		path = ".env";
+	if ((fp = fopen(path, "r")) == NULL) {
+		if (errno == ENOENT && getenv("ENV_FILE") == NULL)
+			return (0);
+		snprintf(err, errlen, "config: ENV_FILE %s: %s", path,
+		    strerror(errno));
+		return (-1);
+	}
+	while (fgets(line, sizeof(line), fp) != NULL && env->n < 256) {
+		p = trim(line);
+		if (strncmp(p, "export ", 7) == 0)
+			p = trim(p + 7);
+		if (*p == '#' || (eq = strchr(p, '=')) == NULL)
+			continue;
+		*eq = '\0';
+		env->names[env->n] = strdup(trim(p));
+		env->values[env->n] = strdup(trim(eq + 1));
+		env->n++;
+	}
+	fclose(fp);
+	return (0);
+}
+
+static void
+dotenv_free(struct dotenv *env)
+{
+	int	i;
+
+	for (i = 0; i < env->n; i++) {
+		free(env->names[i]);
+		free(env->values[i]);
+	}
+	env->n = 0;
+}
+
+static const char *
+lookup(const struct dotenv *env, const char *name)
+{
+	int	i;
+
+	for (i = env->n - 1; i >= 0; i--) {
+		if (strcmp(env->names[i], name) == 0)
+			return (env->values[i]);
+	}
+	return (NULL);
+}
+
+static int
+set_var(const struct var *var, const char *v, char *err, size_t errlen)
+{
+	char	*field, *end;
+	long	 n;
+
+	field = (char *)&cfg + var->off;
+	switch (var->kind) {
+	case K_STR:
+		if (strlen(v) >= var->size) {
+			snprintf(err, errlen, "config: %s is longer than %zu "
+			    "characters", var->name, var->size - 1);
+			return (-1);
+		}
+		memcpy(field, v, strlen(v) + 1);
+		return (0);
+	case K_BOOL:
+		if (strcmp(v, "1") == 0 || strcmp(v, "true") == 0)
+			n = 1;
+		else if (strcmp(v, "0") == 0 || strcmp(v, "false") == 0 ||
+		    *v == '\0')
+			n = 0;
+		else {
+			snprintf(err, errlen, "config: %s must be 0 or 1, "
+			    "not \"%s\"", var->name, v);
+			return (-1);
+		}
+		*(int *)(void *)field = (int)n;
+		return (0);
+	case K_LONG:
+		errno = 0;
+		n = strtol(v, &end, 10);
+		if (errno != 0 || end == v || *end != '\0' ||
+		    n < var->min || n > var->max) {
+			snprintf(err, errlen, "config: %s must be an integer "
+			    "from %ld to %ld, not \"%s\"", var->name, var->min,
+			    var->max, v);
+			return (-1);
+		}
+		*(long *)(void *)field = n;
+		return (0);
+	}
+	return (-1);
+}
+
+/* Cross-field rules and the parsed forms of the URLs. */
+static int
+check(char *err, size_t errlen)
+{
+	if (strcmp(cfg.app_env, "development") != 0 &&
+	    strcmp(cfg.app_env, "test") != 0 &&
+	    strcmp(cfg.app_env, "production") != 0) {
+		snprintf(err, errlen, "config: APP_ENV must be development, "
+		    "test or production, not \"%s\"", cfg.app_env);
+		return (-1);
+	}
+	cfg.production = strcmp(cfg.app_env, "production") == 0;
+
+	if (cfg.jwt_secret[0] == '\0') {
+		if (cfg.production) {
+			snprintf(err, errlen, "config: JWT_SECRET is required "
+			    "when APP_ENV=production");
+			return (-1);
+		}
+		/* Development only; the README says so. */
+		snprintf(cfg.jwt_secret, sizeof(cfg.jwt_secret),
+		    "development-only-secret-do-not-deploy");
+	} else if (cfg.production && strlen(cfg.jwt_secret) < 32) {
+		snprintf(err, errlen, "config: JWT_SECRET must be at least 32 "
+		    "characters when APP_ENV=production");
+		return (-1);
+	}
+	if (cfg.password_max < cfg.password_min) {
+		snprintf(err, errlen, "config: PASSWORD_MAX is below "
+		    "PASSWORD_MIN");
+		return (-1);
+	}
+	if (strcmp(cfg.log_level, "debug") != 0 &&
+	    strcmp(cfg.log_level, "info") != 0 &&
+	    strcmp(cfg.log_level, "warn") != 0 &&
+	    strcmp(cfg.log_level, "error") != 0) {
+		snprintf(err, errlen, "config: LOG_LEVEL must be debug, info, "
+		    "warn or error, not \"%s\"", cfg.log_level);
+		return (-1);
+	}
+	if ((cfg.admin_email[0] == '\0') != (cfg.admin_password[0] == '\0')) {
+		snprintf(err, errlen, "config: ADMIN_EMAIL and ADMIN_PASSWORD "
+		    "must be set together");
+		return (-1);
+	}
+	if (parse_redis_url(err, errlen) == -1)
+		return (-1);
+	return (parse_mongo_uri(err, errlen));
+}
+
+/* redis://[[user]:password@]host[:port][/db] */
+static int
+parse_redis_url(char *err, size_t errlen)
+{
+	char	 buf[CONFIG_STR_MAX], *p, *at, *colon, *slash, *end;
+	long	 n;
+
+	snprintf(buf, sizeof(buf), "%s", cfg.redis_url);
+	if (strncmp(buf, "redis://", 8) != 0)
+		goto bad;
+	p = buf + 8;
+	if ((slash = strchr(p, '/')) != NULL)
+		*slash++ = '\0';
+	if ((at = strrchr(p, '@')) != NULL) {
+		*at = '\0';
+		colon = strchr(p, ':');
+		if (strlen(p) >= sizeof(cfg.redis_password))
+			goto bad;
+		memcpy(cfg.redis_password, colon != NULL ? colon + 1 : p,
+		    strlen(colon != NULL ? colon + 1 : p) + 1);
+		p = at + 1;
+	}
+	cfg.redis_port = 6379;
+	if ((colon = strrchr(p, ':')) != NULL) {
+		*colon = '\0';
+		n = strtol(colon + 1, &end, 10);
+		if (*end != '\0' || n < 1 || n > 65535)
+			goto bad;
+		cfg.redis_port = (int)n;
+	}
+	if (*p == '\0' || strlen(p) >= sizeof(cfg.redis_host))
+		goto bad;
+	memcpy(cfg.redis_host, p, strlen(p) + 1);
+	cfg.redis_db = 0;
+	if (slash != NULL && *slash != '\0') {
+		n = strtol(slash, &end, 10);
+		if (*end != '\0' || n < 0 || n > 1000)
+			goto bad;
+		cfg.redis_db = (int)n;
+	}
+	return (0);
+bad:
+	snprintf(err, errlen, "config: REDIS_URL must look like "
+	    "redis://[:password@]host[:port][/db], not \"%s\"", cfg.redis_url);
+	return (-1);
+}
+
+static int
+parse_mongo_uri(char *err, size_t errlen)
+{
+	mongoc_uri_t	*uri;
+	bson_error_t	 berr;
+	const mongoc_host_list_t	*host;
+	const char	*db;
+
+	mongoc_init();
+	/* Quiet: a bad URI is reported below, in one line. */
+	mongoc_log_set_handler(NULL, NULL);
+	if ((uri = mongoc_uri_new_with_error(cfg.mongo_uri, &berr)) == NULL) {
+		snprintf(err, errlen, "config: MONGO_URI is not a valid "
+		    "MongoDB URI: %s", berr.message);
+		return (-1);
+	}
+	db = mongoc_uri_get_database(uri);
+	snprintf(cfg.mongo_db, sizeof(cfg.mongo_db), "%s",
+	    db != NULL && *db != '\0' ? db : "shop");
+	if ((host = mongoc_uri_get_hosts(uri)) != NULL) {
+		snprintf(cfg.mongo_host, sizeof(cfg.mongo_host), "%s",
+		    host->host);
+		cfg.mongo_port = host->port;
+	}
+	mongoc_uri_destroy(uri);
+	return (0);
+}
+
+void
+config_print_table(void)
+{
+	size_t	i;
+
+	printf("| Variable | Default | Meaning |\n|---|---|---|\n");
+	for (i = 0; i < NVARS; i++) {
+		printf("| `%s` | %s%s%s | %s |\n", vars[i].name,
+		    vars[i].def ? "`" : "", vars[i].def ? vars[i].def : "(unset)",
+		    vars[i].def ? "`" : "", vars[i].doc);
+	}
+}
+
+/* Shell-quote s between single quotes. */
+static void
+print_quoted(const char *name, const char *s)
+{
+	printf("%s='", name);
+	for (; *s != '\0'; s++) {
+		if (*s == '\'')
+			fputs("'\\''", stdout);
+		else
+			putchar(*s);
+	}
+	printf("'\n");
+}
+
+void
+config_print_env(void)
+{
+	char	 buf[64];
+	size_t	 i;
+	char	*field;
+
+	for (i = 0; i < NVARS; i++) {
+		if (strstr(vars[i].name, "SECRET") != NULL ||
+		    strstr(vars[i].name, "PASSWORD") != NULL ||
+		    strstr(vars[i].name, "TOKEN") != NULL)
+			continue;
+		field = (char *)&cfg + vars[i].off;
+		if (vars[i].kind == K_STR) {
+			print_quoted(vars[i].name, field);
+			continue;
+		}
+		if (vars[i].kind == K_LONG)
+			snprintf(buf, sizeof(buf), "%ld",
+			    *(long *)(void *)field);
+		else
+			snprintf(buf, sizeof(buf), "%d", *(int *)(void *)field);
+		print_quoted(vars[i].name, buf);
+	}
+	print_quoted("REDIS_HOST", cfg.redis_host);
+	printf("REDIS_PORT='%d'\n", cfg.redis_port);
+	print_quoted("MONGO_DB", cfg.mongo_db);
+	print_quoted("MONGO_HOST", cfg.mongo_host);
+	printf("MONGO_PORT='%d'\n", cfg.mongo_port);
+}

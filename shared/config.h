@@ -1,0 +1,92 @@
+/*
+ * config.h -- the process configuration, read once at start.
+ *
+ * Every variable comes from the environment, else from a .env file
+ * (ENV_FILE, default ./.env), else from its default, and is validated
+ * before anything else starts.  The table in config.c is the single
+ * list of variables; `shopctl config` prints it for the README.
+ */
+#ifndef SHARED_CONFIG_H
+#define SHARED_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONFIG_STR_MAX	1024
+
+struct config {
+	char	app_env[32];		/* development | test | production */
+	int	production;		/* app_env is "production" */
+
+	/* API */
+	char	bind[64];		/* address the API listens on */
+	long	port;			/* API TCP port */
+	long	api_workers;		/* kore worker processes */
+	long	db_threads;		/* DB threads per API process */
+	long	hash_threads;		/* argon2id threads per API process */
+	long	body_max;		/* request body limit, bytes */
+	int	trust_proxy;		/* take client IP from X-Forwarded-For */
+	char	metrics_token[256];	/* if set, /metrics wants this bearer */
+
+	/* Dependencies */
+	char	redis_url[CONFIG_STR_MAX];
+	char	redis_host[256];	/* parsed from redis_url */
+	int	redis_port;
+	int	redis_db;
+	char	redis_password[256];
+	long	redis_timeout_ms;	/* a Redis call slower than this: 503 */
+	char	mongo_uri[CONFIG_STR_MAX];
+	char	mongo_db[128];		/* database name from the URI path */
+	char	mongo_host[256];	/* first host of the URI */
+	int	mongo_port;
+	long	mongo_timeout_ms;	/* server selection and socket timeout */
+
+	/* Auth */
+	char	jwt_secret[512];
+	long	jwt_ttl;		/* seconds */
+	long	password_min;
+	long	password_max;
+	long	login_fail_email;	/* failures per email per window */
+	long	login_fail_ip;		/* failures per client IP per window */
+	long	login_window;		/* seconds */
+	char	admin_email[256];
+	char	admin_password[256];
+
+	/* Catalogue and carts */
+	long	price_max;		/* whole currency units */
+	long	title_max;
+	long	cart_max_qty;
+	long	cart_max_lines;
+
+	/* Checkout */
+	long	queue_max;		/* stream length that answers 503 */
+	long	checkout_wait_default;	/* seconds; 0 = answer 202 */
+	long	checkout_wait_max;	/* seconds */
+	long	checkout_ttl;		/* seconds a status record is kept */
+	long	idempotency_ttl;	/* seconds */
+	long	consumers;		/* consumer threads per worker process */
+	long	lock_ttl_ms;		/* per-user lock lifetime */
+	long	reclaim_idle_ms;	/* pending this long: reclaimed */
+	long	max_deliveries;		/* then dead-lettered */
+
+	/* Processes and files */
+	char	data_dir[CONFIG_STR_MAX];
+	long	workers;		/* worker processes started by run */
+	char	log_level[16];		/* debug | info | warn | error */
+};
+
+extern struct config	cfg;
+
+/*
+ * Load cfg from the environment, .env and defaults, then validate it.
+ * Returns 0, or -1 with a one-line message naming the variable in err.
+ */
+int	config_load(char *err, size_t errlen);
+
+/* Print every variable with its default and meaning, as a Markdown table. */
+void	config_print_table(void);
+
+/* Print the resolved settings as shell assignments (secrets left out). */
+void	config_print_env(void);
+
+#endif

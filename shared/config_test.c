@@ -1,0 +1,59 @@
+/*
+ * config_test.c -- defaults, bounds and the one-line messages.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../tests/unit.h"
+#include "config.h"
+
+static int
+load_with(const char *name, const char *value, char *err, size_t len)
+{
+	int	ret;
+
+	setenv(name, value, 1);
+	ret = config_load(err, len);
+	unsetenv(name);
+	return (ret);
+}
+
+TEST(config_defaults)
+{
+	char	err[512];
+
+	CHECK(config_load(err, sizeof(err)) == 0);
+	CHECK(cfg.port == 3000 && cfg.body_max == 1048576);
+	CHECK(strcmp(cfg.redis_host, "127.0.0.1") == 0 &&
+	    cfg.redis_port == 6379);
+	CHECK(strcmp(cfg.mongo_db, "shop") == 0 && cfg.mongo_port == 27017);
+	CHECK(cfg.cart_max_qty == 1000 && cfg.cart_max_lines == 100);
+}
+
+TEST(config_errors_name_the_variable)
+{
+	char	err[512];
+
+	CHECK(load_with("PORT", "70000", err, sizeof(err)) == -1 &&
+	    strstr(err, "PORT") != NULL);
+	CHECK(load_with("MONGO_URI", "mongodb://x:y:z", err, sizeof(err)) ==
+	    -1 && strstr(err, "MONGO_URI") != NULL);
+	CHECK(load_with("REDIS_URL", "http://x", err, sizeof(err)) == -1 &&
+	    strstr(err, "REDIS_URL") != NULL);
+	CHECK(load_with("APP_ENV", "production", err, sizeof(err)) == -1 &&
+	    strstr(err, "JWT_SECRET") != NULL);
+	CHECK(strchr(err, '\n') == NULL);
+	CHECK(config_load(err, sizeof(err)) == 0);
+}
+
+TEST(config_redis_url_parts)
+{
+	char	err[512];
+
+	CHECK(load_with("REDIS_URL", "redis://:s3cret@cache.local:6380/2",
+	    err, sizeof(err)) == 0);
+	CHECK(strcmp(cfg.redis_host, "cache.local") == 0);
+	CHECK(cfg.redis_port == 6380 && cfg.redis_db == 2);
+	CHECK(strcmp(cfg.redis_password, "s3cret") == 0);
+	CHECK(config_load(err, sizeof(err)) == 0);
+}

@@ -1,0 +1,198 @@
+/*
+ * db.c -- MongoDB clients, error classes and small helpers.
+ *
+ * mongoc_init() is called by config_load(); mongoc is not fork-safe, so
+ * every process creates its clients after it has forked.
+ */
+#include <sys/time.h>
+
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "config.h"
+#include "db.h"
+#include "log.h"
+#include "validate.h"
+
+static pthread_once_t	log_once = PTHREAD_ONCE_INIT;
+
+/*
+ * mongoc's own messages, as our log lines.  Aborting a transaction the
+ * server has already aborted after a write conflict is routine (the
+ * retry follows), and so is ending sessions at exit: both are demoted
+ * to debug.
+ */
+static void
+on_mongoc_log(mongoc_log_level_t level, const char *domain, const char *msg,
+    void *arg)
+{
+	enum log_level	lvl;
+
+	(void)arg;
+	if (level <= MONGOC_LOG_LEVEL_ERROR)
+		lvl = LOG_LVL_ERROR;
+	else if (level == MONGOC_LOG_LEVEL_WARNING)
+		lvl = LOG_LVL_WARN;
+	else if (level <= MONGOC_LOG_LEVEL_INFO)
+		lvl = LOG_LVL_INFO;
+	else
+		return;
+	if (strstr(msg, "abortTransaction") != NULL ||
+	    strstr(msg, "endSessions") != NULL)
+		lvl = LOG_LVL_DEBUG;
+	log_event(lvl, "mongoc", "{s:s, s:s}", "domain", domain,
+	    "detail", msg);
+}
+
+static void
+log_setup(void)
+{
+	mongoc_log_set_handler(on_mongoc_log, NULL);
+}
+
+static mongoc_uri_t *
+uri_new(const char *appname, char *err, size_t errlen)
+{
+	mongoc_uri_t	*uri;
+	bson_error_t	 berr;
+	int32_t		 ms;
+
+	pthread_once(&log_once, log_setup);
+	if ((uri = mongoc_uri_new_with_error(cfg.mongo_uri, &berr)) == NULL) {
+		snprintf(err, errlen, "MONGO_URI: %s", berr.message);
+		return (NULL);
+	}
+	ms = (int32_t)cfg.mongo_timeout_ms;
+	if (!mongoc_uri_has_option(uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS))
+		mongoc_uri_set_option_as_int32(uri,
+		    MONGOC_URI_SERVERSELECTIONTIMEOUTMS, ms);
+	if (!mongoc_uri_has_option(uri, MONGOC_URI_CONNECTTIMEOUTMS))
+		mongoc_uri_set_option_as_int32(uri, MONGOC_URI_CONNECTTIMEOUTMS,
+		    ms);
+	if (!mongoc_uri_has_option(uri, MONGOC_URI_SOCKETTIMEOUTMS))
+		mongoc_uri_set_option_as_int32(uri, MONGOC_URI_SOCKETTIMEOUTMS,
+		    ms * 2);
+	mongoc_uri_set_appname(uri, appname);
+	return (uri);
+}
+
+mongoc_client_pool_t *
+db_pool_new(const char *appname, int max, char *err, size_t errlen)
+{
+	mongoc_client_pool_t	*pool;
+	mongoc_uri_t		*uri;
+
+	if ((uri = uri_new(appname, err, errlen)) == NULL)
+		return (NULL);
+	pool = mongoc_client_pool_new(uri);
+	mongoc_uri_destroy(uri);
+	if (pool == NULL) {
+		snprintf(err, errlen, "MONGO_URI: cannot create a client pool");
+		return (NULL);
+	}
+	mongoc_client_pool_set_error_api(pool, MONGOC_ERROR_API_VERSION_2);
+	mongoc_client_pool_max_size(pool, (uint32_t)max);
+	return (pool);
+}
+
+mongoc_client_t *
+db_client_new(const char *appname, char *err, size_t errlen)
+{
+	mongoc_client_t	*client;
+	mongoc_uri_t	*uri;
+
+	if ((uri = uri_new(appname, err, errlen)) == NULL)
+		return (NULL);
+	client = mongoc_client_new_from_uri(uri);
+	mongoc_uri_destroy(uri);
+	if (client == NULL) {
+		snprintf(err, errlen, "MONGO_URI: cannot create a client");
+		return (NULL);
+	}
+	mongoc_client_set_error_api(client, MONGOC_ERROR_API_VERSION_2);
+	return (client);
+}
+
+mongoc_collection_t *
+db_coll(mongoc_client_t *client, const char *name)
+{
+	return (mongoc_client_get_collection(client, cfg.mongo_db, name));
+}
+
+int
+db_check_server(mongoc_client_t *client, char *err, size_t errlen)
+{
+	bson_t		 cmd, reply;
+	bson_error_t	 berr;
+	bson_iter_t	 it;
+	int		 ok;
+
+	bson_init(&cmd);
+	BSON_APPEND_INT32(&cmd, "hello", 1);
+	ok = mongoc_client_command_simple(client, "admin", &cmd, NULL, &reply,
+	    &berr);
+	bson_destroy(&cmd);
+	if (!ok) {
+		snprintf(err, errlen, "MONGO_URI: cannot reach %s:%d: %s",
+		    cfg.mongo_host, cfg.mongo_port, berr.message);
+		bson_destroy(&reply);
+		return (-1);
+	}
+	ok = bson_iter_init_find(&it, &reply, "setName") ||
+	    (bson_iter_init_find(&it, &reply, "msg") &&
+	    BSON_ITER_HOLDS_UTF8(&it) &&
+	    strcmp(bson_iter_utf8(&it, NULL), "isdbgrid") == 0);
+	bson_destroy(&reply);
+	if (!ok) {
+		snprintf(err, errlen, "MONGO_URI: the server at %s:%d is a "
+		    "standalone mongod, which has no multi-document "
+		    "transactions; start it as a replica set (mongod --replSet "
+		    "rs0, then rs.initiate()) or use SecantusDB (make run "
+		    "starts one)", cfg.mongo_host, cfg.mongo_port);
+		return (-1);
+	}
+	return (0);
+}
+
+enum err
+db_error(const bson_error_t *e)
+{
+	if (e->domain == MONGOC_ERROR_SERVER_SELECTION ||
+	    e->domain == MONGOC_ERROR_STREAM ||
+	    e->domain == MONGOC_ERROR_CLIENT ||
+	    (e->domain == MONGOC_ERROR_PROTOCOL &&
+	    e->code != MONGOC_ERROR_PROTOCOL_INVALID_REPLY))
+		return (ERR_MONGO_DOWN);
+	return (ERR_INTERNAL);
+}
+
+int
+db_is_duplicate(const bson_error_t *e)
+{
+	return (e->code == 11000 || e->code == 11001);
+}
+
+void
+db_oid_hex(const bson_oid_t *oid, char *hex)
+{
+	bson_oid_to_string(oid, hex);
+}
+
+int
+db_oid_parse(const char *hex, bson_oid_t *oid)
+{
+	if (!validate_oid(hex))
+		return (-1);
+	bson_oid_init_from_string(oid, hex);
+	return (0);
+}
+
+int64_t
+db_now_ms(void)
+{
+	struct timeval	tv;
+
+	gettimeofday(&tv, NULL);
+	return ((int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000);
+}

@@ -1,0 +1,56 @@
+/*
+ * db.h -- MongoDB access shared by the API, the worker and shopctl.
+ *
+ * The URI comes from cfg.mongo_uri; db.c adds timeouts (MONGO_TIMEOUT_MS)
+ * unless the URI sets its own, so that a database that is down turns
+ * into an error within seconds instead of a hung request.  Clients from
+ * a pool are for threads; a single client is for one thread only.
+ */
+#ifndef SHARED_DB_H
+#define SHARED_DB_H
+
+#include <stddef.h>
+
+#include <mongoc/mongoc.h>
+
+#include "errors.h"
+
+#define DB_USERS	"users"
+#define DB_PRODUCTS	"products"
+#define DB_CARTS	"carts"
+#define DB_ORDERS	"orders"
+
+/* A new pool of at most max clients, or NULL with a message in err. */
+mongoc_client_pool_t	*db_pool_new(const char *appname, int max, char *err,
+			    size_t errlen);
+
+/* A new single-threaded client, or NULL with a message in err. */
+mongoc_client_t		*db_client_new(const char *appname, char *err,
+			    size_t errlen);
+
+/* A new handle on collection name of cfg.mongo_db; destroy it after use. */
+mongoc_collection_t	*db_coll(mongoc_client_t *, const char *name);
+
+/*
+ * Check that the server answers and runs multi-document transactions
+ * (a replica-set member or mongos).  Returns 0, or -1 with a one-line
+ * message in err that says how to fix it.
+ */
+int		db_check_server(mongoc_client_t *, char *err, size_t errlen);
+
+/* ERR_MONGO_DOWN for connection and selection errors, else ERR_INTERNAL. */
+enum err	db_error(const bson_error_t *);
+
+/* 1 if the error is a duplicate key (E11000). */
+int		db_is_duplicate(const bson_error_t *);
+
+/* Fill hex (25 bytes) from an ObjectId. */
+void		db_oid_hex(const bson_oid_t *, char *hex);
+
+/* Parse a 24-digit hex id; -1 if it is not one. */
+int		db_oid_parse(const char *hex, bson_oid_t *);
+
+/* Milliseconds since the epoch, for createdAt fields. */
+int64_t		db_now_ms(void);
+
+#endif

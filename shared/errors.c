@@ -1,0 +1,101 @@
+/*
+ * errors.c -- the one table of API errors: status, code, message.
+ *
+ * The order of rows follows enum err; errors_test.c checks that every
+ * value has a row with a code, so a new enum value without a row fails
+ * the unit tests rather than answering with a blank error.
+ */
+#include "errors.h"
+
+static const struct err_info errtab[ERR__COUNT] = {
+	[ERR_NONE] = { 200, "ok", "ok" },
+	[ERR_BAD_JSON] = { 400, "invalid_json",
+	    "the request body is not valid JSON" },
+	[ERR_NOT_OBJECT] = { 400, "invalid_body",
+	    "the request body must be a JSON object" },
+	[ERR_MISSING_FIELD] = { 400, "missing_field",
+	    "a required field is missing", "%s is required" },
+	[ERR_WRONG_TYPE] = { 400, "invalid_type",
+	    "a field has the wrong type", "%s has the wrong type" },
+	[ERR_INVALID] = { 400, "invalid_value", "a field has an invalid value",
+	    "%s is invalid" },
+	[ERR_OUT_OF_RANGE] = { 400, "out_of_range",
+	    "a value is outside its allowed range",
+	    "%s is outside its allowed range" },
+	[ERR_BAD_ID] = { 400, "invalid_id",
+	    "an id must be a 24-character hexadecimal ObjectId",
+	    "%s must be a 24-character hexadecimal ObjectId" },
+	[ERR_BAD_EMAIL] = { 400, "invalid_email",
+	    "email must be a valid address of at most 254 characters" },
+	[ERR_PASSWORD_LENGTH] = { 400, "invalid_password",
+	    "password length is outside the allowed range" },
+	[ERR_PRICE] = { 400, "invalid_price",
+	    "price must be a number from 0 to the maximum, with at most 2 "
+	    "decimal places" },
+	[ERR_UNKNOWN_FIELD] = { 400, "unknown_field",
+	    "the body has a field this endpoint does not accept",
+	    "%s is not a field this endpoint accepts" },
+	[ERR_BAD_QUERY] = { 400, "invalid_query",
+	    "a query parameter is invalid", "query parameter %s is invalid" },
+	[ERR_CART_EMPTY] = { 400, "cart_empty", "the cart is empty" },
+	[ERR_BAD_IDEMPOTENCY_KEY] = { 400, "invalid_idempotency_key",
+	    "Idempotency-Key must be 1 to 255 visible ASCII characters" },
+	[ERR_UNAUTHENTICATED] = { 401, "unauthenticated",
+	    "an Authorization: Bearer token is required" },
+	[ERR_BAD_TOKEN] = { 401, "invalid_token",
+	    "the token is malformed, has a bad signature or an unsupported "
+	    "algorithm" },
+	[ERR_TOKEN_EXPIRED] = { 401, "token_expired", "the token has expired" },
+	[ERR_BAD_CREDENTIALS] = { 401, "invalid_credentials",
+	    "email or password is incorrect" },
+	[ERR_FORBIDDEN] = { 403, "forbidden",
+	    "you may not access this resource" },
+	[ERR_ADMIN_ONLY] = { 403, "admin_only",
+	    "this action requires the admin role" },
+	[ERR_ROUTE_NOT_FOUND] = { 404, "route_not_found",
+	    "no such endpoint" },
+	[ERR_NOT_FOUND] = { 404, "not_found", "not found" },
+	[ERR_USER_NOT_FOUND] = { 404, "user_not_found", "no such user" },
+	[ERR_PRODUCT_NOT_FOUND] = { 404, "product_not_found",
+	    "no such product" },
+	[ERR_CHECKOUT_NOT_FOUND] = { 404, "checkout_not_found",
+	    "no such checkout" },
+	[ERR_ORDER_NOT_FOUND] = { 404, "order_not_found", "no such order" },
+	[ERR_METHOD_NOT_ALLOWED] = { 405, "method_not_allowed",
+	    "this endpoint does not accept that method" },
+	[ERR_EMAIL_TAKEN] = { 409, "email_taken",
+	    "a user with this email already exists" },
+	[ERR_IDEMPOTENCY_IN_PROGRESS] = { 409, "idempotency_in_progress",
+	    "a request with this Idempotency-Key is still being processed" },
+	[ERR_CHECKOUT_FAILED] = { 409, "checkout_failed",
+	    "the checkout failed" },
+	[ERR_BODY_TOO_LARGE] = { 413, "body_too_large",
+	    "the request body is larger than the limit" },
+	[ERR_CONTENT_TYPE] = { 415, "unsupported_media_type",
+	    "the request body must be sent as Content-Type: application/json" },
+	[ERR_IDEMPOTENCY_MISMATCH] = { 422, "idempotency_key_reused",
+	    "this Idempotency-Key was used with a different request body" },
+	[ERR_PRODUCT_UNAVAILABLE] = { 422, "product_unavailable",
+	    "the product does not exist or is no longer available" },
+	[ERR_CART_TOO_LARGE] = { 422, "cart_too_large",
+	    "the cart has reached its maximum number of lines" },
+	[ERR_RATE_LIMITED] = { 429, "rate_limited",
+	    "too many attempts; retry later" },
+	[ERR_INTERNAL] = { 500, "internal", "internal error" },
+	[ERR_REDIS_DOWN] = { 503, "redis_unavailable",
+	    "the queue and session store (Redis) is unavailable" },
+	[ERR_MONGO_DOWN] = { 503, "database_unavailable",
+	    "the database (MongoDB) is unavailable" },
+	[ERR_OVERLOADED] = { 503, "overloaded",
+	    "the server is overloaded; retry later" },
+	[ERR_QUEUE_FULL] = { 503, "queue_full",
+	    "too many checkouts are waiting; retry later" },
+};
+
+const struct err_info *
+err_info(enum err e)
+{
+	if ((int)e < 0 || e >= ERR__COUNT || errtab[e].code == 0)
+		return (&errtab[ERR_INTERNAL]);
+	return (&errtab[e]);
+}

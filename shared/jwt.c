@@ -1,0 +1,82 @@
+/*
+ * jwt.c -- issue and verify HS256 tokens with libjwt.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <jwt.h>
+
+#include "jwt.h"
+#include "validate.h"
+
+#define TOKEN_MAX	4096
+
+char *
+jwt_token_issue(const char *sub, const char *role, const char *key, long ttl,
+    time_t now)
+{
+	jwt_t	*jwt;
+	char	*out;
+
+	out = NULL;
+	if (jwt_new(&jwt) != 0)
+		return (NULL);
+	if (jwt_add_grant(jwt, "sub", sub) != 0 ||
+	    jwt_add_grant(jwt, "role", role) != 0 ||
+	    jwt_add_grant_int(jwt, "iat", (long)now) != 0 ||
+	    jwt_add_grant_int(jwt, "exp", (long)now + ttl) != 0)
+		goto cleanup;
+	if (jwt_set_alg(jwt, JWT_ALG_HS256, (const unsigned char *)key,
+	    (int)strlen(key)) != 0)
+		goto cleanup;
+	out = jwt_encode_str(jwt);
+cleanup:
+	jwt_free(jwt);
+	return (out);
+}
+
+/* Copy the claims into who; ERR_BAD_TOKEN if one is missing or odd. */
+static enum err
+claims(jwt_t *jwt, time_t now, struct principal *who)
+{
+	const char	*sub, *role;
+	long		 exp;
+
+	sub = jwt_get_grant(jwt, "sub");
+	role = jwt_get_grant(jwt, "role");
+	errno = 0;
+	exp = jwt_get_grant_int(jwt, "exp");
+	if (sub == NULL || role == NULL || errno == ENOENT || exp <= 0)
+		return (ERR_BAD_TOKEN);
+	if (!validate_oid(sub))
+		return (ERR_BAD_TOKEN);
+	if (strcmp(role, ROLE_CUSTOMER) != 0 && strcmp(role, ROLE_ADMIN) != 0)
+		return (ERR_BAD_TOKEN);
+	if (exp <= (long)now)
+		return (ERR_TOKEN_EXPIRED);
+	snprintf(who->sub, sizeof(who->sub), "%s", sub);
+	snprintf(who->role, sizeof(who->role), "%s", role);
+	who->admin = strcmp(role, ROLE_ADMIN) == 0;
+	who->exp = exp;
+	return (ERR_NONE);
+}
+
+enum err
+jwt_token_verify(const char *token, const char *key, time_t now,
+    struct principal *who)
+{
+	jwt_t		*jwt;
+	enum err	 e;
+
+	if (strlen(token) > TOKEN_MAX)
+		return (ERR_BAD_TOKEN);
+	if (jwt_decode(&jwt, token, (const unsigned char *)key,
+	    (int)strlen(key)) != 0)
+		return (ERR_BAD_TOKEN);
+	e = ERR_BAD_TOKEN;
+	if (jwt_get_alg(jwt) == JWT_ALG_HS256)
+		e = claims(jwt, now, who);
+	jwt_free(jwt);
+	return (e);
+}

@@ -1,0 +1,40 @@
+/*
+ * jwt.h -- access tokens: HS256 JWTs with sub, role, iat and exp.
+ *
+ * Only HS256 is accepted.  libjwt's jwt_decode() skips verification for
+ * alg "none", so jwt_token_verify() checks the algorithm itself after
+ * decoding; the unit tests hold a forged "none" token against it.
+ */
+#ifndef SHARED_JWT_H
+#define SHARED_JWT_H
+
+#include <time.h>
+
+#include "errors.h"
+
+#define ROLE_CUSTOMER	"customer"
+#define ROLE_ADMIN	"admin"
+
+struct principal {
+	char	sub[25];	/* user id, ObjectId hex */
+	char	role[16];	/* ROLE_CUSTOMER or ROLE_ADMIN */
+	int	admin;		/* role is ROLE_ADMIN */
+	long	exp;		/* expiry, seconds since the epoch */
+};
+
+/*
+ * Sign a token for sub and role with key, valid ttl seconds from now.
+ * Returns a new string (free() it), or NULL on failure.
+ */
+char		*jwt_token_issue(const char *sub, const char *role,
+		    const char *key, long ttl, time_t now);
+
+/*
+ * Verify token with key at time now and fill who.  ERR_BAD_TOKEN for
+ * anything malformed, another algorithm or a bad signature, and
+ * ERR_TOKEN_EXPIRED for a past exp.
+ */
+enum err	jwt_token_verify(const char *token, const char *key, time_t now,
+		    struct principal *who);
+
+#endif

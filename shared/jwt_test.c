@@ -1,0 +1,48 @@
+/*
+ * jwt_test.c -- HS256 only: forged, re-signed and expired tokens fail.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../tests/unit.h"
+#include "jwt.h"
+
+#define KEY	"unit-test-secret-unit-test-secret-0123"
+#define SUB	"507f1f77bcf86cd799439011"
+
+TEST(token_round_trip)
+{
+	struct principal	 who;
+	char			*t;
+
+	t = jwt_token_issue(SUB, ROLE_ADMIN, KEY, 3600, 1000000);
+	CHECK(t != NULL);
+	CHECK(jwt_token_verify(t, KEY, 1000001, &who) == ERR_NONE);
+	CHECK(strcmp(who.sub, SUB) == 0 && who.admin == 1);
+	CHECK(who.exp == 1003600);
+	CHECK(jwt_token_verify(t, KEY, 1003600, &who) == ERR_TOKEN_EXPIRED);
+	CHECK(jwt_token_verify(t, "another-secret-another-secret-01234", 1000001,
+	    &who) == ERR_BAD_TOKEN);
+	free(t);
+}
+
+TEST(token_alg_none_refused)
+{
+	struct principal	who;
+	/* {"alg":"none","typ":"JWT"} . {"sub":SUB,"role":"admin","exp":9e9} */
+	const char		*forged = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0."
+	    "eyJzdWIiOiI1MDdmMWY3N2JjZjg2Y2Q3OTk0MzkwMTEiLCJyb2xlIjoiYWRtaW4i"
+	    "LCJleHAiOjk5OTk5OTk5OTl9.";
+
+	CHECK(jwt_token_verify(forged, KEY, 1000, &who) == ERR_BAD_TOKEN);
+}
+
+TEST(token_garbage_refused)
+{
+	struct principal	who;
+
+	CHECK(jwt_token_verify("", KEY, 1000, &who) == ERR_BAD_TOKEN);
+	CHECK(jwt_token_verify("a.b.c", KEY, 1000, &who) == ERR_BAD_TOKEN);
+	CHECK(jwt_token_verify("not a token", KEY, 1000, &who) ==
+	    ERR_BAD_TOKEN);
+}

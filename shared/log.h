@@ -1,0 +1,36 @@
+/*
+ * log.h -- structured logs: one JSON object per line on stderr.
+ *
+ * Every line has ts, level, svc, pid and msg, plus the fields the caller
+ * packs.  A request or job carries "rid", its request id, so that one
+ * checkout can be followed from the API to the worker with grep.
+ */
+#ifndef SHARED_LOG_H
+#define SHARED_LOG_H
+
+enum log_level {
+	LOG_LVL_DEBUG,
+	LOG_LVL_INFO,
+	LOG_LVL_WARN,
+	LOG_LVL_ERROR
+};
+
+/* Name the service ("api", "worker", ...) and take the level from cfg. */
+void	log_init(const char *service);
+
+/* Whether lines of this level are written at all. */
+int	log_enabled(enum log_level);
+
+/*
+ * Write one line.  fmt is a jansson json_pack() format for an object
+ * with the extra fields ("{s:s, s:i}"), or NULL for none.  Safe from any
+ * thread: the line is built first and written with a single write(2).
+ */
+void	log_event(enum log_level, const char *msg, const char *fmt, ...);
+
+#define log_debug(...)	log_event(LOG_LVL_DEBUG, __VA_ARGS__)
+#define log_info(...)	log_event(LOG_LVL_INFO, __VA_ARGS__)
+#define log_warn(...)	log_event(LOG_LVL_WARN, __VA_ARGS__)
+#define log_error(...)	log_event(LOG_LVL_ERROR, __VA_ARGS__)
+
+#endif

@@ -1,0 +1,33 @@
+/*
+ * redis.h -- synchronous Redis connections (worker, shopctl) and the key
+ * names every process shares.
+ *
+ * The API talks to Redis without blocking through api/aredis.c; both use
+ * the names below, so a key is spelt in one place.
+ */
+#ifndef SHARED_REDIS_H
+#define SHARED_REDIS_H
+
+#include <stddef.h>
+
+#include <hiredis/hiredis.h>
+
+#define RK_STREAM	"checkout:jobs"		/* the checkout stream */
+#define RK_GROUP	"checkout-workers"	/* its consumer group */
+#define RK_DEAD		"checkout:dead"		/* dead-letter stream */
+#define RK_EVENTS	"checkout:events"	/* pub/sub of status changes */
+#define RK_CHECKOUT	"checkout:"		/* + id: status hash */
+#define RK_IDEM		"idem:"			/* + user:key: idempotency */
+#define RK_LOCK		"lock:user:"		/* + user id: per-user lock */
+#define RK_CATALOG	"catalog:version"	/* bumped by product writes */
+#define RK_RL_EMAIL	"rl:login:email:"	/* + email: failed logins */
+#define RK_RL_IP	"rl:login:ip:"		/* + ip: failed logins */
+#define RK_STATS	"stats:worker"		/* hash of worker counters */
+
+/*
+ * Connect to cfg's Redis with a timeout, AUTH and SELECT as configured.
+ * Returns a new context (redisFree() it), or NULL with a message in err.
+ */
+redisContext	*redis_connect(char *err, size_t errlen);
+
+#endif

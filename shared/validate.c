@@ -1,0 +1,173 @@
+/*
+ * validate.c -- shared input rules: emails, passwords, titles, ids.
+ *
+ * Emails are compared in their normalised form (trimmed, lower-cased),
+ * which is also the form stored, so "A@x.io " and "a@x.io" are one user.
+ */
+#include <ctype.h>
+#include <string.h>
+
+#include "config.h"
+#include "validate.h"
+
+long
+validate_utf8_len(const char *s)
+{
+	const unsigned char	*p;
+	long			 n;
+	int			 follow;
+
+	for (p = (const unsigned char *)s, n = 0; *p != '\0'; n++) {
+		if (*p < 0x80)
+			follow = 0;
+		else if ((*p & 0xe0) == 0xc0 && *p >= 0xc2)
+			follow = 1;
+		else if ((*p & 0xf0) == 0xe0)
+			follow = 2;
+		else if ((*p & 0xf8) == 0xf0 && *p <= 0xf4)
+			follow = 3;
+		else
+			return (-1);
+		for (p++; follow > 0; follow--, p++) {
+			if ((*p & 0xc0) != 0x80)
+				return (-1);
+		}
+	}
+	return (n);
+}
+
+/* Copy s without leading and trailing blanks into out; -1 if too long. */
+static int
+trim_copy(const char *s, char *out, size_t outlen)
+{
+	size_t	n;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	n = strlen(s);
+	while (n > 0 && isspace((unsigned char)s[n - 1]))
+		n--;
+	if (n >= outlen)
+		return (-1);
+	memcpy(out, s, n);
+	out[n] = '\0';
+	return (0);
+}
+
+static int
+domain_ok(const char *d)
+{
+	const char	*p;
+	size_t		 label;
+
+	if (strchr(d, '.') == NULL || *d == '.' || d[strlen(d) - 1] == '.')
+		return (0);
+	for (p = d, label = 0; *p != '\0'; p++) {
+		if (*p == '.') {
+			if (label == 0 || p[-1] == '-')
+				return (0);
+			label = 0;
+			continue;
+		}
+		if (!isalnum((unsigned char)*p) && *p != '-')
+			return (0);
+		if (label == 0 && *p == '-')
+			return (0);
+		if (++label > 63)
+			return (0);
+	}
+	return (1);
+}
+
+static int
+local_ok(const char *l, size_t len)
+{
+	size_t	i;
+
+	if (len == 0 || len > 64 || l[0] == '.' || l[len - 1] == '.')
+		return (0);
+	for (i = 0; i < len; i++) {
+		if (isalnum((unsigned char)l[i]))
+			continue;
+		if (strchr("!#$%&'*+/=?^_`{|}~.-", l[i]) == NULL)
+			return (0);
+		if (l[i] == '.' && l[i + 1] == '.')
+			return (0);
+	}
+	return (1);
+}
+
+enum err
+validate_email(const char *in, char *out, size_t outlen)
+{
+	char	*at, *p;
+
+	if (outlen > EMAIL_MAX + 1)
+		outlen = EMAIL_MAX + 1;
+	if (trim_copy(in, out, outlen) == -1)
+		return (ERR_BAD_EMAIL);
+	for (p = out; *p != '\0'; p++)
+		*p = (char)tolower((unsigned char)*p);
+	if ((at = strchr(out, '@')) == NULL || strchr(at + 1, '@') != NULL)
+		return (ERR_BAD_EMAIL);
+	if (!local_ok(out, (size_t)(at - out)) || !domain_ok(at + 1))
+		return (ERR_BAD_EMAIL);
+	return (ERR_NONE);
+}
+
+enum err
+validate_password(const char *pw)
+{
+	long	n;
+
+	n = validate_utf8_len(pw);
+	if (n < cfg.password_min || n > cfg.password_max)
+		return (ERR_PASSWORD_LENGTH);
+	return (ERR_NONE);
+}
+
+enum err
+validate_title(const char *in, char *out, size_t outlen)
+{
+	const char	*p;
+	long		 n;
+
+	if (trim_copy(in, out, outlen) == -1)
+		return (ERR_OUT_OF_RANGE);
+	for (p = out; *p != '\0'; p++) {
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			return (ERR_INVALID);
+	}
+	if ((n = validate_utf8_len(out)) == -1)
+		return (ERR_INVALID);
+	if (n < 1 || n > cfg.title_max)
+		return (ERR_OUT_OF_RANGE);
+	return (ERR_NONE);
+}
+
+int
+validate_oid(const char *s)
+{
+	size_t	i;
+
+	for (i = 0; i < 24; i++) {
+		if (!isxdigit((unsigned char)s[i]))
+			return (0);
+	}
+	return (s[24] == '\0');
+}
+
+enum err
+validate_idempotency_key(const char *key)
+{
+	size_t	i, n;
+
+	n = strlen(key);
+	if (n < 1 || n > 255)
+		return (ERR_BAD_IDEMPOTENCY_KEY);
+	for (i = 0; i < n; i++) {
+		if ((unsigned char)key[i] < 0x21 || (unsigned char)key[i] > 0x7e)
+			return (ERR_BAD_IDEMPOTENCY_KEY);
+	}
+	return (ERR_NONE);
+}

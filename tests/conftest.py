@@ -1,0 +1,31 @@
+"""
+conftest.py -- fixtures shared by the black-box tests.
+
+`stack` is one running system for the whole session; tests that stop or
+kill parts of the system build their own with `Stack(...)` instead.
+"""
+import pytest
+
+from stack import Stack
+
+
+@pytest.fixture(scope="session")
+def stack():
+    s = Stack(workers=2, name="shared").start()
+    yield s
+    s.cleanup()
+
+
+@pytest.fixture
+def fresh_stack(request):
+    """A private system, for tests that break things."""
+    made = []
+
+    def make(**kw):
+        s = Stack(name=request.node.name[:20], **kw).start()
+        made.append(s)
+        return s
+
+    yield make
+    for s in made:
+        s.cleanup()

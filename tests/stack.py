@@ -1,0 +1,262 @@
+"""
+stack.py -- the real system on free ports in a temporary directory.
+
+A Stack starts its own Redis (AOF on), SecantusDB, runs the migrations,
+then the API (kore with the sanitizer build of api.so) and the workers,
+all as separate processes the tests can stop, kill and restart.  Every
+process logs into the stack's directory; sanitizer reports found there
+fail the run (tests/test_zz_sanitizers.py).
+"""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pymongo
+import redis
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+BUILD = ROOT / os.environ.get("BUILD_DIR", "build/asan")
+VENV = ROOT / ".venv"
+ASAN = BUILD.name == "asan"
+LOG_DIRS = []  # every stack's directory, for the sanitizer check
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(pred, timeout, what):
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            if pred():
+                return
+        except Exception:  # noqa: BLE001 -- the thing may still be starting
+            pass
+        time.sleep(0.05)
+    raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+
+
+def sanitizer_env(preload):
+    env = {
+        "ASAN_OPTIONS": "detect_leaks=0:halt_on_error=1:abort_on_error=0",
+        "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1",
+    }
+    if ASAN and preload:
+        lib = subprocess.run(["gcc", "-print-file-name=libasan.so"],
+                             capture_output=True, text=True).stdout.strip()
+        env["LD_PRELOAD"] = lib
+    return env
+
+
+class Stack:
+    """One running system.  env overrides the configuration."""
+
+    def __init__(self, workers=2, env=None, name="stack"):
+        self.dir = Path(tempfile.mkdtemp(prefix=f"checkout-{name}-"))
+        LOG_DIRS.append(self.dir)
+        self.port = free_port()
+        self.redis_port = free_port()
+        self.mongo_port = free_port()
+        self.env = dict(os.environ)
+        for k in list(self.env):
+            if k.startswith(("ASAN_", "UBSAN_", "LD_PRELOAD")):
+                del self.env[k]
+        self.env.update({
+            "APP_ENV": "test",
+            "ENV_FILE": "/dev/null",
+            "PORT": str(self.port),
+            "REDIS_URL": f"redis://127.0.0.1:{self.redis_port}/0",
+            "MONGO_URI": f"mongodb://127.0.0.1:{self.mongo_port}/shop",
+            "JWT_SECRET": "test-secret-" + "x" * 40,
+            "DATA_DIR": str(self.dir),
+            "ADMIN_EMAIL": "admin@example.com",
+            "ADMIN_PASSWORD": "admin-password-1",
+            "MONGO_TIMEOUT_MS": "1500",
+            "REDIS_TIMEOUT_MS": "1000",
+            "API_WORKERS": "2",
+            "LOG_LEVEL": "info",
+        })
+        self.env.update(env or {})
+        self.procs = {}
+        self.workers = []
+        self.nworkers = workers
+        self._redis = None
+        self._mongo = None
+
+    # ----- process plumbing -----
+
+    def _spawn(self, name, argv, preload=False, cwd=None):
+        log = open(self.dir / f"{name}.log", "ab")
+        env = dict(self.env)
+        env.update(sanitizer_env(preload))
+        return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
+                                env=env, cwd=cwd or ROOT,
+                                start_new_session=True)
+
+    @staticmethod
+    def _stop(p, sig=signal.SIGTERM, timeout=15):
+        if p is None or p.poll() is not None:
+            return p.returncode if p else None
+        try:
+            os.killpg(p.pid, sig)
+        except ProcessLookupError:
+            pass
+        try:
+            return p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            return p.wait(5)
+
+    def log(self, name):
+        path = self.dir / f"{name}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    # ----- Redis -----
+
+    def start_redis(self):
+        (self.dir / "redis").mkdir(exist_ok=True)
+        self.procs["redis"] = self._spawn("redis", [
+            "redis-server", "--bind", "127.0.0.1",
+            "--port", str(self.redis_port), "--dir", str(self.dir / "redis"),
+            "--appendonly", "yes", "--appendfsync", "everysec",
+            "--save", ""])
+        wait_until(lambda: self.redis.ping(), 10, "redis")
+
+    def stop_redis(self, sig=signal.SIGTERM):
+        self._stop(self.procs.pop("redis", None), sig)
+
+    @property
+    def redis(self):
+        if self._redis is None:
+            self._redis = redis.Redis(port=self.redis_port,
+                                      decode_responses=True,
+                                      socket_timeout=5)
+        return self._redis
+
+    # ----- SecantusDB -----
+
+    def start_mongo(self):
+        server = os.environ.get("SECANTUS_SERVER", "py")
+        binary = (ROOT / ".tools/bin/secantusd-rs" if server == "rs"
+                  else VENV / "bin/secantusd-py")
+        self.procs["mongo"] = self._spawn("mongo", [
+            str(binary), "--host", "127.0.0.1",
+            "--port", str(self.mongo_port),
+            "--storage-path", str(self.dir / "mongo")])
+        wait_until(lambda: self.mongo.admin.command("ping"), 30, "secantus")
+
+    def stop_mongo(self, sig=signal.SIGTERM):
+        self._stop(self.procs.pop("mongo", None), sig)
+
+    @property
+    def mongo(self):
+        if self._mongo is None:
+            self._mongo = pymongo.MongoClient(
+                port=self.mongo_port, directConnection=True,
+                serverSelectionTimeoutMS=2000)
+        return self._mongo
+
+    @property
+    def db(self):
+        return self.mongo["shop"]
+
+    # ----- our processes -----
+
+    def shopctl(self, *args, env=None, input=None):
+        e = dict(self.env)
+        e.update(sanitizer_env(False))
+        e.update(env or {})
+        return subprocess.run([str(BUILD / "shopctl"), *args], env=e,
+                              capture_output=True, text=True, input=input,
+                              timeout=120, cwd=ROOT)
+
+    def start_api(self):
+        conf = self.dir / "api.conf"
+        text = (ROOT / "conf/api.conf").read_text()
+        text = "\n".join(f"load {BUILD / 'api.so'}" if line.startswith("load ")
+                         else line for line in text.splitlines())
+        conf.write_text(text + "\n")
+        self.procs["api"] = self._spawn(
+            "api", ["kore", "-f", "-n", "-r", "-c", str(conf)], preload=True,
+            cwd=self.dir)
+        wait_until(lambda: requests.get(self.url("/health"), timeout=1).ok,
+                   30, "api")
+
+    def stop_api(self, sig=signal.SIGTERM):
+        return self._stop(self.procs.pop("api", None), sig)
+
+    def start_worker(self):
+        n = len(self.workers)
+        p = self._spawn(f"worker{n}", [str(BUILD / "worker")])
+        self.workers.append(p)
+        return p
+
+    def stop_worker(self, p, sig=signal.SIGTERM, timeout=30):
+        return self._stop(p, sig, timeout)
+
+    # ----- the whole -----
+
+    def start(self):
+        self.start_redis()
+        self.start_mongo()
+        r = self.shopctl("migrate")
+        assert r.returncode == 0, r.stderr
+        self.start_api()
+        for _ in range(self.nworkers):
+            self.start_worker()
+        wait_until(lambda: requests.get(self.url("/ready"), timeout=2).ok,
+                   30, "ready")
+        return self
+
+    def stop(self):
+        for p in self.workers:
+            self._stop(p)
+        self.stop_api()
+        self.stop_redis()
+        self.stop_mongo()
+        if self._mongo is not None:
+            self._mongo.close()
+
+    def cleanup(self):
+        self.stop()
+        if os.environ.get("KEEP_STACK") is None:
+            shutil.rmtree(self.dir / "mongo", ignore_errors=True)
+            shutil.rmtree(self.dir / "redis", ignore_errors=True)
+
+    # ----- HTTP -----
+
+    def url(self, path):
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def get(self, path, token=None, **kw):
+        return requests.get(self.url(path), headers=_auth(token, kw),
+                            timeout=kw.pop("timeout", 30), **kw)
+
+    def post(self, path, body=None, token=None, **kw):
+        return requests.post(self.url(path), headers=_auth(token, kw),
+                             data=None if body is None else json.dumps(body),
+                             timeout=kw.pop("timeout", 30), **kw)
+
+    def request(self, method, path, body=None, token=None, **kw):
+        return requests.request(method, self.url(path),
+                                headers=_auth(token, kw),
+                                data=None if body is None else json.dumps(body),
+                                timeout=kw.pop("timeout", 30), **kw)
+
+
+def _auth(token, kw):
+    headers = {"Content-Type": "application/json"}
+    headers.update(kw.pop("headers", {}) or {})
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    return headers

@@ -1,0 +1,205 @@
+"""
+test_foundation.py -- the skeleton: health, readiness, JSON errors,
+configuration errors, worker start and stop, and `make run` itself.
+"""
+import os
+import signal
+import subprocess
+import time
+
+import requests
+
+from stack import BUILD, ROOT, Stack, free_port, wait_until
+
+
+def test_health_answers_ok(stack):
+    r = stack.get("/health")
+    assert r.status_code == 200
+    assert r.json() == {"status": "ok"}
+    assert r.headers["Content-Type"] == "application/json"
+    assert len(r.headers["X-Request-Id"]) >= 16
+
+
+def test_ready_when_both_dependencies_answer(stack):
+    r = stack.get("/ready")
+    assert r.status_code == 200
+    assert r.json()["checks"] == {"redis": "ok", "mongo": "ok"}
+
+
+def test_request_id_is_echoed(stack):
+    r = stack.get("/health", headers={"X-Request-Id": "abc-123"})
+    assert r.headers["X-Request-Id"] == "abc-123"
+    r = stack.get("/health", headers={"X-Request-Id": "bad id{}"})
+    assert r.headers["X-Request-Id"] != "bad id{}"
+    assert len(r.headers["X-Request-Id"]) == 24
+
+
+def test_unknown_route_is_json_404(stack):
+    r = stack.get("/api/nope")
+    assert r.status_code == 404
+    assert r.json()["error"]["code"] == "route_not_found"
+
+
+def test_wrong_method_is_json_405_with_allow(stack):
+    r = stack.post("/health", {})
+    assert r.status_code == 405
+    assert r.json()["error"]["code"] == "method_not_allowed"
+    assert r.headers["Allow"] == "GET"
+
+
+def test_body_over_limit_is_json_413(stack):
+    big = b'{"a":"' + b"x" * (1024 * 1024 + 10) + b'"}'
+    r = requests.post(stack.url("/api/auth/login"), data=big,
+                      headers={"Content-Type": "application/json"})
+    assert r.status_code == 413
+    assert r.json()["error"]["code"] == "body_too_large"
+
+
+def test_no_hsts_or_kore_pages(stack):
+    r = stack.get("/health")
+    assert "Strict-Transport-Security" not in r.headers
+    assert r.headers.get("Server") == "checkout-api"
+
+
+def test_ready_is_503_while_redis_is_down(fresh_stack):
+    s = fresh_stack(workers=0)
+    s.stop_redis()
+    r = s.get("/ready")
+    assert r.status_code == 503
+    body = r.json()
+    assert body["error"]["code"] == "redis_unavailable"
+    assert body["checks"] == {"redis": "down", "mongo": "ok"}
+    assert r.headers["Retry-After"] == "1"
+    s.start_redis()
+    wait_until(lambda: s.get("/ready").status_code == 200, 10, "ready again")
+
+
+def test_ready_is_503_while_mongo_is_down(fresh_stack):
+    s = fresh_stack(workers=0)
+    s.stop_mongo()
+    t0 = time.time()
+    r = s.get("/ready")
+    assert time.time() - t0 < 10
+    assert r.status_code == 503
+    assert r.json()["checks"] == {"redis": "ok", "mongo": "down"}
+    s.start_mongo()
+    wait_until(lambda: s.get("/ready").status_code == 200, 20, "ready again")
+
+
+def _run(binary, env_over, *args):
+    env = dict(os.environ, ENV_FILE="/dev/null", APP_ENV="test")
+    env.update(env_over)
+    return subprocess.run([str(BUILD / binary), *args], env=env,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_bad_configuration_is_one_line_naming_the_variable():
+    cases = [
+        ({"REDIS_URL": "redis://127.0.0.1:1/0"}, "REDIS_URL"),
+        ({"MONGO_URI": "mongodb://a:b:c"}, "MONGO_URI"),
+        ({"APP_ENV": "production", "JWT_SECRET": ""}, "JWT_SECRET"),
+        ({"PORT": "http"}, "PORT"),
+    ]
+    for env, var in cases:
+        r = _run("worker", env)
+        assert r.returncode == 1, (env, r.stderr)
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and var in lines[0], (env, r.stderr)
+        assert "Sanitizer" not in r.stderr
+
+
+def test_api_refuses_bad_configuration(tmp_path):
+    conf = (ROOT / "conf/api.conf").read_text().replace(
+        "load ./build/api.so", f"load {BUILD / 'api.so'}")
+    (tmp_path / "api.conf").write_text(conf)
+    env = dict(os.environ, ENV_FILE="/dev/null", APP_ENV="production",
+               JWT_SECRET="")
+    env.update({"ASAN_OPTIONS": "detect_leaks=0"})
+    if BUILD.name == "asan":
+        env["LD_PRELOAD"] = subprocess.run(
+            ["gcc", "-print-file-name=libasan.so"], capture_output=True,
+            text=True).stdout.strip()
+    r = subprocess.run(["kore", "-f", "-n", "-r", "-c", "api.conf"],
+                       cwd=tmp_path, env=env, capture_output=True, text=True,
+                       timeout=30)
+    assert r.returncode != 0
+    assert "api: config: JWT_SECRET is required" in r.stderr
+
+
+def test_worker_joins_group_and_stops_on_sigterm(fresh_stack):
+    s = fresh_stack(workers=1)
+    wait_until(lambda: "worker: started" in s.log("worker0"), 10, "worker")
+    groups = s.redis.xinfo_groups("checkout:jobs")
+    assert [g["name"] for g in groups] == ["checkout-workers"]
+    t0 = time.time()
+    code = s.stop_worker(s.workers[0])
+    assert code == 0
+    assert time.time() - t0 < 10
+    assert "worker: stopped" in s.log("worker0")
+
+
+def test_migrations_are_idempotent(stack):
+    r1 = stack.shopctl("migrate")
+    r2 = stack.shopctl("migrate")
+    assert r1.returncode == 0 and r2.returncode == 0
+    idx = stack.db.users.index_information()
+    assert idx["email_unique"]["unique"] is True
+    assert stack.db.orders.index_information()["checkoutId_unique"]["unique"]
+    assert stack.db.carts.index_information()["userId_unique"]["unique"]
+    admins = list(stack.db.users.find({"email": "admin@example.com"}))
+    assert len(admins) == 1 and admins[0]["role"] == "admin"
+    assert admins[0]["password"].startswith("$argon2id$")
+
+
+def test_products_validator_refuses_negative_stock(stack):
+    import pymongo.errors
+    try:
+        stack.db.products.insert_one({"title": "x", "price": 1, "stock": -1})
+        inserted = True
+    except pymongo.errors.WriteError:
+        inserted = False
+    assert inserted is False
+
+
+def test_make_run_starts_and_stops_everything(tmp_path):
+    port = free_port()
+    env = dict(os.environ, PORT=str(port), DATA_DIR=str(tmp_path),
+               REDIS_URL=f"redis://127.0.0.1:{free_port()}/0",
+               MONGO_URI=f"mongodb://127.0.0.1:{free_port()}/shop",
+               WORKERS="1", ENV_FILE="/dev/null", BUILD_DIR=str(BUILD))
+    env.pop("LD_PRELOAD", None)
+    env["ASAN_OPTIONS"] = "detect_leaks=0"
+    log = tmp_path / "run.out"
+    with open(log, "wb") as f:
+        p = subprocess.Popen([str(ROOT / "scripts/run.sh")], env=env,
+                             stdout=f, stderr=subprocess.STDOUT,
+                             start_new_session=True)
+    try:
+        wait_until(lambda: requests.get(
+            f"http://127.0.0.1:{port}/ready", timeout=1).ok, 60, "make run")
+        assert requests.get(f"http://127.0.0.1:{port}/health").ok
+        wait_until(lambda: "run: API at" in log.read_text(), 10, "banner")
+    finally:
+        os.kill(p.pid, signal.SIGTERM)
+        p.wait(60)
+    out = log.read_text()
+    assert "run: API at http://127.0.0.1:" in out, out
+    assert "run: stopped" in out, out
+    left = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True,
+                          text=True).stdout.split()
+    assert left == []
+    left = subprocess.run(["pgrep", "-f", f"--port {port}"],
+                          capture_output=True, text=True).stdout.split()
+    assert left == []
+
+
+def test_readme_documents_every_variable():
+    out = subprocess.run([str(BUILD / "shopctl"), "config-doc"],
+                         capture_output=True, text=True,
+                         env=dict(os.environ, ENV_FILE="/dev/null")).stdout
+    readme = (ROOT / "README.md").read_text()
+    names = [line.split("`")[1] for line in out.splitlines()
+             if line.startswith("| `")]
+    assert len(names) > 30
+    missing = [n for n in names if f"`{n}`" not in readme]
+    assert missing == []
