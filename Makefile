@@ -42,13 +42,13 @@ HEADERS		:= $(wildcard */*.h)
 BINS	:= $(B)/api.so $(B)/worker $(B)/shopctl $(B)/unit $(B)/dbcheck
 
 .PHONY: all deps run test unit bench lint fmt clean
-all: deps-check $(BINS)
-
-deps-check:
-ifneq ($(DEPS_OK),yes)
+ifeq ($(DEPS_OK),yes)
+all: $(BINS)
+else
+# A fresh machine: install the libraries, then build with their flags.
+all:
 	@scripts/deps.sh
 	@$(MAKE) --no-print-directory all
-	@exit 0
 endif
 
 deps:
@@ -84,7 +84,8 @@ $(B)/dbcheck: $(call obj,tests/dbcheck.c) $(SHARED_OBJ)
 	@echo "LD $@"
 	@$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-run: deps all
+run: deps
+	@$(MAKE) --no-print-directory all
 	@scripts/run.sh
 
 test: deps
@@ -95,7 +96,8 @@ unit: deps
 	@$(MAKE) --no-print-directory SAN=1 all
 	@build/asan/unit
 
-bench: deps all
+bench: deps
+	@$(MAKE) --no-print-directory all
 	@scripts/bench.sh
 
 lint:
