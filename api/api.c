@@ -246,3 +246,18 @@ api_id_pair(json_t *obj, const char *hex)
 	json_object_set_new(obj, "_id", json_string(hex));
 	return (obj);
 }
+
+/*
+ * The handler's own state, ctx->data: allocated zeroed on first use and
+ * freed with the request by data_free (free() if NULL).
+ */
+void *
+api_data(struct ctx *ctx, size_t size, void (*data_free)(void *))
+{
+	if (ctx->data == NULL) {
+		if ((ctx->data = calloc(1, size)) == NULL)
+			fatal("api_data: out of memory");
+		ctx->data_free = data_free != NULL ? data_free : free;
+	}
+	return (ctx->data);
+}

@@ -14,6 +14,7 @@
 
 #include <sys/queue.h>
 
+#include <stdarg.h>
 #include <stdint.h>
 
 #include <kore/kore.h>
@@ -27,6 +28,13 @@
 
 struct ctx;
 struct call;
+
+/* The thread pools blocking work runs on (offload.c). */
+enum offload_pool {
+	OFFLOAD_DB,		/* MongoDB queries */
+	OFFLOAD_HASH,		/* argon2id, so it never starves queries */
+	OFFLOAD__COUNT
+};
 
 /* A route: method mask, path pattern with ":id" segments, function. */
 struct route {
@@ -86,6 +94,8 @@ int		api_query(struct http_request *, const char *name, char *out,
 enum err	api_auth(struct http_request *, struct ctx *);
 void		api_client_ip(struct http_request *, char *out, size_t outlen);
 json_t		*api_id_pair(json_t *obj, const char *hex);
+void		*api_data(struct ctx *, size_t,
+		    void (*data_free)(void *));
 
 /* call.c */
 struct call	*call_new(struct http_request *, json_t *in);
@@ -94,10 +104,16 @@ void		call_release(struct call *);
 int		call_start(struct http_request *, struct ctx *, struct call *,
 		    enum err);
 struct call	*call_take(struct ctx *);
+int		call_offload(struct http_request *, struct ctx *,
+		    enum offload_pool,
+		    void (*run)(struct call *, mongoc_client_t *), json_t *in);
+int		call_redis(struct http_request *, struct ctx *, const char *fmt,
+		    ...);
+enum err	call_result(struct ctx *, json_t **out);
 
 /* offload.c: blocking work on threads with their own MongoDB client */
-enum offload_pool { OFFLOAD_DB, OFFLOAD_HASH, OFFLOAD__COUNT };
 int		offload_init(mongoc_client_pool_t *, char *err, size_t errlen);
+void		offload_shutdown(void);
 enum err	offload_submit(enum offload_pool, struct call *,
 		    void (*run)(struct call *, mongoc_client_t *));
 
@@ -105,11 +121,17 @@ enum err	offload_submit(enum offload_pool, struct call *,
 int		aredis_init(void);
 int		aredis_up(void);
 enum err	aredis_cmd(struct call *, const char *fmt, ...);
+enum err	aredis_vcmd(struct call *, const char *fmt, va_list);
 enum err	aredis_cmdv(struct call *, int argc, const char **argv,
 		    const size_t *lens);
 void		aredis_subscribe(const char *channel,
 		    void (*on_message)(const char *, size_t),
 		    void (*on_resubscribed)(void));
+
+/* auth.c */
+int		auth_register(struct http_request *, struct ctx *);
+int		auth_login(struct http_request *, struct ctx *);
+int		auth_me(struct http_request *, struct ctx *);
 
 /* health.c */
 int		health_get(struct http_request *, struct ctx *);

@@ -321,17 +321,23 @@ sent(struct call *c, int status)
 }
 
 enum err
-aredis_cmd(struct call *c, const char *fmt, ...)
+aredis_vcmd(struct call *c, const char *fmt, va_list ap)
 {
-	va_list	ap;
-	int	status;
-
 	if (!cmdconn.up)
 		return (ERR_REDIS_DOWN);
+	return (sent(c, redisvAsyncCommand(cmdconn.ac, on_reply, c, fmt, ap)));
+}
+
+enum err
+aredis_cmd(struct call *c, const char *fmt, ...)
+{
+	va_list		ap;
+	enum err	e;
+
 	va_start(ap, fmt);
-	status = redisvAsyncCommand(cmdconn.ac, on_reply, c, fmt, ap);
+	e = aredis_vcmd(c, fmt, ap);
 	va_end(ap);
-	return (sent(c, status));
+	return (e);
 }
 
 enum err

@@ -8,6 +8,7 @@
  * still there.  A Redis call that times out is marked done early and
  * stays busy until hiredis hands it back.
  */
+#include <stdarg.h>
 #include <stdlib.h>
 
 #include "api.h"
@@ -85,4 +86,52 @@ call_take(struct ctx *ctx)
 	c = ctx->call;
 	ctx->call = NULL;
 	return (c);
+}
+
+/* Run fn on an offload pool with input in (stolen); advances ctx->step. */
+int
+call_offload(struct http_request *req, struct ctx *ctx, enum offload_pool pool,
+    void (*run)(struct call *, mongoc_client_t *), json_t *in)
+{
+	struct call	*c;
+
+	c = call_new(req, in);
+	ctx->step++;
+	return (call_start(req, ctx, c, offload_submit(pool, c, run)));
+}
+
+/* Send a Redis command for req; advances ctx->step. */
+int
+call_redis(struct http_request *req, struct ctx *ctx, const char *fmt, ...)
+{
+	struct call	*c;
+	va_list		 ap;
+	enum err	 e;
+
+	c = call_new(req, NULL);
+	ctx->step++;
+	va_start(ap, fmt);
+	e = aredis_vcmd(c, fmt, ap);
+	va_end(ap);
+	return (call_start(req, ctx, c, e));
+}
+
+/*
+ * Collect the completed call: returns its error and, if out is not NULL,
+ * hands over its result (new; NULL if none).  The call is released.
+ */
+enum err
+call_result(struct ctx *ctx, json_t **out)
+{
+	struct call	*c;
+	enum err	 e;
+
+	c = call_take(ctx);
+	e = c->err;
+	if (out != NULL) {
+		*out = c->out;
+		c->out = NULL;
+	}
+	call_release(c);
+	return (e);
 }

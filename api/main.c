@@ -43,6 +43,9 @@ mongoc_client_pool_t	*api_mongo;
 static const struct route routes[] = {
 	{ GET, "/health", "health", health_get },
 	{ GET, "/ready", "ready", health_ready },
+	{ POST, "/api/auth/register", "auth_register", auth_register },
+	{ POST, "/api/auth/login", "auth_login", auth_login },
+	{ GET, "/api/auth/me", "auth_me", auth_me },
 };
 
 #define NROUTES	(sizeof(routes) / sizeof(routes[0]))
@@ -148,6 +151,19 @@ kore_worker_configure(void)
 	if (offload_init(api_mongo, err, sizeof(err)) == -1)
 		die(err);
 	aredis_init();
+}
+
+/*
+ * The worker is stopping: join our threads and close the MongoDB pool
+ * (and its monitoring thread) before kore unloads the module.
+ */
+void
+kore_worker_teardown(void)
+{
+	offload_shutdown();
+	if (api_mongo != NULL)
+		mongoc_client_pool_destroy(api_mongo);
+	api_mongo = NULL;
 }
 
 /* ----- routing ----- */

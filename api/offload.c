@@ -20,6 +20,8 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "api.h"
@@ -34,6 +36,9 @@ struct pool {
 	struct kore_event	 evt;		/* first: kore's epoll data */
 	int			 efd;		/* eventfd: calls are done */
 	const char		*name;
+	pthread_t		*tids;		/* the pool's threads */
+	long			 nthreads;
+	int			 stopping;	/* threads exit when idle */
 	pthread_mutex_t		 lock;		/* guards the fields below */
 	pthread_cond_t		 cond;		/* signalled on a new call */
 	struct callq		 todo;		/* queued, oldest first */
@@ -51,8 +56,7 @@ static int
 pool_start(struct pool *p, const char *name, long nthreads,
     mongoc_client_pool_t *mongo, char *err, size_t errlen)
 {
-	pthread_t	tid;
-	long		i;
+	long	i;
 
 	p->name = name;
 	p->mongo = mongo;
@@ -67,13 +71,17 @@ pool_start(struct pool *p, const char *name, long nthreads,
 	p->evt.type = KORE_TYPE_TASK;
 	p->evt.handle = reap;
 	kore_platform_event_level_read(p->efd, p);
+	if ((p->tids = calloc((size_t)nthreads, sizeof(*p->tids))) == NULL) {
+		snprintf(err, errlen, "offload: out of memory");
+		return (-1);
+	}
 	for (i = 0; i < nthreads; i++) {
-		if (pthread_create(&tid, NULL, thread_main, p) != 0) {
+		if (pthread_create(&p->tids[i], NULL, thread_main, p) != 0) {
 			snprintf(err, errlen, "pthread_create: %s",
 			    strerror(errno));
 			return (-1);
 		}
-		pthread_detach(tid);
+		p->nthreads++;
 	}
 	return (0);
 }
@@ -122,8 +130,12 @@ thread_main(void *arg)
 	client = mongoc_client_pool_pop(p->mongo);
 	for (;;) {
 		pthread_mutex_lock(&p->lock);
-		while ((c = TAILQ_FIRST(&p->todo)) == NULL)
+		while ((c = TAILQ_FIRST(&p->todo)) == NULL && !p->stopping)
 			pthread_cond_wait(&p->cond, &p->lock);
+		if (c == NULL) {
+			pthread_mutex_unlock(&p->lock);
+			break;
+		}
 		TAILQ_REMOVE(&p->todo, c, list);
 		p->queued--;
 		pthread_mutex_unlock(&p->lock);
@@ -138,7 +150,32 @@ thread_main(void *arg)
 			    "{s:s, s:s}", "pool", p->name,
 			    "error", strerror(errno));
 	}
+	mongoc_client_pool_push(p->mongo, client);
 	return (NULL);
+}
+
+/*
+ * Stop every pool's threads once they have finished what is queued,
+ * and wait for them.  kore unloads the module after the worker's
+ * teardown hook: no thread of ours may still be running then.
+ */
+void
+offload_shutdown(void)
+{
+	struct pool	*p;
+	long		 i;
+	int		 n;
+
+	for (n = 0; n < OFFLOAD__COUNT; n++) {
+		p = &pools[n];
+		pthread_mutex_lock(&p->lock);
+		p->stopping = 1;
+		pthread_cond_broadcast(&p->cond);
+		pthread_mutex_unlock(&p->lock);
+		for (i = 0; i < p->nthreads; i++)
+			pthread_join(p->tids[i], NULL);
+		p->nthreads = 0;
+	}
 }
 
 /* On the event loop: finish every call the threads have completed. */

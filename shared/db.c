@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "config.h"
 #include "db.h"
@@ -195,4 +196,17 @@ db_now_ms(void)
 
 	gettimeofday(&tv, NULL);
 	return ((int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000);
+}
+
+void
+db_iso_time(int64_t ms, char *buf, size_t len)
+{
+	struct tm	tm;
+	time_t		t;
+
+	t = (time_t)(ms / 1000);
+	gmtime_r(&t, &tm);
+	snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+	    tm.tm_min, tm.tm_sec, (int)(ms % 1000));
 }

@@ -4,9 +4,19 @@ conftest.py -- fixtures shared by the black-box tests.
 `stack` is one running system for the whole session; tests that stop or
 kill parts of the system build their own with `Stack(...)` instead.
 """
+import os
+import shutil
+
 import pytest
 
-from stack import Stack
+from stack import LOG_DIRS, Stack
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Keep the stacks' logs only when something failed (or KEEP_STACK)."""
+    if exitstatus == 0 and os.environ.get("KEEP_STACK") is None:
+        for d in LOG_DIRS:
+            shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

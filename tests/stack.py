@@ -9,6 +9,7 @@ fail the run (tests/test_zz_sanitizers.py).
 """
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -29,9 +30,16 @@ LOG_DIRS = []  # every stack's directory, for the sanitizer check
 
 
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port that is free now and outside the kernel's ephemeral range,
+    so that no outgoing connection takes it before our server binds it."""
+    while True:
+        port = random.randint(20000, 32000)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
 
 
 def wait_until(pred, timeout, what):

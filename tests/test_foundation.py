@@ -175,8 +175,12 @@ def test_make_run_starts_and_stops_everything(tmp_path):
                              stdout=f, stderr=subprocess.STDOUT,
                              start_new_session=True)
     try:
-        wait_until(lambda: requests.get(
-            f"http://127.0.0.1:{port}/ready", timeout=1).ok, 60, "make run")
+        try:
+            wait_until(lambda: requests.get(
+                f"http://127.0.0.1:{port}/ready", timeout=1).ok, 60,
+                "make run")
+        except TimeoutError:
+            raise AssertionError(log.read_text()) from None
         assert requests.get(f"http://127.0.0.1:{port}/health").ok
         wait_until(lambda: "run: API at" in log.read_text(), 10, "banner")
     finally:
