@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -17,8 +18,10 @@
 
 #include "api.h"
 #include "../shared/config.h"
+#include "../shared/db.h"
 #include "../shared/json.h"
 
+/* Answer with body (stolen), dumped as JSON. */
 void
 api_json(struct http_request *req, int status, json_t *body)
 {
@@ -26,14 +29,22 @@ api_json(struct http_request *req, int status, json_t *body)
 
 	text = json_dump_body(body);
 	json_decref(body);
-	http_response_header(req, "content-type", "application/json");
 	if (text == NULL) {
-		http_response(req, 500, "{\"error\":{\"code\":\"internal\"}}",
+		api_json_text(req, 500, "{\"error\":{\"code\":\"internal\"}}",
 		    28);
 		return;
 	}
-	http_response(req, status, text, strlen(text));
+	api_json_text(req, status, text, strlen(text));
 	free(text);
+}
+
+/* Answer with JSON already rendered (copied). */
+void
+api_json_text(struct http_request *req, int status, const char *text,
+    size_t len)
+{
+	http_response_header(req, "content-type", "application/json");
+	http_response(req, status, text, len);
 }
 
 static int
@@ -192,6 +203,61 @@ api_query(struct http_request *req, const char *name, char *out,
 		    0 ? 1 : -1);
 	}
 	return (0);
+}
+
+/*
+ * Query parameter name as an integer in [min, max], def when absent.
+ * ERR_BAD_QUERY if it is not one.
+ */
+enum err
+api_query_long(struct http_request *req, const char *name, long def,
+    long min, long max, long *out)
+{
+	char	 buf[32], *end;
+	long	 v;
+	int	 r;
+
+	if ((r = api_query(req, name, buf, sizeof(buf))) == 0) {
+		*out = def;
+		return (ERR_NONE);
+	}
+	if (r == -1 || buf[0] == '\0')
+		return (ERR_BAD_QUERY);
+	errno = 0;
+	v = strtol(buf, &end, 10);
+	if (errno != 0 || *end != '\0' || v < min || v > max)
+		return (ERR_BAD_QUERY);
+	*out = v;
+	return (ERR_NONE);
+}
+
+/* The ":id" path segment as an ObjectId: ERR_BAD_ID if it is not one. */
+enum err
+api_param_oid(struct ctx *ctx, bson_oid_t *oid)
+{
+	if (db_oid_parse(ctx->param, oid) == -1)
+		return (ERR_BAD_ID);
+	return (ERR_NONE);
+}
+
+/*
+ * Authenticate and require the admin role.  Returns 1 if the caller is
+ * an admin; otherwise answers 401 or 403 and returns 0.
+ */
+int
+api_require_admin(struct http_request *req, struct ctx *ctx)
+{
+	enum err	e;
+
+	if ((e = api_auth(req, ctx)) != ERR_NONE) {
+		api_error(req, e, NULL);
+		return (0);
+	}
+	if (!ctx->who.admin) {
+		api_error(req, ERR_ADMIN_ONLY, NULL);
+		return (0);
+	}
+	return (1);
 }
 
 /* Check the bearer token and fill ctx->who. */

@@ -76,6 +76,9 @@ struct call {
 	json_t			*in;		/* new; input for the backend */
 	json_t			*out;		/* new; the result */
 	void			(*run)(struct call *, mongoc_client_t *);
+	void			(*on_done)(struct call *);	/* on the loop,
+						   before the request wakes */
+	void			*arg;		/* for on_done */
 	uint64_t		 deadline;	/* ms; Redis calls time out */
 	TAILQ_ENTRY(call)	 list;		/* on the backend's queue */
 };
@@ -96,6 +99,12 @@ void		api_client_ip(struct http_request *, char *out, size_t outlen);
 json_t		*api_id_pair(json_t *obj, const char *hex);
 void		*api_data(struct ctx *, size_t,
 		    void (*data_free)(void *));
+void		api_json_text(struct http_request *, int status,
+		    const char *text, size_t len);
+enum err	api_query_long(struct http_request *, const char *name,
+		    long def, long min, long max, long *out);
+int		api_require_admin(struct http_request *, struct ctx *);
+enum err	api_param_oid(struct ctx *, bson_oid_t *);
 
 /* call.c */
 struct call	*call_new(struct http_request *, json_t *in);
@@ -124,6 +133,7 @@ enum err	aredis_cmd(struct call *, const char *fmt, ...);
 enum err	aredis_vcmd(struct call *, const char *fmt, va_list);
 enum err	aredis_cmdv(struct call *, int argc, const char **argv,
 		    const size_t *lens);
+void		aredis_on_connect(void (*fn)(void));
 void		aredis_subscribe(const char *channel,
 		    void (*on_message)(const char *, size_t),
 		    void (*on_resubscribed)(void));
@@ -132,6 +142,30 @@ void		aredis_subscribe(const char *channel,
 int		auth_register(struct http_request *, struct ctx *);
 int		auth_login(struct http_request *, struct ctx *);
 int		auth_me(struct http_request *, struct ctx *);
+
+/* cache.c: rendered catalogue answers, checked against Redis versions */
+struct catalog_version {
+	long long	catalog;	/* RK_CATALOG: product writes */
+	long long	stock;		/* RK_STOCK: committed orders */
+};
+const char	*cache_get(const char *key, const struct catalog_version *,
+		    size_t *len);
+void		cache_put(const char *key, const struct catalog_version *,
+		    const char *body, size_t len);
+void		cache_flush(void);
+void		cache_versions(json_t *reply, struct catalog_version *);
+struct call	*cache_fill(struct http_request *, const char *key,
+		    const struct catalog_version *, int *leader);
+
+/* products.c */
+int		products_list(struct http_request *, struct ctx *);
+int		products_get(struct http_request *, struct ctx *);
+int		products_write(struct http_request *, struct ctx *);
+json_t		*products_json(const bson_t *doc);
+
+/* cart.c */
+int		cart_get(struct http_request *, struct ctx *);
+int		cart_update(struct http_request *, struct ctx *);
 
 /* health.c */
 int		health_get(struct http_request *, struct ctx *);

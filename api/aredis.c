@@ -51,6 +51,7 @@ static struct rconn	cmdconn = { .name = "cmd" };
 static struct rconn	subconn = { .name = "sub" };
 static struct callq	inflight = TAILQ_HEAD_INITIALIZER(inflight);
 
+static void		(*connect_hook)(void);
 static const char	*sub_channel;
 static void		(*sub_message)(const char *, size_t);
 static void		(*sub_resubscribed)(void);
@@ -190,6 +191,8 @@ on_connect(const redisAsyncContext *ac, int status)
 	}
 	log_info("redis: connected", "{s:s}", "conn", rc->name);
 	rc->up = 1;
+	if (rc == &cmdconn && connect_hook != NULL)
+		connect_hook();
 	if (rc->on_up != NULL)
 		rc->on_up(rc);
 }
@@ -254,6 +257,13 @@ aredis_init(void)
 	conn_start(&subconn);
 	kore_timer_add(watch, WATCH_MS, NULL, 0);
 	return (0);
+}
+
+/* Run fn each time the command connection (re)connects. */
+void
+aredis_on_connect(void (*fn)(void))
+{
+	connect_hook = fn;
 }
 
 int

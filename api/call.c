@@ -39,6 +39,8 @@ void
 call_finish(struct call *c)
 {
 	c->busy = 0;
+	if (c->on_done != NULL)
+		c->on_done(c);
 	if (!c->done) {
 		c->done = 1;
 		if (c->req != NULL)

@@ -46,6 +46,13 @@ static const struct route routes[] = {
 	{ POST, "/api/auth/register", "auth_register", auth_register },
 	{ POST, "/api/auth/login", "auth_login", auth_login },
 	{ GET, "/api/auth/me", "auth_me", auth_me },
+	{ GET, "/api/products", "products_list", products_list },
+	{ POST, "/api/products", "products_create", products_write },
+	{ GET, "/api/products/:id", "products_get", products_get },
+	{ PUT | PATCH | DELETE, "/api/products/:id", "products_write",
+	    products_write },
+	{ GET, "/api/cart/:id", "cart_get", cart_get },
+	{ POST, "/api/cart/:id", "cart_update", cart_update },
 };
 
 #define NROUTES	(sizeof(routes) / sizeof(routes[0]))
@@ -138,18 +145,29 @@ kore_parent_configure(int argc, char **argv)
 	    "port", (int)cfg.port, "env", cfg.app_env);
 }
 
+static void
+flush_logs(void *arg, uint64_t now)
+{
+	(void)arg;
+	(void)now;
+	log_flush();
+}
+
 void
 kore_worker_configure(void)
 {
 	char	err[512];
 
 	log_init("api");
+	log_buffered(1);
+	kore_timer_add(flush_logs, 100, NULL, 0);
 	api_mongo = db_pool_new("checkout-api",
 	    (int)(cfg.db_threads + cfg.hash_threads + 2), err, sizeof(err));
 	if (api_mongo == NULL)
 		die(err);
 	if (offload_init(api_mongo, err, sizeof(err)) == -1)
 		die(err);
+	aredis_on_connect(cache_flush);
 	aredis_init();
 }
 
@@ -160,10 +178,12 @@ kore_worker_configure(void)
 void
 kore_worker_teardown(void)
 {
+	log_flush();
 	offload_shutdown();
 	if (api_mongo != NULL)
 		mongoc_client_pool_destroy(api_mongo);
 	api_mongo = NULL;
+	log_flush();
 }
 
 /* ----- routing ----- */

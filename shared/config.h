@@ -57,6 +57,8 @@ struct config {
 	long	title_max;
 	long	cart_max_qty;
 	long	cart_max_lines;
+	long	stock_max;		/* largest stock a product may hold */
+	long	catalog_stock_lag_ms;	/* listing stock may trail orders */
 
 	/* Checkout */
 	long	queue_max;		/* stream length that answers 503 */

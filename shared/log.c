@@ -2,11 +2,12 @@
  * log.c -- JSON lines on stderr, one write(2) per line.
  *
  * The service name and level are set once by log_init() before threads
- * start; after that the module keeps no mutable state, so any thread may
+ * start; the optional buffer is guarded by a mutex, so any thread may
  * log.  A line that cannot be built is dropped, never half-written.
  */
 #include <sys/time.h>
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,8 +21,61 @@
 #include "log.h"
 
 static const char	*levels[] = { "debug", "info", "warn", "error" };
+#define BUF_MAX	(64 * 1024)
+
 static const char	*service = "app";
 static enum log_level	 threshold = LOG_LVL_INFO;
+
+static pthread_mutex_t	 buf_lock = PTHREAD_MUTEX_INITIALIZER;
+static int		 buffered;		/* set once, before threads */
+static char		 lbuf[BUF_MAX];		/* guarded by buf_lock */
+static size_t		 lbuf_len;
+
+static void
+out(const char *p, size_t len)
+{
+	if (write(STDERR_FILENO, p, len) == -1) {
+		/* Nowhere left to report it. */
+	}
+}
+
+void
+log_buffered(int on)
+{
+	buffered = on;
+}
+
+void
+log_flush(void)
+{
+	pthread_mutex_lock(&buf_lock);
+	if (lbuf_len > 0)
+		out(lbuf, lbuf_len);
+	lbuf_len = 0;
+	pthread_mutex_unlock(&buf_lock);
+}
+
+/* Write one line (len bytes, ending in a newline), now or buffered. */
+static void
+emit(const char *line, size_t len)
+{
+	if (!buffered) {
+		out(line, len);
+		return;
+	}
+	pthread_mutex_lock(&buf_lock);
+	if (lbuf_len + len > sizeof(lbuf)) {
+		out(lbuf, lbuf_len);
+		lbuf_len = 0;
+	}
+	if (len > sizeof(lbuf)) {
+		out(line, len);
+	} else {
+		memcpy(lbuf + lbuf_len, line, len);
+		lbuf_len += len;
+	}
+	pthread_mutex_unlock(&buf_lock);
+}
 
 void
 log_init(const char *svc)
@@ -85,8 +139,6 @@ log_event(enum log_level level, const char *msg, const char *fmt, ...)
 		return;
 	len = strlen(text);
 	text[len] = '\n';	/* overwrites the NUL; len + 1 bytes sent */
-	if (write(STDERR_FILENO, text, len + 1) == -1) {
-		/* Nowhere left to report it. */
-	}
+	emit(text, len + 1);
 	free(text);
 }

@@ -28,6 +28,15 @@ int	log_enabled(enum log_level);
  */
 void	log_event(enum log_level, const char *msg, const char *fmt, ...);
 
+/*
+ * Buffer lines in memory until log_flush() or 64 KiB, instead of one
+ * write(2) per line: the API flushes from a 100 ms timer, so a busy
+ * server does not pay a system call per request.  A crash loses at most
+ * that much of the log.
+ */
+void	log_buffered(int on);
+void	log_flush(void);
+
 #define log_debug(...)	log_event(LOG_LVL_DEBUG, __VA_ARGS__)
 #define log_info(...)	log_event(LOG_LVL_INFO, __VA_ARGS__)
 #define log_warn(...)	log_event(LOG_LVL_WARN, __VA_ARGS__)

@@ -20,6 +20,7 @@
 #define RK_IDEM		"idem:"			/* + user:key: idempotency */
 #define RK_LOCK		"lock:user:"		/* + user id: per-user lock */
 #define RK_CATALOG	"catalog:version"	/* bumped by product writes */
+#define RK_STOCK	"catalog:stock"		/* bumped by committed orders */
 #define RK_RL_EMAIL	"rl:login:email:"	/* + email: failed logins */
 #define RK_RL_IP	"rl:login:ip:"		/* + ip: failed logins */
 #define RK_STATS	"stats:worker"		/* hash of worker counters */

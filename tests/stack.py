@@ -29,11 +29,18 @@ ASAN = BUILD.name == "asan"
 LOG_DIRS = []  # every stack's directory, for the sanitizer check
 
 
+_given = set()
+
+
 def free_port():
     """A port that is free now and outside the kernel's ephemeral range,
-    so that no outgoing connection takes it before our server binds it."""
+    so that no outgoing connection takes it before our server binds it;
+    never the same one twice in a run."""
     while True:
         port = random.randint(20000, 32000)
+        if port in _given:
+            continue
+        _given.add(port)
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", port))
