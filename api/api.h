@@ -78,6 +78,8 @@ struct call {
 	void			(*run)(struct call *, mongoc_client_t *);
 	void			(*on_done)(struct call *);	/* on the loop,
 						   before the request wakes */
+	void			(*on_release)(struct call *);	/* the request
+						   let go while busy */
 	void			*arg;		/* for on_done */
 	uint64_t		 deadline;	/* ms; Redis calls time out */
 	TAILQ_ENTRY(call)	 list;		/* on the backend's queue */
@@ -113,11 +115,11 @@ void		call_release(struct call *);
 int		call_start(struct http_request *, struct ctx *, struct call *,
 		    enum err);
 struct call	*call_take(struct ctx *);
-int		call_offload(struct http_request *, struct ctx *,
+int		call_offload(struct http_request *, struct ctx *, int next,
 		    enum offload_pool,
 		    void (*run)(struct call *, mongoc_client_t *), json_t *in);
-int		call_redis(struct http_request *, struct ctx *, const char *fmt,
-		    ...);
+int		call_redis(struct http_request *, struct ctx *, int next,
+		    const char *fmt, ...);
 enum err	call_result(struct ctx *, json_t **out);
 
 /* offload.c: blocking work on threads with their own MongoDB client */
@@ -142,6 +144,28 @@ void		aredis_subscribe(const char *channel,
 int		auth_register(struct http_request *, struct ctx *);
 int		auth_login(struct http_request *, struct ctx *);
 int		auth_me(struct http_request *, struct ctx *);
+
+/* events.c: checkout status changes to waiting requests and sockets */
+void		events_init(void (*send)(struct connection *, const char *,
+		    size_t, int final), void (*refresh)(struct connection *,
+		    const char *));
+int		events_rank(const char *status);
+struct call	*events_wait(struct http_request *, const char *id,
+		    int wake_rank, uint64_t deadline);
+void		events_set_wake(struct call *, int rank);
+void		events_watch(struct connection *, const char *id,
+		    int seen_rank);
+void		events_unwatch(struct connection *);
+
+/* checkout.c */
+int		checkout_submit(struct http_request *, struct ctx *);
+int		checkout_status(struct http_request *, struct ctx *);
+int		checkout_events(struct http_request *, struct ctx *);
+void		checkout_init(void);
+
+/* orders.c */
+int		orders_list(struct http_request *, struct ctx *);
+int		orders_get(struct http_request *, struct ctx *);
 
 /* cache.c: rendered catalogue answers, checked against Redis versions */
 struct catalog_version {

@@ -158,7 +158,7 @@ auth_register(struct http_request *req, struct ctx *ctx)
 			api_error(req, e, field);
 			return (KORE_RESULT_OK);
 		}
-		return (call_offload(req, ctx, OFFLOAD_HASH, register_run,
+		return (call_offload(req, ctx, 1, OFFLOAD_HASH, register_run,
 		    json_pack("{s:s, s:s}", "email", email, "password", pw)));
 	}
 	if ((e = call_result(ctx, &user)) != ERR_NONE) {
@@ -233,7 +233,8 @@ login_start(struct http_request *req, struct ctx *ctx, struct login *l)
 		return (KORE_RESULT_OK);
 	}
 	api_client_ip(req, l->ip, sizeof(l->ip));
-	return (call_redis(req, ctx, "EVAL %s 2 %s%s %s%s", limits_lua,
+	return (call_redis(req, ctx, LOGIN_LIMITS, "EVAL %s 2 %s%s %s%s",
+	    limits_lua,
 	    RK_RL_EMAIL, l->email, RK_RL_IP, l->ip));
 }
 
@@ -267,7 +268,7 @@ login_limits(struct http_request *req, struct ctx *ctx, struct login *l)
 		api_error(req, ERR_RATE_LIMITED, NULL);
 		return (KORE_RESULT_OK);
 	}
-	return (call_offload(req, ctx, OFFLOAD_HASH, login_run,
+	return (call_offload(req, ctx, LOGIN_VERIFIED, OFFLOAD_HASH, login_run,
 	    json_pack("{s:s, s:O}", "email", l->email, "password",
 	    json_object_get(ctx->body, "password"))));
 }
@@ -319,7 +320,8 @@ auth_login(struct http_request *req, struct ctx *ctx)
 			api_error(req, e, NULL);
 			return (KORE_RESULT_OK);
 		}
-		return (call_redis(req, ctx, "EVAL %s 2 %s%s %s%s %ld",
+		return (call_redis(req, ctx, LOGIN_COUNTED,
+		    "EVAL %s 2 %s%s %s%s %ld",
 		    failed_lua, RK_RL_EMAIL, l->email, RK_RL_IP, l->ip,
 		    cfg.login_window));
 	default:
@@ -368,7 +370,7 @@ auth_me(struct http_request *req, struct ctx *ctx)
 			api_error(req, e, NULL);
 			return (KORE_RESULT_OK);
 		}
-		return (call_offload(req, ctx, OFFLOAD_DB, me_run,
+		return (call_offload(req, ctx, 1, OFFLOAD_DB, me_run,
 		    json_pack("{s:s}", "id", ctx->who.sub)));
 	}
 	if ((e = call_result(ctx, &user)) != ERR_NONE) {

@@ -50,11 +50,16 @@ call_finish(struct call *c)
 		call_free(c);
 }
 
-/* The request is done with c (or gone): free it unless a backend has it. */
+/*
+ * The request is done with c (or gone): free it unless a backend has it.
+ * A backend that can let go at once (a waiter) does so in on_release.
+ */
 void
 call_release(struct call *c)
 {
 	c->req = NULL;
+	if (c->busy && c->on_release != NULL)
+		c->on_release(c);
 	if (!c->busy)
 		call_free(c);
 }
@@ -90,28 +95,33 @@ call_take(struct ctx *ctx)
 	return (c);
 }
 
-/* Run fn on an offload pool with input in (stolen); advances ctx->step. */
+/*
+ * Run fn on an offload pool with input in (stolen); the handler runs
+ * again at step next when it is done.
+ */
 int
-call_offload(struct http_request *req, struct ctx *ctx, enum offload_pool pool,
-    void (*run)(struct call *, mongoc_client_t *), json_t *in)
+call_offload(struct http_request *req, struct ctx *ctx, int next,
+    enum offload_pool pool, void (*run)(struct call *, mongoc_client_t *),
+    json_t *in)
 {
 	struct call	*c;
 
 	c = call_new(req, in);
-	ctx->step++;
+	ctx->step = next;
 	return (call_start(req, ctx, c, offload_submit(pool, c, run)));
 }
 
-/* Send a Redis command for req; advances ctx->step. */
+/* Send a Redis command for req; the handler runs again at step next. */
 int
-call_redis(struct http_request *req, struct ctx *ctx, const char *fmt, ...)
+call_redis(struct http_request *req, struct ctx *ctx, int next,
+    const char *fmt, ...)
 {
 	struct call	*c;
 	va_list		 ap;
 	enum err	 e;
 
 	c = call_new(req, NULL);
-	ctx->step++;
+	ctx->step = next;
 	va_start(ap, fmt);
 	e = aredis_vcmd(c, fmt, ap);
 	va_end(ap);

@@ -380,7 +380,7 @@ cart_get(struct http_request *req, struct ctx *ctx)
 		return (KORE_RESULT_OK);
 	ctx->data = json_incref(in);
 	ctx->data_free = in_free;
-	return (call_offload(req, ctx, OFFLOAD_DB, read_run, in));
+	return (call_offload(req, ctx, 1, OFFLOAD_DB, read_run, in));
 }
 
 /* Check one {productId, quantity} (qmin is 0 or 1) into out. */
@@ -503,5 +503,6 @@ cart_update(struct http_request *req, struct ctx *ctx)
 	}
 	ctx->data = in;
 	ctx->data_free = in_free;
-	return (call_offload(req, ctx, OFFLOAD_DB, write_run, json_incref(in)));
+	return (call_offload(req, ctx, 1, OFFLOAD_DB, write_run,
+	    json_incref(in)));
 }

@@ -53,6 +53,12 @@ static const struct route routes[] = {
 	    products_write },
 	{ GET, "/api/cart/:id", "cart_get", cart_get },
 	{ POST, "/api/cart/:id", "cart_update", cart_update },
+	{ POST, "/api/checkout", "checkout_submit", checkout_submit },
+	{ GET, "/api/checkout/:id", "checkout_status", checkout_status },
+	{ GET, "/api/checkout/:id/events", "checkout_events",
+	    checkout_events },
+	{ GET, "/api/orders", "orders_list", orders_list },
+	{ GET, "/api/orders/:id", "orders_get", orders_get },
 };
 
 #define NROUTES	(sizeof(routes) / sizeof(routes[0]))
@@ -169,6 +175,7 @@ kore_worker_configure(void)
 		die(err);
 	aredis_on_connect(cache_flush);
 	aredis_init();
+	checkout_init();
 }
 
 /*

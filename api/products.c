@@ -235,8 +235,7 @@ lookup(struct http_request *req, struct ctx *ctx, struct read *r,
 			return (call_start(req, ctx, c, e));
 		}
 	}
-	ctx->step = READ_WAITED;	/* call_offload moves to FETCHED */
-	return (call_offload(req, ctx, OFFLOAD_DB, r->run,
+	return (call_offload(req, ctx, READ_FETCHED, OFFLOAD_DB, r->run,
 	    json_incref(r->query)));
 }
 
@@ -254,13 +253,11 @@ cached_read(struct http_request *req, struct ctx *ctx, struct read *r)
 
 	switch (ctx->step) {
 	case READ_START:
-		if (!aredis_up()) {
-			ctx->step = READ_WAITED;
-			return (call_offload(req, ctx, OFFLOAD_DB, r->run,
-			    json_incref(r->query)));
-		}
-		return (call_redis(req, ctx, "MGET %s %s", RK_CATALOG,
-		    RK_STOCK));
+		if (!aredis_up())
+			return (call_offload(req, ctx, READ_FETCHED, OFFLOAD_DB,
+			    r->run, json_incref(r->query)));
+		return (call_redis(req, ctx, READ_VERSIONS, "MGET %s %s",
+		    RK_CATALOG, RK_STOCK));
 	case READ_VERSIONS:
 		if (call_result(ctx, &out) == ERR_NONE) {
 			cache_versions(out, &r->v);
@@ -574,7 +571,8 @@ write_finish(struct http_request *req, struct ctx *ctx, struct write *w)
 			    NULL);
 			return (KORE_RESULT_OK);
 		}
-		return (call_redis(req, ctx, "INCR %s", RK_CATALOG));
+		return (call_redis(req, ctx, WRITE_BUMPED, "INCR %s",
+		    RK_CATALOG));
 	}
 	if (call_result(ctx, NULL) != ERR_NONE)
 		log_error("products: catalogue version not bumped", "{s:s}",
@@ -648,7 +646,7 @@ write_start(struct http_request *req, struct ctx *ctx, struct write *w)
 		w->status = 200;
 		break;
 	}
-	return (call_offload(req, ctx, OFFLOAD_DB, run, in));
+	return (call_offload(req, ctx, WRITE_DONE, OFFLOAD_DB, run, in));
 }
 
 /*

@@ -5,8 +5,9 @@
 # has set REDIS_*, MONGO_* and DATA_DIR; adds what it starts to the
 # caller's process table through start_proc (run.sh).
 #
-# Redis runs with AOF (appendfsync everysec), so a restart keeps the
-# checkout stream, statuses and idempotency keys.  SecantusDB keeps its
+# Redis runs with AOF and appendfsync always: a write is on disk before
+# Redis answers it, so even a killed Redis keeps every accepted checkout,
+# status and idempotency key (tests/test_invariants.py kills it).  SecantusDB keeps its
 # WiredTiger files in $DATA_DIR/mongo.  SECANTUS_SERVER=rs uses the Rust
 # server (scripts/deps.sh rs installs it) instead of the Python one.
 
@@ -47,7 +48,7 @@ start_redis() {
 	mkdir -p "$DATA_DIR/redis"
 	start_proc redis "$DATA_DIR/log/redis.log" redis-server \
 	    --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$DATA_DIR/redis" \
-	    --appendonly yes --appendfsync everysec --save "" \
+	    --appendonly yes --appendfsync always --save "" \
 	    --daemonize no --protected-mode yes
 	wait_port 127.0.0.1 "$REDIS_PORT" 10 Redis
 }

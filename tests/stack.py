@@ -143,7 +143,7 @@ class Stack:
         self.procs["redis"] = self._spawn("redis", [
             "redis-server", "--bind", "127.0.0.1",
             "--port", str(self.redis_port), "--dir", str(self.dir / "redis"),
-            "--appendonly", "yes", "--appendfsync", "everysec",
+            "--appendonly", "yes", "--appendfsync", "always",
             "--save", ""])
         wait_until(lambda: self.redis.ping(), 10, "redis")
 

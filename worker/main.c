@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +65,28 @@ worker_redis(struct consumer *c)
 		return (-1);
 	}
 	return (0);
+}
+
+/*
+ * Run a command on c's connection, connecting first if needed.  Returns
+ * the reply (freeReplyObject it), or NULL after an I/O error, which also
+ * drops the connection so that the next call reconnects.  A Redis error
+ * reply is returned as a reply.
+ */
+redisReply *
+worker_cmd(struct consumer *c, const char *fmt, ...)
+{
+	redisReply	*r;
+	va_list		 ap;
+
+	if (worker_redis(c) == -1)
+		return (NULL);
+	va_start(ap, fmt);
+	r = redisvCommand(c->redis, fmt, ap);
+	va_end(ap);
+	if (r == NULL)
+		worker_redis_drop(c);
+	return (r);
 }
 
 void

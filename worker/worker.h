@@ -11,6 +11,7 @@
 #include <signal.h>
 
 #include <hiredis/hiredis.h>
+#include <jansson.h>
 #include <mongoc/mongoc.h>
 
 struct consumer {
@@ -27,6 +28,31 @@ extern mongoc_client_pool_t	*worker_mongo;
 int		worker_redis(struct consumer *);
 void		worker_redis_drop(struct consumer *);
 void		worker_sleep_ms(long);
+redisReply	*worker_cmd(struct consumer *, const char *fmt, ...);
+
+/* lock.c: the per-user lock */
+void		lock_token(char *token, size_t len);
+int		lock_take(struct consumer *, const char *user, const char *token);
+int		lock_release(struct consumer *, const char *user,
+		    const char *token);
+
+/* order.c: the order transaction */
+enum order_outcome {
+	ORDER_COMPLETED,	/* committed now, or by an earlier delivery */
+	ORDER_FAILED,		/* refused: nothing was changed */
+	ORDER_RETRY		/* the database failed: try again later */
+};
+
+struct order_result {
+	enum order_outcome	 outcome;
+	json_t			*order;		/* new; when completed */
+	const char		*code;		/* when failed */
+	char			 product[25];	/* the product it is about */
+	char			 detail[512];	/* the error, for the log */
+};
+
+void		order_place(mongoc_client_t *, const char *checkout_id,
+		    const char *user_id, struct order_result *);
 
 /* checkout.c: one job, from delivery to XACK */
 void		checkout_job(struct consumer *, const redisReply *entry,
@@ -34,5 +60,8 @@ void		checkout_job(struct consumer *, const redisReply *entry,
 
 /* reclaim.c */
 void		*reclaim_main(void *);
+void		reclaim_dead_letter(struct consumer *, const char *msgid,
+		    const char *checkout_id, const char *user_id,
+		    const char *reason);
 
 #endif

@@ -1,0 +1,282 @@
+/*
+ * events.c -- checkout status changes, from Redis pub/sub to the requests
+ * and WebSocket clients waiting for them.
+ *
+ * Workers PUBLISH each new status body on RK_EVENTS.  Every API process
+ * subscribes once and hands each message to the waiters registered for
+ * that checkout id; nothing here polls.  A waiter remembers the newest
+ * body it has seen (by rank: queued < processing < completed, failed) and
+ * is woken once that rank reaches the one it waits for, or at its
+ * deadline.  Register before reading the current status, so that no
+ * change between the read and the wait is missed.
+ *
+ * When the subscription comes back after Redis was away, every HTTP
+ * waiter is woken without a body (events may have been missed: the
+ * handler reads the status again), and every WebSocket client gets the
+ * status re-read and sent.
+ *
+ * API: events_wait() returns a call (busy: held here) for an HTTP
+ * request; events_set_wake() sets the rank to wake at; call_release()
+ * of the call takes the waiter out.  events_watch() and events_unwatch()
+ * do the same for a WebSocket connection.
+ */
+#include <string.h>
+
+#include "api.h"
+#include "../shared/log.h"
+#include "../shared/redis.h"
+
+#define BUCKETS		4096
+#define EXPIRE_MS	100
+
+struct waiter {
+	char			 id[25];	/* checkout id */
+	int			 wake_rank;	/* wake at this rank or above */
+	int			 seen_rank;	/* rank of the newest body seen */
+	uint64_t		 deadline;	/* kore_time_ms(); 0: none */
+	struct call		*call;		/* an HTTP request's, or NULL */
+	struct connection	*ws;		/* a WebSocket client, or NULL */
+	TAILQ_ENTRY(waiter)	 bucket;
+	TAILQ_ENTRY(waiter)	 all;
+};
+
+TAILQ_HEAD(waiterq, waiter);
+
+static struct waiterq	buckets[BUCKETS];
+static struct waiterq	everyone = TAILQ_HEAD_INITIALIZER(everyone);
+static void		(*ws_send)(struct connection *, const char *, size_t,
+			    int final);
+static void		(*ws_refresh)(struct connection *, const char *id);
+
+int
+events_rank(const char *status)
+{
+	if (status == NULL)
+		return (0);
+	if (strcmp(status, "queued") == 0)
+		return (1);
+	if (strcmp(status, "processing") == 0)
+		return (2);
+	if (strcmp(status, "completed") == 0 || strcmp(status, "failed") == 0)
+		return (3);
+	return (0);
+}
+
+static struct waiterq *
+bucket_of(const char *id)
+{
+	uint32_t	h = 2166136261u;
+
+	while (*id != '\0') {
+		h ^= (unsigned char)*id++;
+		h *= 16777619u;
+	}
+	return (&buckets[h % BUCKETS]);
+}
+
+static void	detach(struct call *);
+
+static void
+remove_waiter(struct waiter *w)
+{
+	TAILQ_REMOVE(bucket_of(w->id), w, bucket);
+	TAILQ_REMOVE(&everyone, w, all);
+}
+
+/* Take w out and wake its request with what it has seen. */
+static void
+wake(struct waiter *w)
+{
+	struct call	*c = w->call;
+
+	remove_waiter(w);
+	c->arg = NULL;
+	free(w);
+	call_finish(c);
+}
+
+static void
+deliver(struct waiter *w, json_t *body, const char *text, size_t len,
+    int rank)
+{
+	struct connection	*ws;
+
+	if (rank <= w->seen_rank)
+		return;		/* older than what it has, or the same */
+	w->seen_rank = rank;
+	if (w->ws != NULL) {
+		ws = w->ws;
+		if (rank == 3) {	/* the last message: then it closes */
+			remove_waiter(w);
+			free(w);
+		}
+		ws_send(ws, text, len, rank == 3);
+		return;
+	}
+	json_decref(w->call->out);
+	w->call->out = json_incref(body);
+	if (rank >= w->wake_rank)
+		wake(w);
+}
+
+/* A message on RK_EVENTS: a status body. */
+static void
+on_event(const char *text, size_t len)
+{
+	struct waiter	*w, *next;
+	json_t		*body;
+	const char	*id;
+	int		 rank;
+
+	if ((body = json_loadb(text, len, 0, NULL)) == NULL)
+		return;
+	id = json_string_value(json_object_get(body, "checkoutId"));
+	rank = events_rank(json_string_value(json_object_get(body,
+	    "status")));
+	if (id != NULL && rank > 0) {
+		for (w = TAILQ_FIRST(bucket_of(id)); w != NULL; w = next) {
+			next = TAILQ_NEXT(w, bucket);
+			if (strcmp(w->id, id) == 0)
+				deliver(w, body, text, len, rank);
+		}
+	}
+	json_decref(body);
+}
+
+/* Events may have been missed: send every waiter back to read again. */
+static void
+on_resubscribed(void)
+{
+	struct waiter		*w, *next;
+	struct connection	*ws;
+
+	for (w = TAILQ_FIRST(&everyone); w != NULL; w = next) {
+		next = TAILQ_NEXT(w, all);
+		if (w->ws != NULL) {
+			ws = w->ws;
+			remove_waiter(w);
+			ws_refresh(ws, w->id);
+			free(w);
+		} else {
+			wake(w);
+		}
+	}
+}
+
+static void
+expire(void *arg, uint64_t now)
+{
+	struct waiter	*w, *next;
+
+	(void)arg;
+	for (w = TAILQ_FIRST(&everyone); w != NULL; w = next) {
+		next = TAILQ_NEXT(w, all);
+		if (w->call != NULL && w->deadline <= now)
+			wake(w);
+	}
+}
+
+void
+events_init(void (*send)(struct connection *, const char *, size_t, int),
+    void (*refresh)(struct connection *, const char *))
+{
+	size_t	i;
+
+	for (i = 0; i < BUCKETS; i++)
+		TAILQ_INIT(&buckets[i]);
+	ws_send = send;
+	ws_refresh = refresh;
+	aredis_subscribe(RK_EVENTS, on_event, on_resubscribed);
+	kore_timer_add(expire, EXPIRE_MS, NULL, 0);
+}
+
+static struct waiter *
+add_waiter(const char *id)
+{
+	struct waiter	*w;
+
+	if ((w = calloc(1, sizeof(*w))) == NULL)
+		fatal("events: out of memory");
+	snprintf(w->id, sizeof(w->id), "%s", id);
+	TAILQ_INSERT_TAIL(bucket_of(w->id), w, bucket);
+	TAILQ_INSERT_TAIL(&everyone, w, all);
+	return (w);
+}
+
+/*
+ * Wait for checkout id on behalf of req until deadline (kore_time_ms).
+ * The call completes when a body of rank wake_rank or above arrives, at
+ * the deadline, or when Redis comes back; its out is then the newest
+ * body seen (new), or NULL.  Give it to call_start(), or events_cancel()
+ * it.
+ */
+struct call *
+events_wait(struct http_request *req, const char *id, int wake_rank,
+    uint64_t deadline)
+{
+	struct waiter	*w;
+	struct call	*c;
+
+	c = call_new(req, NULL);
+	c->busy = 1;
+	w = add_waiter(id);
+	w->wake_rank = wake_rank;
+	w->deadline = deadline;
+	w->call = c;
+	c->arg = w;
+	c->on_release = detach;
+	return (c);
+}
+
+/* Wake at rank or above from now on (at once, if already seen). */
+void
+events_set_wake(struct call *c, int rank)
+{
+	struct waiter	*w = c->arg;
+
+	if (w == NULL)
+		return;		/* already woken */
+	w->wake_rank = rank;
+	if (w->seen_rank >= rank)
+		wake(w);
+}
+
+/* The request let go of c while it waited: take the waiter out. */
+static void
+detach(struct call *c)
+{
+	struct waiter	*w = c->arg;
+
+	if (w != NULL) {
+		remove_waiter(w);
+		free(w);
+		c->arg = NULL;
+	}
+	c->busy = 0;
+}
+
+/* Send every status change of checkout id to WebSocket connection ws. */
+void
+events_watch(struct connection *ws, const char *id, int seen_rank)
+{
+	struct waiter	*w;
+
+	w = add_waiter(id);
+	w->ws = ws;
+	w->seen_rank = seen_rank;
+	w->wake_rank = 4;
+}
+
+void
+events_unwatch(struct connection *ws)
+{
+	struct waiter	*w, *next;
+
+	for (w = TAILQ_FIRST(&everyone); w != NULL; w = next) {
+		next = TAILQ_NEXT(w, all);
+		if (w->ws == ws) {
+			remove_waiter(w);
+			free(w);
+		}
+	}
+}

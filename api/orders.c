@@ -1,0 +1,177 @@
+/*
+ * orders.c -- GET /api/orders (the caller's, newest first, paginated)
+ * and GET /api/orders/:id (its owner or an admin).  An admin may list
+ * another user's orders with ?userId=.  Orders are written only by the
+ * worker; their prices are those at the time of the order.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "api.h"
+#include "../shared/db.h"
+#include "../shared/orders.h"
+#include "../shared/validate.h"
+
+#define LIST_MAX	100
+#define OFFSET_MAX	1000000
+
+static void
+list_run(struct call *c, mongoc_client_t *client)
+{
+	mongoc_collection_t	*coll;
+	mongoc_cursor_t		*cur;
+	const bson_t		*doc;
+	bson_t			*filter, *opts;
+	bson_error_t		 berr;
+	bson_oid_t		 user;
+	json_t			*items;
+	int64_t			 total;
+
+	db_oid_parse(json_string_value(json_object_get(c->in, "userId")),
+	    &user);
+	filter = BCON_NEW("userId", BCON_OID(&user));
+	opts = BCON_NEW("sort", "{", "createdAt", BCON_INT32(-1), "_id",
+	    BCON_INT32(-1), "}", "skip", BCON_INT64(json_integer_value(
+	    json_object_get(c->in, "offset"))), "limit", BCON_INT64(
+	    json_integer_value(json_object_get(c->in, "limit"))));
+	coll = db_coll(client, DB_ORDERS);
+	total = mongoc_collection_count_documents(coll, filter, NULL, NULL,
+	    NULL, &berr);
+	if (total < 0) {
+		c->err = db_error(&berr);
+		goto cleanup;
+	}
+	items = json_array();
+	cur = mongoc_collection_find_with_opts(coll, filter, opts, NULL);
+	while (mongoc_cursor_next(cur, &doc))
+		json_array_append_new(items, orders_json(doc));
+	if (mongoc_cursor_error(cur, &berr)) {
+		c->err = db_error(&berr);
+		json_decref(items);
+	} else {
+		c->out = json_pack("{s:o, s:I, s:O, s:O}", "items", items,
+		    "total", (json_int_t)total, "limit",
+		    json_object_get(c->in, "limit"), "offset",
+		    json_object_get(c->in, "offset"));
+	}
+	mongoc_cursor_destroy(cur);
+cleanup:
+	mongoc_collection_destroy(coll);
+	bson_destroy(filter);
+	bson_destroy(opts);
+}
+
+static void
+get_run(struct call *c, mongoc_client_t *client)
+{
+	mongoc_collection_t	*coll;
+	mongoc_cursor_t		*cur;
+	const bson_t		*doc;
+	bson_t			*q;
+	bson_error_t		 berr;
+	bson_oid_t		 oid;
+
+	db_oid_parse(json_string_value(json_object_get(c->in, "id")), &oid);
+	q = BCON_NEW("_id", BCON_OID(&oid));
+	coll = db_coll(client, DB_ORDERS);
+	cur = mongoc_collection_find_with_opts(coll, q, NULL, NULL);
+	if (mongoc_cursor_next(cur, &doc))
+		c->out = orders_json(doc);
+	else if (mongoc_cursor_error(cur, &berr))
+		c->err = db_error(&berr);
+	else
+		c->err = ERR_ORDER_NOT_FOUND;
+	mongoc_cursor_destroy(cur);
+	bson_destroy(q);
+	mongoc_collection_destroy(coll);
+}
+
+/* Whose orders: the caller's, or ?userId= for an admin.  NULL: answered. */
+static json_t *
+list_input(struct http_request *req, struct ctx *ctx)
+{
+	char		 user[32];
+	const char	*bad;
+	long		 limit, offset;
+	int		 r;
+
+	bad = "limit";
+	if (api_query_long(req, "limit", 20, 1, LIST_MAX, &limit) != 0)
+		goto bad;
+	bad = "offset";
+	if (api_query_long(req, "offset", 0, 0, OFFSET_MAX, &offset) != 0)
+		goto bad;
+	bad = "userId";
+	snprintf(user, sizeof(user), "%s", ctx->who.sub);
+	if ((r = api_query(req, "userId", user, sizeof(user))) == -1 ||
+	    !validate_oid(user))
+		goto bad;
+	if (strcmp(user, ctx->who.sub) != 0 && !ctx->who.admin) {
+		api_error(req, ERR_FORBIDDEN, "userId");
+		return (NULL);
+	}
+	return (json_pack("{s:s, s:i, s:i}", "userId", user, "limit",
+	    (int)limit, "offset", (int)offset));
+bad:
+	api_error_msg(req, ERR_BAD_QUERY, bad, "query parameter %s is invalid "
+	    "(limit 1..%d, offset 0..%d, userId an id)", bad, LIST_MAX,
+	    OFFSET_MAX);
+	return (NULL);
+}
+
+/* GET /api/orders?limit=&offset=[&userId=] -> {items, total, limit, offset} */
+int
+orders_list(struct http_request *req, struct ctx *ctx)
+{
+	json_t		*in, *out;
+	enum err	 e;
+
+	if (ctx->step == 0) {
+		if ((e = api_auth(req, ctx)) != ERR_NONE) {
+			api_error(req, e, NULL);
+			return (KORE_RESULT_OK);
+		}
+		if ((in = list_input(req, ctx)) == NULL)
+			return (KORE_RESULT_OK);
+		return (call_offload(req, ctx, 1, OFFLOAD_DB, list_run, in));
+	}
+	if ((e = call_result(ctx, &out)) != ERR_NONE) {
+		api_error(req, e, NULL);
+		return (KORE_RESULT_OK);
+	}
+	api_json(req, 200, out);
+	return (KORE_RESULT_OK);
+}
+
+/* GET /api/orders/:id -> 200 order; 400; 401; 403 not yours; 404 */
+int
+orders_get(struct http_request *req, struct ctx *ctx)
+{
+	json_t		*out;
+	bson_oid_t	 oid;
+	const char	*owner;
+	enum err	 e;
+
+	if (ctx->step == 0) {
+		if ((e = api_auth(req, ctx)) != ERR_NONE ||
+		    (e = api_param_oid(ctx, &oid)) != ERR_NONE) {
+			api_error(req, e, e == ERR_BAD_ID ? "id" : NULL);
+			return (KORE_RESULT_OK);
+		}
+		return (call_offload(req, ctx, 1, OFFLOAD_DB, get_run,
+		    json_pack("{s:s}", "id", ctx->param)));
+	}
+	if ((e = call_result(ctx, &out)) != ERR_NONE) {
+		api_error(req, e, NULL);
+		return (KORE_RESULT_OK);
+	}
+	owner = json_string_value(json_object_get(out, "userId"));
+	if (owner == NULL || (strcmp(owner, ctx->who.sub) != 0 &&
+	    !ctx->who.admin)) {
+		json_decref(out);
+		api_error(req, ERR_FORBIDDEN, NULL);
+		return (KORE_RESULT_OK);
+	}
+	api_json(req, 200, out);
+	return (KORE_RESULT_OK);
+}

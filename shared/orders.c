@@ -1,0 +1,89 @@
+/*
+ * orders.c -- orders documents to JSON.
+ */
+#include "db.h"
+#include "money.h"
+#include "orders.h"
+
+static json_t *
+oid_string(bson_iter_t *it)
+{
+	char	hex[25];
+
+	if (!BSON_ITER_HOLDS_OID(it))
+		return (json_null());
+	db_oid_hex(bson_iter_oid(it), hex);
+	return (json_string(hex));
+}
+
+static json_t *
+line_json(bson_iter_t *line)
+{
+	json_t	*l;
+
+	l = json_object();
+	while (bson_iter_next(line)) {
+		if (BSON_ITER_IS_KEY(line, "productId"))
+			json_object_set_new(l, "productId", oid_string(line));
+		else if (BSON_ITER_IS_KEY(line, "title") &&
+		    BSON_ITER_HOLDS_UTF8(line))
+			json_object_set_new(l, "title",
+			    json_string(bson_iter_utf8(line, NULL)));
+		else if (BSON_ITER_IS_KEY(line, "quantity"))
+			json_object_set_new(l, "quantity",
+			    json_integer(bson_iter_as_int64(line)));
+		else if (BSON_ITER_IS_KEY(line, "price"))
+			json_object_set_new(l, "price",
+			    money_to_json(bson_iter_as_int64(line)));
+	}
+	return (l);
+}
+
+static json_t *
+items_json(bson_iter_t *it)
+{
+	bson_iter_t	 arr, line;
+	json_t		*items;
+
+	items = json_array();
+	if (!BSON_ITER_HOLDS_ARRAY(it) || !bson_iter_recurse(it, &arr))
+		return (items);
+	while (bson_iter_next(&arr)) {
+		if (BSON_ITER_HOLDS_DOCUMENT(&arr) &&
+		    bson_iter_recurse(&arr, &line))
+			json_array_append_new(items, line_json(&line));
+	}
+	return (items);
+}
+
+json_t *
+orders_json(const bson_t *doc)
+{
+	bson_iter_t	 it;
+	json_t		*o, *id;
+	char		 when[40];
+
+	o = json_object();
+	if (bson_iter_init_find(&it, doc, "_id")) {
+		id = oid_string(&it);
+		json_object_set(o, "id", id);
+		json_object_set_new(o, "_id", id);
+	}
+	if (bson_iter_init_find(&it, doc, "checkoutId") &&
+	    BSON_ITER_HOLDS_UTF8(&it))
+		json_object_set_new(o, "checkoutId",
+		    json_string(bson_iter_utf8(&it, NULL)));
+	if (bson_iter_init_find(&it, doc, "userId"))
+		json_object_set_new(o, "userId", oid_string(&it));
+	if (bson_iter_init_find(&it, doc, "items"))
+		json_object_set_new(o, "items", items_json(&it));
+	if (bson_iter_init_find(&it, doc, "total"))
+		json_object_set_new(o, "total",
+		    money_to_json(bson_iter_as_int64(&it)));
+	if (bson_iter_init_find(&it, doc, "createdAt") &&
+	    BSON_ITER_HOLDS_DATE_TIME(&it)) {
+		db_iso_time(bson_iter_date_time(&it), when, sizeof(when));
+		json_object_set_new(o, "createdAt", json_string(when));
+	}
+	return (o);
+}

@@ -1,0 +1,305 @@
+"""
+test_checkout.py -- the checkout protocol (DESIGN.md section 3): submit,
+status, long-poll, Prefer: wait, idempotency, backpressure, orders and
+the WebSocket push.  The invariants under load and failure are in
+test_invariants.py.
+"""
+import concurrent.futures
+import json
+import time
+
+import websocket
+
+from util import admin_token, new_user
+
+
+def error(r):
+    return r.json()["error"]
+
+
+def product(stack, price=2.5, stock=10, title="checkout item"):
+    r = stack.post("/api/products", {"title": title, "price": price,
+                                     "stock": stock},
+                   token=admin_token(stack))
+    assert r.status_code == 201
+    return r.json()["id"]
+
+
+def buyer(stack, lines):
+    """A new user with lines [(productId, quantity)] in the cart."""
+    user, token = new_user(stack, "buyer")
+    r = stack.post("/api/cart/me", {"items": [
+        {"productId": p, "quantity": q} for p, q in lines]}, token=token)
+    assert r.status_code == 200, r.text
+    return user, token
+
+
+def final(stack, cid, token, wait=20):
+    r = stack.get(f"/api/checkout/{cid}?wait=1", token=token)
+    end = time.time() + wait
+    while r.json()["status"] not in ("completed", "failed"):
+        assert time.time() < end, r.text
+        r = stack.get(f"/api/checkout/{cid}?wait=2", token=token)
+    return r.json()
+
+
+def test_submit_runs_the_order_through_the_queue(stack):
+    a, b = product(stack, 19.99, 5), product(stack, 0.1, 5)
+    user, token = buyer(stack, [(a, 2), (b, 3)])
+    r = stack.post("/api/checkout", {}, token=token)
+    assert r.status_code == 202
+    body = r.json()
+    assert body["status"] == "queued"
+    assert body["statusUrl"] == f"/api/checkout/{body['checkoutId']}"
+    assert r.headers["Location"] == body["statusUrl"]
+    st = final(stack, body["checkoutId"], token)
+    assert st["status"] == "completed"
+    order = st["order"]
+    assert st["orderId"] == order["id"]
+    assert order["userId"] == user["id"]
+    assert order["total"] == 40.28                  # 2 x 19.99 + 3 x 0.10
+    assert [(i["productId"], i["quantity"], i["price"])
+            for i in order["items"]] == [(a, 2, 19.99), (b, 3, 0.1)]
+    assert stack.db.orders.find_one({"checkoutId": body["checkoutId"]})[
+        "total"] == 4028
+    assert stack.get(f"/api/products/{a}").json()["stock"] == 3
+    assert stack.get("/api/cart/me", token=token).json()["items"] == []
+    r = stack.get(f"/api/orders/{order['id']}", token=token)
+    assert r.status_code == 200 and r.json() == order
+
+
+def test_order_keeps_the_price_at_the_time_of_the_order(stack):
+    a = product(stack, 10, 5)
+    _, token = buyer(stack, [(a, 1)])
+    r = stack.post("/api/checkout", {}, token=token,
+                   headers={"Prefer": "wait=10"})
+    assert r.status_code == 201
+    stack.request("PATCH", f"/api/products/{a}", {"price": 99},
+                  token=admin_token(stack))
+    order = stack.get(f"/api/orders/{r.json()['id']}", token=token).json()
+    assert order["items"][0]["price"] == 10 and order["total"] == 10
+
+
+def test_submit_checks_its_input(stack):
+    a = product(stack)
+    user, token = buyer(stack, [(a, 1)])
+    assert stack.post("/api/checkout", {}).status_code == 401
+    _, other = new_user(stack)
+    r = stack.post("/api/checkout", {"userId": user["id"]}, token=other)
+    assert r.status_code == 403
+    r = stack.post("/api/checkout", {"coupon": "x"}, token=token)
+    assert r.status_code == 400 and error(r)["field"] == "coupon"
+    r = stack.post("/api/checkout", {"userId": 5}, token=token)
+    assert r.status_code == 400
+    r = stack.post("/api/checkout", {}, token=other)
+    assert r.status_code == 400 and error(r)["code"] == "cart_empty"
+    r = stack.post("/api/checkout", {}, token=token,
+                   headers={"Idempotency-Key": "has space"})
+    assert r.status_code == 400
+    r = stack.post("/api/checkout", {"userId": user["id"]}, token=token)
+    assert r.status_code == 202                     # the seed's body
+
+
+def test_status_is_for_its_owner_or_an_admin(stack):
+    a = product(stack)
+    _, token = buyer(stack, [(a, 1)])
+    cid = stack.post("/api/checkout", {}, token=token).json()["checkoutId"]
+    _, other = new_user(stack)
+    assert stack.get(f"/api/checkout/{cid}", token=other).status_code == 403
+    assert stack.get(f"/api/checkout/{cid}").status_code == 401
+    r = stack.get(f"/api/checkout/{cid}", token=admin_token(stack))
+    assert r.status_code == 200 and r.json()["checkoutId"] == cid
+    r = stack.get("/api/checkout/0123456789abcdef01234567", token=token)
+    assert r.status_code == 404
+    assert stack.get("/api/checkout/nope", token=token).status_code == 400
+    r = stack.get(f"/api/checkout/{cid}?wait=31", token=token)
+    assert r.status_code == 400 and error(r)["field"] == "wait"
+
+
+def test_out_of_stock_changes_no_stock_and_no_cart(stack):
+    a, b = product(stack, 1, 5), product(stack, 2, 1)
+    _, token = buyer(stack, [(a, 2), (b, 2)])
+    r = stack.post("/api/checkout", {}, token=token,
+                   headers={"Prefer": "wait=10"})
+    assert r.status_code == 409
+    assert error(r)["code"] == "out_of_stock"
+    assert error(r)["productId"] == b
+    st = stack.get(f"/api/checkout/{r.json()['checkoutId']}",
+                   token=token).json()
+    assert st["status"] == "failed" and st["error"]["code"] == "out_of_stock"
+    assert "orderId" not in st
+    assert stack.get(f"/api/products/{a}").json()["stock"] == 5
+    assert stack.get(f"/api/products/{b}").json()["stock"] == 1
+    assert len(stack.get("/api/cart/me", token=token).json()["items"]) == 2
+
+
+def test_deleted_product_fails_as_unavailable(stack):
+    a, b = product(stack, 1, 5), product(stack, 2, 5)
+    _, token = buyer(stack, [(a, 1), (b, 1)])
+    stack.request("DELETE", f"/api/products/{b}", token=admin_token(stack))
+    r = stack.post("/api/checkout", {}, token=token,
+                   headers={"Prefer": "wait=10"})
+    assert r.status_code == 409
+    assert error(r)["code"] == "product_unavailable"
+    assert error(r)["productId"] == b
+    assert stack.get(f"/api/products/{a}").json()["stock"] == 5
+
+
+def test_idempotent_replay_and_reuse(stack):
+    a = product(stack, 3, 5)
+    _, token = buyer(stack, [(a, 1)])
+    key = {"Idempotency-Key": f"order-{time.time_ns()}"}
+    first = stack.post("/api/checkout", {}, token=token, headers=key)
+    assert first.status_code == 202
+    final(stack, first.json()["checkoutId"], token)
+    again = stack.post("/api/checkout", {}, token=token, headers=key)
+    assert again.status_code == 200                 # the cart is empty now
+    assert again.json() == first.json()
+    assert again.headers["Idempotent-Replayed"] == "true"
+    r = stack.post("/api/checkout", {"userId": "x" * 24}, token=token,
+                   headers=key)
+    assert r.status_code in (403, 422)
+    r = stack.post("/api/checkout", {"userId": stack.get(
+        "/api/auth/me", token=token).json()["id"]}, token=token, headers=key)
+    assert r.status_code == 422
+    assert error(r)["code"] == "idempotency_key_reused"
+    # Keys are per user: another user's same key is a new checkout.
+    _, other = buyer(stack, [(a, 1)])
+    r = stack.post("/api/checkout", {}, token=other, headers=key)
+    assert r.status_code == 202
+    assert r.json()["checkoutId"] != first.json()["checkoutId"]
+
+
+def test_concurrent_submits_with_one_key_make_one_checkout(stack):
+    a = product(stack, 1, 50)
+    user, token = buyer(stack, [(a, 1)])
+    key = {"Idempotency-Key": f"race-{time.time_ns()}"}
+
+    def submit(_):
+        r = stack.post("/api/checkout", {}, token=token, headers=key)
+        return r.status_code, r.json()
+
+    with concurrent.futures.ThreadPoolExecutor(10) as pool:
+        results = list(pool.map(submit, range(10)))
+    ids = {body["checkoutId"] for code, body in results
+           if code in (200, 202)}
+    assert len(ids) == 1, results
+    assert all(code in (200, 202, 409) for code, _ in results)
+    assert [code for code, _ in results].count(202) == 1
+    final(stack, ids.pop(), token)
+    assert stack.db.orders.count_documents({"userId": __import__(
+        "bson").ObjectId(user["id"])}) == 1
+
+
+def test_long_poll_returns_when_the_status_changes(fresh_stack):
+    s = fresh_stack(workers=0)
+    a = product(s, 1, 5)
+    _, token = buyer(s, [(a, 1)])
+    cid = s.post("/api/checkout", {}, token=token).json()["checkoutId"]
+    t0 = time.time()
+    r = s.get(f"/api/checkout/{cid}?wait=1", token=token)
+    assert r.json()["status"] == "queued"
+    assert time.time() - t0 >= 0.9                   # it did wait
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        t0 = time.time()
+        pending = pool.submit(s.get, f"/api/checkout/{cid}?wait=25",
+                              token=token)
+        time.sleep(0.5)
+        s.start_worker()
+        r = pending.result()
+    assert r.json()["status"] in ("processing", "completed")
+    assert time.time() - t0 < 20                     # woken, not timed out
+
+
+def test_prefer_wait_times_out_with_202(fresh_stack):
+    s = fresh_stack(workers=0)
+    a = product(s, 1, 5)
+    _, token = buyer(s, [(a, 1)])
+    t0 = time.time()
+    r = s.post("/api/checkout", {}, token=token, headers={"Prefer": "wait=1"})
+    assert r.status_code == 202 and r.json()["status"] == "queued"
+    assert time.time() - t0 >= 0.9
+
+
+def test_wait_default_serves_old_synchronous_clients(fresh_stack):
+    s = fresh_stack(workers=1, env={"CHECKOUT_WAIT_DEFAULT": "10"})
+    a = product(s, 4, 5)
+    _, token = buyer(s, [(a, 2)])
+    r = s.post("/api/checkout", {}, token=token)
+    assert r.status_code == 201
+    assert r.json()["total"] == 8
+    assert r.headers["Location"] == f"/api/orders/{r.json()['id']}"
+
+
+def test_queue_bound_answers_503(fresh_stack):
+    s = fresh_stack(workers=0, env={"QUEUE_MAX": "2"})
+    a = product(s, 1, 50)
+    codes = []
+    for _ in range(3):
+        _, token = buyer(s, [(a, 1)])
+        r = s.post("/api/checkout", {}, token=token)
+        codes.append(r.status_code)
+    assert codes == [202, 202, 503]
+    assert error(r)["code"] == "queue_full"
+    assert r.headers["Retry-After"]
+    assert s.redis.xlen("checkout:jobs") == 2
+
+
+def test_orders_list_is_paginated_and_private(stack):
+    a = product(stack, 1, 50)
+    user, token = buyer(stack, [(a, 1)])
+    ids = []
+    for _ in range(3):
+        stack.post("/api/cart/me", {"productId": a, "quantity": 1},
+                   token=token)
+        r = stack.post("/api/checkout", {}, token=token,
+                       headers={"Prefer": "wait=10"})
+        assert r.status_code == 201
+        ids.append(r.json()["id"])
+    page = stack.get("/api/orders?limit=2", token=token).json()
+    assert page["total"] == 3 and page["limit"] == 2
+    assert [o["id"] for o in page["items"]] == ids[::-1][:2]   # newest first
+    page = stack.get("/api/orders?limit=2&offset=2", token=token).json()
+    assert [o["id"] for o in page["items"]] == [ids[0]]
+    _, other = new_user(stack)
+    assert stack.get("/api/orders", token=other).json()["total"] == 0
+    assert stack.get(f"/api/orders/{ids[0]}", token=other).status_code == 403
+    r = stack.get(f"/api/orders?userId={user['id']}", token=other)
+    assert r.status_code == 403
+    r = stack.get(f"/api/orders?userId={user['id']}",
+                  token=admin_token(stack))
+    assert r.json()["total"] == 3
+    r = stack.get("/api/orders/0123456789abcdef01234567", token=token)
+    assert r.status_code == 404
+    assert stack.get("/api/orders?limit=0", token=token).status_code == 400
+
+
+def test_websocket_pushes_every_change(fresh_stack):
+    s = fresh_stack(workers=0)
+    a = product(s, 1, 5)
+    _, token = buyer(s, [(a, 1)])
+    cid = s.post("/api/checkout", {}, token=token).json()["checkoutId"]
+    ws = websocket.create_connection(
+        f"ws://127.0.0.1:{s.port}/api/checkout/{cid}/events"
+        f"?access_token={token}", timeout=20)
+    seen = [json.loads(ws.recv())["status"]]
+    s.start_worker()
+    while seen[-1] not in ("completed", "failed"):
+        seen.append(json.loads(ws.recv())["status"])
+    assert seen[0] == "queued" and seen[-1] == "completed"
+    try:
+        ws.recv()                                   # the server closes
+        closed = False
+    except websocket.WebSocketConnectionClosedException:
+        closed = True
+    assert closed or ws.connected is False
+    _, other = new_user(s)
+    try:
+        websocket.create_connection(
+            f"ws://127.0.0.1:{s.port}/api/checkout/{cid}/events",
+            header=[f"Authorization: Bearer {other}"], timeout=5)
+        refused = False
+    except websocket.WebSocketBadStatusException as e:
+        refused = e.status_code == 403
+    assert refused

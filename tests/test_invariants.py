@@ -1,0 +1,245 @@
+"""
+test_invariants.py -- DESIGN.md section 3's invariants under load and
+failure: no oversell with many buyers and workers, and none when a
+worker is killed, Redis is restarted or the database is restarted in
+the middle of a run; at most one order per checkout; every accepted
+checkout ends completed or failed; a failed checkout changes no stock
+and no cart; poison jobs are dead-lettered; SIGTERM drains.
+
+Buyers are created directly in MongoDB with tokens signed by the test's
+JWT_SECRET: argon2id for sixty users would only slow the setup down.
+"""
+import concurrent.futures
+import signal
+import time
+
+import bson
+import requests
+
+from util import admin_token, make_jwt
+
+FINAL = ("completed", "failed")
+
+
+def product(stack, stock, price=1.5):
+    r = stack.post("/api/products", {"title": "flash item", "price": price,
+                                     "stock": stock},
+                   token=admin_token(stack))
+    assert r.status_code == 201
+    return r.json()["id"]
+
+
+def buyers(stack, n, pid, qty=1):
+    """n users, each with qty of pid in the cart: [(userId, token)]."""
+    now = int(time.time())
+    docs = [{"_id": bson.ObjectId(), "email": f"b{i}-{time.time_ns()}@x.io",
+             "password": "-", "role": "customer"} for i in range(n)]
+    stack.db.users.insert_many(docs)
+    out = []
+    for d in docs:
+        token = make_jwt({"sub": str(d["_id"]), "role": "customer",
+                          "iat": now, "exp": now + 3600},
+                         stack.env["JWT_SECRET"])
+        r = stack.post("/api/cart/me", {"productId": pid, "quantity": qty},
+                       token=token)
+        assert r.status_code == 200, r.text
+        out.append((str(d["_id"]), token))
+    return out
+
+
+def submit_all(stack, people):
+    def one(person):
+        r = stack.post("/api/checkout", {}, token=person[1])
+        assert r.status_code == 202, r.text
+        return r.json()["checkoutId"]
+
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        return list(pool.map(one, people))
+
+
+def statuses(stack, ids):
+    pipe = stack.redis.pipeline()
+    for cid in ids:
+        pipe.hget(f"checkout:{cid}", "status")
+    return pipe.execute()
+
+
+def wait_final(stack, ids, timeout=120):
+    end = time.time() + timeout
+    while True:
+        try:
+            st = statuses(stack, ids)
+            if all(s in FINAL for s in st):
+                return st
+        except Exception:  # noqa: BLE001 -- Redis may be restarting
+            pass
+        assert time.time() < end, "checkouts not final in time"
+        time.sleep(0.2)
+
+
+def check_invariants(stack, pid, stock, people, ids):
+    st = wait_final(stack, ids)
+    completed = [cid for cid, s in zip(ids, st) if s == "completed"]
+    failed = [cid for cid, s in zip(ids, st) if s == "failed"]
+    want = min(stock, len(ids))
+    assert len(completed) == want
+    assert len(failed) == len(ids) - want
+    left = stack.db.products.find_one({"_id": bson.ObjectId(pid)})["stock"]
+    assert left == stock - want and left >= 0
+    orders = list(stack.db.orders.find(
+        {"items.productId": bson.ObjectId(pid)}))
+    assert len(orders) == want
+    assert len({o["checkoutId"] for o in orders}) == want   # no duplicate
+    assert {o["checkoutId"] for o in orders} == set(completed)
+    ordered = sum(i["quantity"] for o in orders for i in o["items"])
+    assert left + ordered == stock                        # nothing lost
+    for o in orders:
+        assert o["total"] == sum(i["price"] * i["quantity"]
+                                 for i in o["items"])
+    for cid in failed:
+        body = stack.redis.hget(f"checkout:{cid}", "body")
+        assert '"code":"out_of_stock"' in body, body
+    owner = dict(zip(ids, people))
+    for cid in failed:                                  # carts untouched
+        cart = stack.db.carts.find_one(
+            {"userId": bson.ObjectId(owner[cid][0])})
+        assert len(cart["items"]) == 1
+    for cid in completed:
+        cart = stack.db.carts.find_one(
+            {"userId": bson.ObjectId(owner[cid][0])})
+        assert cart["items"] == []
+    assert stack.redis.xpending("checkout:jobs",
+                                "checkout-workers")["pending"] == 0
+
+
+def run(stack, stock, n, during=None):
+    pid = product(stack, stock)
+    people = buyers(stack, n, pid)
+    ids = submit_all(stack, people)
+    if during is not None:
+        during(stack, ids)
+    check_invariants(stack, pid, stock, people, ids)
+
+
+def after_some_final(stack, ids, k):
+    end = time.time() + 60
+    while sum(s in FINAL for s in statuses(stack, ids)) < k:
+        assert time.time() < end
+        time.sleep(0.05)
+
+
+CHAOS = {"RECLAIM_IDLE_MS": "1500", "LOCK_TTL_MS": "3000"}
+
+
+def test_no_oversell_with_many_buyers_and_workers(fresh_stack):
+    s = fresh_stack(workers=2, env={"WORKER_CONSUMERS": "3"})
+    run(s, stock=20, n=60)
+
+
+def test_no_oversell_when_a_worker_is_killed(fresh_stack):
+    s = fresh_stack(workers=2, env=CHAOS)
+
+    def kill(stack, ids):
+        after_some_final(stack, ids, 5)
+        stack.stop_worker(stack.workers[0], signal.SIGKILL)
+        stack.start_worker()
+
+    run(s, stock=20, n=60, during=kill)
+
+
+def test_no_oversell_when_redis_restarts(fresh_stack):
+    s = fresh_stack(workers=2, env=CHAOS)
+
+    def restart(stack, ids):
+        after_some_final(stack, ids, 5)
+        stack.stop_redis(signal.SIGKILL)        # AOF appendfsync always
+        t0 = time.time()
+        r = requests.post(stack.url("/api/checkout"), data="{}",
+                          headers={"Authorization": "Bearer x"}, timeout=15)
+        assert r.status_code == 401                 # auth needs no Redis
+        r = requests.get(stack.url("/ready"), timeout=15)
+        assert r.status_code == 503 and time.time() - t0 < 10
+        time.sleep(1)
+        stack.start_redis()
+
+    run(s, stock=20, n=60, during=restart)
+
+
+def test_api_answers_503_while_redis_is_down(fresh_stack):
+    s = fresh_stack(workers=0)
+    pid = product(s, 5)
+    person = buyers(s, 1, pid)[0]
+    s.stop_redis()
+    t0 = time.time()
+    r = s.post("/api/checkout", {}, token=person[1])
+    assert r.status_code == 503 and time.time() - t0 < 10
+    assert r.json()["error"]["code"] == "redis_unavailable"
+    assert r.headers["Retry-After"]
+
+
+def test_no_oversell_when_the_database_restarts(fresh_stack):
+    s = fresh_stack(workers=2, env=CHAOS)
+
+    def restart(stack, ids):
+        after_some_final(stack, ids, 5)
+        stack.stop_mongo()
+        person = next(iter(buyers_cache))
+        t0 = time.time()
+        r = stack.post("/api/checkout", {}, token=person)
+        assert r.status_code == 503 and time.time() - t0 < 10
+        assert r.json()["error"]["code"] == "database_unavailable"
+        time.sleep(1)
+        stack.start_mongo()
+
+    pid = product(s, 20)
+    people = buyers(s, 61, pid)
+    buyers_cache = [people.pop()[1]]
+    ids = submit_all(s, people)
+    restart(s, ids)
+    check_invariants(s, pid, 20, people, ids)
+
+
+def test_poison_jobs_are_dead_lettered(fresh_stack):
+    s = fresh_stack(workers=0, env={"MAX_DELIVERIES": "2",
+                                    "RECLAIM_IDLE_MS": "300"})
+    pid = product(s, 5)
+    person = buyers(s, 1, pid)[0]
+    cid = s.post("/api/checkout", {}, token=person[1]).json()["checkoutId"]
+    # A ghost consumer takes the job and "dies" with it, three times.
+    s.redis.xgroup_create("checkout:jobs", "checkout-workers", id="0")
+    s.redis.xreadgroup("checkout-workers", "ghost", {"checkout:jobs": ">"})
+    (mid,) = [e[0] for e in s.redis.xrange("checkout:jobs")]
+    for _ in range(2):
+        s.redis.xclaim("checkout:jobs", "checkout-workers", "ghost", 0,
+                       [mid])
+    s.redis.xadd("checkout:jobs", {"checkoutId": "bogus"})
+    s.start_worker()
+    wait_final(s, [cid], timeout=30)
+    st = s.get(f"/api/checkout/{cid}", token=person[1]).json()
+    assert st["status"] == "failed" and st["error"]["code"] == "internal"
+    dead = s.redis.xrange("checkout:dead")
+    assert len(dead) == 2
+    reasons = sorted(d[1]["reason"] for d in dead)
+    # ghost read + 2 claims + the reclaimer's claim = 4 > MAX_DELIVERIES
+    assert reasons == ["delivered 4 times", "malformed job"]
+    end = time.time() + 10
+    while s.redis.xpending("checkout:jobs", "checkout-workers")["pending"]:
+        assert time.time() < end
+        time.sleep(0.1)
+    assert s.db.products.find_one({"_id": bson.ObjectId(pid)})["stock"] == 5
+
+
+def test_sigterm_finishes_the_job_in_hand_and_exits_0(fresh_stack):
+    s = fresh_stack(workers=0, env={"WORKER_CONSUMERS": "1"})
+    pid = product(s, 100)
+    people = buyers(s, 20, pid)
+    ids = submit_all(s, people)
+    w = s.start_worker()
+    after_some_final(s, ids, 1)
+    assert s.stop_worker(w, signal.SIGTERM) == 0
+    assert "worker: stopped" in s.log("worker0")
+    pending = s.redis.xpending("checkout:jobs", "checkout-workers")
+    assert pending["pending"] == 0                  # nothing left half-done
+    assert all(st in FINAL + ("queued",) for st in statuses(s, ids))
+    s.start_worker()
+    check_invariants(s, pid, 100, people, ids)
