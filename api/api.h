@@ -133,6 +133,7 @@ int		aredis_init(void);
 int		aredis_up(void);
 enum err	aredis_cmd(struct call *, const char *fmt, ...);
 enum err	aredis_vcmd(struct call *, const char *fmt, va_list);
+void		aredis_fire(const char *fmt, ...);
 enum err	aredis_cmdv(struct call *, int argc, const char **argv,
 		    const size_t *lens);
 void		aredis_on_connect(void (*fn)(void));

@@ -350,6 +350,20 @@ aredis_cmd(struct call *c, const char *fmt, ...)
 	return (e);
 }
 
+/* Send a command whose answer nobody waits for (a hint, a cleanup). */
+void
+aredis_fire(const char *fmt, ...)
+{
+	struct call	*c;
+	va_list		 ap;
+
+	c = call_new(NULL, NULL);
+	va_start(ap, fmt);
+	if (aredis_vcmd(c, fmt, ap) != ERR_NONE)
+		call_release(c);
+	va_end(ap);
+}
+
 enum err
 aredis_cmdv(struct call *c, int argc, const char **argv, const size_t *lens)
 {

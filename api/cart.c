@@ -21,6 +21,7 @@
 #include "../shared/db.h"
 #include "../shared/json.h"
 #include "../shared/money.h"
+#include "../shared/redis.h"
 
 #define STORE_TRIES	20
 
@@ -364,6 +365,11 @@ finish(struct http_request *req, struct ctx *ctx)
 			api_error(req, e, field);
 		return (KORE_RESULT_OK);
 	}
+	/* The submit path's hint: how many lines the cart has (checkout.c). */
+	aredis_fire("SET %s%s %d EX %d", RK_CART_LINES,
+	    json_string_value(json_object_get(ctx->data, "userId")),
+	    (int)json_array_size(json_object_get(out, "items")),
+	    CART_HINT_TTL);
 	api_json(req, 200, out);
 	return (KORE_RESULT_OK);
 }

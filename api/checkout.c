@@ -23,6 +23,7 @@
  * as it is, to the owner or an admin.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -39,7 +40,7 @@
 
 #define PENDING_TTL	60	/* seconds a key may stay "being recorded" */
 
-enum { SUB_START, SUB_IDEM, SUB_CART, SUB_RECORDED, SUB_WAITED };
+enum { SUB_START, SUB_IDEM, SUB_HINT, SUB_CART, SUB_RECORDED, SUB_WAITED };
 enum { GET_START, GET_READ, GET_WAITED };
 
 struct submit {
@@ -162,17 +163,6 @@ body_hash(json_t *body, char *hex)
 	free(text);
 }
 
-/* Fire a command whose answer nobody waits for. */
-static void
-fire(const char *fmt, const char *a, const char *b, const char *c)
-{
-	struct call	*call;
-
-	call = call_new(NULL, NULL);
-	if (aredis_cmd(call, fmt, a, b, c) != ERR_NONE)
-		call_release(call);
-}
-
 static void
 cart_check_run(struct call *c, mongoc_client_t *client)
 {
@@ -190,6 +180,56 @@ cart_check_run(struct call *c, mongoc_client_t *client)
 		c->err = ERR_CART_EMPTY;
 	carts_free(&cart);
 	mongoc_collection_destroy(carts);
+}
+
+/*
+ * Is the cart worth queueing?  The API keeps a hint in Redis, the number
+ * of lines after each cart write; a positive hint is trusted, anything
+ * else asks the database.  A hint can only be wrong towards "not empty"
+ * (a cart emptied by an order an instant before), and then the worker
+ * fails the checkout with cart_empty: nothing is ordered from an empty
+ * cart, and a flash sale's submits do not each cost a database read.
+ */
+static int
+cart_check(struct http_request *req, struct ctx *ctx)
+{
+	return (call_redis(req, ctx, SUB_HINT, "GET %s%s", RK_CART_LINES,
+	    ctx->who.sub));
+}
+
+static int	submit_record(struct http_request *, struct ctx *,
+		    struct submit *);
+
+static int
+submit_hint(struct http_request *req, struct ctx *ctx, struct submit *s)
+{
+	json_t	*r;
+	int	 lines;
+
+	lines = 0;
+	if (call_result(ctx, &r) == ERR_NONE && json_is_string(r))
+		lines = atoi(json_string_value(r));
+	json_decref(r);
+	if (lines > 0)
+		return (submit_record(req, ctx, s));
+	return (call_offload(req, ctx, SUB_CART, OFFLOAD_DB, cart_check_run,
+	    json_pack("{s:s}", "userId", ctx->who.sub)));
+}
+
+/* The database's answer about the cart. */
+static int
+submit_cart(struct http_request *req, struct ctx *ctx, struct submit *s)
+{
+	enum err	e;
+
+	if ((e = call_result(ctx, NULL)) != ERR_NONE) {
+		if (s->key[0] != '\0')
+			aredis_fire("EVAL %s 1 %s %s", unidem_lua, s->key,
+			    s->hash);
+		api_error(req, e, NULL);
+		return (KORE_RESULT_OK);
+	}
+	return (submit_record(req, ctx, s));
 }
 
 /* Check the request; start the idempotency check or the cart check. */
@@ -216,9 +256,7 @@ submit_start(struct http_request *req, struct ctx *ctx, struct submit *s)
 	}
 	s->wait = prefer_wait(req);
 	if (!http_request_header(req, "idempotency-key", &key))
-		return (call_offload(req, ctx, SUB_CART, OFFLOAD_DB,
-		    cart_check_run, json_pack("{s:s}", "userId",
-		    ctx->who.sub)));
+		return (cart_check(req, ctx));
 	if ((e = validate_idempotency_key(key)) != ERR_NONE) {
 		api_error(req, e, NULL);
 		return (KORE_RESULT_OK);
@@ -245,9 +283,7 @@ submit_idem(struct http_request *req, struct ctx *ctx)
 	kind = json_string_value(json_array_get(r, 0));
 	if (kind != NULL && strcmp(kind, "new") == 0) {
 		json_decref(r);
-		return (call_offload(req, ctx, SUB_CART, OFFLOAD_DB,
-		    cart_check_run, json_pack("{s:s}", "userId",
-		    ctx->who.sub)));
+		return (cart_check(req, ctx));
 	}
 	if (kind != NULL && strcmp(kind, "done") == 0)
 		answer_accepted(req, json_string_value(json_array_get(r, 1)),
@@ -267,15 +303,8 @@ submit_record(struct http_request *req, struct ctx *ctx, struct submit *s)
 	bson_oid_t	 oid;
 	json_t		*body;
 	char		 now[40], *text;
-	enum err	 e;
 	int		 r;
 
-	if ((e = call_result(ctx, NULL)) != ERR_NONE) {
-		if (s->key[0] != '\0')
-			fire("EVAL %s 1 %s %s", unidem_lua, s->key, s->hash);
-		api_error(req, e, NULL);
-		return (KORE_RESULT_OK);
-	}
 	bson_oid_init(&oid, NULL);
 	db_oid_hex(&oid, s->id);
 	db_iso_time(db_now_ms(), now, sizeof(now));
@@ -312,7 +341,8 @@ submit_recorded(struct http_request *req, struct ctx *ctx, struct submit *s)
 	json_decref(r);
 	if (e != ERR_NONE) {
 		if (s->key[0] != '\0' && e != ERR_QUEUE_FULL)
-			fire("EVAL %s 1 %s %s", unidem_lua, s->key, s->hash);
+			aredis_fire("EVAL %s 1 %s %s", unidem_lua, s->key,
+			    s->hash);
 		api_error(req, e, NULL);
 		return (KORE_RESULT_OK);
 	}
@@ -375,8 +405,10 @@ checkout_submit(struct http_request *req, struct ctx *ctx)
 		return (submit_start(req, ctx, s));
 	case SUB_IDEM:
 		return (submit_idem(req, ctx));
+	case SUB_HINT:
+		return (submit_hint(req, ctx, s));
 	case SUB_CART:
-		return (submit_record(req, ctx, s));
+		return (submit_cart(req, ctx, s));
 	case SUB_RECORDED:
 		return (submit_recorded(req, ctx, s));
 	default:

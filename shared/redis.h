@@ -19,11 +19,14 @@
 #define RK_CHECKOUT	"checkout:"		/* + id: status hash */
 #define RK_IDEM		"idem:"			/* + user:key: idempotency */
 #define RK_LOCK		"lock:user:"		/* + user id: per-user lock */
+#define RK_LOCK_PRODUCT	"lock:product:"		/* + product id: contention */
 #define RK_CATALOG	"catalog:version"	/* bumped by product writes */
 #define RK_STOCK	"catalog:stock"		/* bumped by committed orders */
 #define RK_RL_EMAIL	"rl:login:email:"	/* + email: failed logins */
 #define RK_RL_IP	"rl:login:ip:"		/* + ip: failed logins */
 #define RK_STATS	"stats:worker"		/* hash of worker counters */
+#define RK_CART_LINES	"cart:lines:"		/* + user id: lines, a hint */
+#define CART_HINT_TTL	86400			/* seconds */
 
 /*
  * Connect to cfg's Redis with a timeout, AUTH and SELECT as configured.

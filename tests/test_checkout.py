@@ -303,3 +303,25 @@ def test_websocket_pushes_every_change(fresh_stack):
     except websocket.WebSocketBadStatusException as e:
         refused = e.status_code == 403
     assert refused
+
+
+def test_a_stale_cart_hint_ends_as_cart_empty(stack):
+    user, token = new_user(stack)
+    r = stack.post("/api/checkout", {}, token=token)
+    assert r.status_code == 400                     # no hint: the database
+    stack.redis.set(f"cart:lines:{user['id']}", 1)  # a hint gone stale
+    r = stack.post("/api/checkout", {}, token=token)
+    assert r.status_code == 202
+    st = final(stack, r.json()["checkoutId"], token)
+    assert st["status"] == "failed"
+    assert st["error"]["code"] == "cart_empty"
+
+
+def test_cart_writes_keep_the_hint_and_orders_drop_it(stack):
+    a = product(stack, 1, 5)
+    user, token = buyer(stack, [(a, 2)])
+    assert stack.redis.get(f"cart:lines:{user['id']}") == "1"
+    r = stack.post("/api/checkout", {}, token=token,
+                   headers={"Prefer": "wait=10"})
+    assert r.status_code == 201
+    assert stack.redis.get(f"cart:lines:{user['id']}") is None

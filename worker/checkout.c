@@ -51,7 +51,8 @@ static const char mark_lua[] =
     "return 'processing'";
 
 /*
- * KEYS: status hash, stream, stats hash, stock version, dead stream.
+ * KEYS: status hash, stream, stats hash, stock version, dead stream,
+ * the user's cart hint (dropped after an order: api/checkout.c).
  * ARGV: group, msgid, status, body, userId, ttl, channel, dead reason
  * (empty unless dead-lettered), checkoutId.  A final status is never
  * overwritten; the job is acknowledged either way.
@@ -64,7 +65,10 @@ static const char finish_lua[] =
     "  redis.call('EXPIRE', KEYS[1], ARGV[6]) "
     "  redis.call('PUBLISH', ARGV[7], ARGV[4]) "
     "  redis.call('HINCRBY', KEYS[3], ARGV[3], 1) "
-    "  if ARGV[3] == 'completed' then redis.call('INCR', KEYS[4]) end "
+    "  if ARGV[3] == 'completed' then "
+    "    redis.call('INCR', KEYS[4]) "
+    "    redis.call('DEL', KEYS[6]) "
+    "  end "
     "  if ARGV[8] ~= '' then "
     "    redis.call('XADD', KEYS[5], '*', 'msgid', ARGV[2], "
     "      'checkoutId', ARGV[9], 'userId', ARGV[5], 'reason', ARGV[8]) "
@@ -199,9 +203,10 @@ finish(struct consumer *c, const struct job *j, const char *status,
 	redisReply	*r;
 	const char	*was;
 
-	r = persist(c, "EVAL %s 5 %s%s %s %s %s %s %s %s %s %s %s %ld %s %s %s",
-	    finish_lua, RK_CHECKOUT, j->id, RK_STREAM, RK_STATS, RK_STOCK,
-	    RK_DEAD, RK_GROUP, j->msgid, status, text, j->user,
+	r = persist(c, "EVAL %s 6 %s%s %s %s %s %s %s%s %s %s %s %s %s %ld %s "
+	    "%s %s", finish_lua, RK_CHECKOUT, j->id, RK_STREAM, RK_STATS,
+	    RK_STOCK, RK_DEAD, RK_CART_LINES, j->user, RK_GROUP, j->msgid,
+	    status, text, j->user,
 	    cfg.checkout_ttl, RK_EVENTS, reason, j->id);
 	if (r == NULL)
 		return (NULL);
@@ -291,7 +296,7 @@ place(struct consumer *c, const struct job *j, struct order_result *res)
 
 	for (wait = 100;; wait = wait * 2 > RETRY_MAX_MS ? RETRY_MAX_MS :
 	    wait * 2) {
-		order_place(c->mongo, j->id, j->user, res);
+		order_place(c, j->id, j->user, res);
 		if (res->outcome != ORDER_RETRY)
 			return (0);
 		log_warn("worker: database failed, retrying", "{s:s, s:s, s:s}",
@@ -310,12 +315,14 @@ static void
 log_done(struct consumer *c, const struct job *j, const char *status,
     const struct order_result *res)
 {
-	log_info("checkout", "{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I}",
+	log_info("checkout", "{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:i, "
+	    "s:i}",
 	    "rid", j->rid, "checkoutId", j->id, "userId", j->user,
 	    "consumer", c->name, "status", status, "code",
 	    res->code != NULL ? res->code : "", "ms",
 	    (json_int_t)(now_ms() - j->start), "deliveries",
-	    (json_int_t)j->deliveries);
+	    (json_int_t)j->deliveries, "attempts", res->attempts,
+	    "productLocks", res->locked);
 }
 
 /* Mark processing; 1 if the checkout is already final (just ack). */

@@ -11,6 +11,8 @@
  *      means an earlier delivery of this job committed: report that
  *      order and change nothing;
  *   5. remove the ordered lines from the cart.
+ * A refused checkout stops at the first step that fails, before any
+ * write of its own: in a flash sale nearly every checkout is one.
  * A refusal aborts the transaction, so a checkout that fails changes no
  * stock and no cart.  The order keeps each line's price at this moment;
  * total is the sum of price x quantity, in cents.
@@ -26,7 +28,10 @@
 #include "../shared/orders.h"
 #include "worker.h"
 
+#define LOCK_MAX	128	/* product locks per order, at most */
+
 struct txn {
+	struct consumer		*c;		/* for the product locks */
 	mongoc_collection_t	*carts;
 	mongoc_collection_t	*products;
 	mongoc_collection_t	*orders;
@@ -35,6 +40,11 @@ struct txn {
 	struct cart		 cart;		/* as read in the transaction */
 	int64_t			*prices;	/* per cart line, cents */
 	char			**titles;	/* per cart line */
+	int			 runs;		/* of the callback */
+	char			 want[LOCK_MAX][25];	/* the cart's products */
+	int			 nwant;
+	int			 nlocked;	/* of want, taken in order */
+	char			 token[40];	/* of the product locks */
 	/* What the last run of the callback found. */
 	const char		*refused;	/* failure code, or NULL */
 	bson_oid_t		 product;	/* the line it is about */
@@ -218,6 +228,19 @@ empty_cart(struct txn *t, const bson_t *opts, bson_t **reply,
 	return (ok);
 }
 
+/* Remember the cart's products: a retry locks them (lock.c). */
+static void
+remember_products(struct txn *t)
+{
+	int	i;
+
+	if (t->nwant > 0)
+		return;
+	for (i = 0; i < t->cart.n && i < LOCK_MAX; i++)
+		db_oid_hex(&t->cart.lines[i].product, t->want[i]);
+	t->nwant = i;
+}
+
 static bool
 txn_steps(struct txn *t, const bson_t *opts, bson_t **reply,
     bson_error_t *err)
@@ -229,6 +252,7 @@ txn_steps(struct txn *t, const bson_t *opts, bson_t **reply,
 		return (false);
 	if (t->cart.n == 0)
 		return (refuse(t, "cart_empty", NULL, err));
+	remember_products(t);
 	if (read_products(t, opts, err, &missing) == -1)
 		return (false);
 	if (missing >= 0)
@@ -252,7 +276,9 @@ txn_steps(struct txn *t, const bson_t *opts, bson_t **reply,
 		return (false);
 	}
 	bson_destroy(&r);
-	return (empty_cart(t, opts, reply, err));
+	if (!empty_cart(t, opts, reply, err))
+		return (false);
+	return (true);
 }
 
 static bool
@@ -263,6 +289,14 @@ txn_body(mongoc_client_session_t *s, void *arg, bson_t **reply,
 	bson_t		 opts;
 	bool		 ok;
 
+	/*
+	 * A rerun follows a write conflict: queue up behind the other
+	 * orders of these products instead of racing them again.
+	 */
+	if (t->runs++ > 0 && t->nlocked == 0 && t->nwant > 0) {
+		lock_token(t->token, sizeof(t->token));
+		t->nlocked = lock_products(t->c, t->want, t->nwant, t->token);
+	}
 	txn_reset(t);
 	bson_init(&opts);
 	ok = mongoc_client_session_append(s, &opts, err) &&
@@ -311,9 +345,10 @@ outcome(struct order_result *res, struct txn *t, int ok,
 }
 
 void
-order_place(mongoc_client_t *client, const char *checkout_id,
-    const char *user_id, struct order_result *res)
+order_place(struct consumer *c, const char *checkout_id, const char *user_id,
+    struct order_result *res)
 {
+	mongoc_client_t		*client = c->mongo;
 	mongoc_client_session_t	*s;
 	mongoc_transaction_opt_t *topts;
 	mongoc_write_concern_t	*wc;
@@ -323,6 +358,7 @@ order_place(mongoc_client_t *client, const char *checkout_id,
 
 	memset(res, 0, sizeof(*res));
 	memset(&t, 0, sizeof(t));
+	t.c = c;
 	t.checkout_id = checkout_id;
 	db_oid_parse(user_id, &t.user);
 	t.carts = db_coll(client, DB_CARTS);
@@ -348,6 +384,10 @@ order_place(mongoc_client_t *client, const char *checkout_id,
 	mongoc_transaction_opts_set_write_concern(topts, wc);
 	ok = mongoc_client_session_with_transaction(s, txn_body, topts, &t,
 	    NULL, &err);
+	res->attempts = t.runs;
+	res->locked = t.nlocked;
+	if (t.nlocked > 0)
+		unlock_products(c, t.want, t.nlocked, t.token);
 	if (!ok && t.duplicate) {
 		res->order = existing_order(t.orders, checkout_id, &err,
 		    &bad_read);

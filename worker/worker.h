@@ -35,6 +35,10 @@ void		lock_token(char *token, size_t len);
 int		lock_take(struct consumer *, const char *user, const char *token);
 int		lock_release(struct consumer *, const char *user,
 		    const char *token);
+int		lock_products(struct consumer *, char (*ids)[25], int n,
+		    const char *token);
+void		unlock_products(struct consumer *, char (*ids)[25], int n,
+		    const char *token);
 
 /* order.c: the order transaction */
 enum order_outcome {
@@ -49,9 +53,11 @@ struct order_result {
 	const char		*code;		/* when failed */
 	char			 product[25];	/* the product it is about */
 	char			 detail[512];	/* the error, for the log */
+	int			 attempts;	/* transaction runs */
+	int			 locked;	/* product locks it needed */
 };
 
-void		order_place(mongoc_client_t *, const char *checkout_id,
+void		order_place(struct consumer *, const char *checkout_id,
 		    const char *user_id, struct order_result *);
 
 /* checkout.c: one job, from delivery to XACK */

@@ -1,0 +1,99 @@
+"""
+load.py -- a small HTTP/1.1 load generator for multi-step flows.
+
+wrk measures one fixed request at full speed; a checkout needs a
+different token (a different buyer) per request, and the flash sale
+needs ten thousand of them sent at once.  This opens `concurrency`
+keep-alive connections and sends every request of a list exactly once,
+recording each one's status and latency.
+"""
+import asyncio
+import time
+
+
+class Result:
+    def __init__(self):
+        self.latencies = []   # seconds, one per request
+        self.statuses = []    # HTTP status, or 0 for a failed connection
+        self.bodies = []      # response bodies (bytes), if kept
+        self.started = 0.0
+        self.finished = 0.0
+
+    def count(self, pred):
+        return sum(1 for s in self.statuses if pred(s))
+
+    def percentile(self, p):
+        if not self.latencies:
+            return 0.0
+        xs = sorted(self.latencies)
+        return xs[min(len(xs) - 1, int(len(xs) * p / 100))]
+
+
+def build(method, path, body=b"", headers=None):
+    lines = [f"{method} {path} HTTP/1.1", "Host: bench"]
+    for k, v in (headers or {}).items():
+        lines.append(f"{k}: {v}")
+    if body or method in ("POST", "PUT", "PATCH"):
+        lines.append("Content-Type: application/json")
+        lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+async def _read_response(reader):
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line[:15].lower() == b"content-length:":
+            length = int(line[15:])
+    body = await reader.readexactly(length) if length else b""
+    return status, body
+
+
+async def _worker(host, port, queue, res, keep):
+    reader = writer = None
+    while True:
+        try:
+            i, raw = queue.get_nowait()
+        except asyncio.QueueEmpty:
+            break
+        t0 = time.perf_counter()
+        for attempt in range(2):
+            try:
+                if writer is None:
+                    reader, writer = await asyncio.open_connection(host, port)
+                writer.write(raw)
+                status, body = await _read_response(reader)
+                break
+            except (OSError, asyncio.IncompleteReadError,
+                    asyncio.LimitOverrunError, ValueError):
+                if writer is not None:
+                    writer.close()
+                reader = writer = None
+                status, body = 0, b""
+        res.latencies[i] = time.perf_counter() - t0
+        res.statuses[i] = status
+        if keep:
+            res.bodies[i] = body
+    if writer is not None:
+        writer.close()
+
+
+async def _run(host, port, requests, concurrency, keep):
+    res = Result()
+    res.latencies = [0.0] * len(requests)
+    res.statuses = [0] * len(requests)
+    res.bodies = [b""] * len(requests)
+    queue = asyncio.Queue()
+    for i, raw in enumerate(requests):
+        queue.put_nowait((i, raw))
+    res.started = time.perf_counter()
+    await asyncio.gather(*[_worker(host, port, queue, res, keep)
+                           for _ in range(min(concurrency, len(requests)))])
+    res.finished = time.perf_counter()
+    return res
+
+
+def run(host, port, requests, concurrency=64, keep=False):
+    """Send every raw request once over `concurrency` connections."""
+    return asyncio.run(_run(host, port, requests, concurrency, keep))
