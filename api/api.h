@@ -192,6 +192,11 @@ json_t		*products_json(const bson_t *doc);
 int		cart_get(struct http_request *, struct ctx *);
 int		cart_update(struct http_request *, struct ctx *);
 
+/* metrics.c */
+int		metrics_init(const char *const *route_names, size_t n);
+void		metrics_record(size_t route, int status, double seconds);
+int		metrics_get(struct http_request *, struct ctx *);
+
 /* health.c */
 int		health_get(struct http_request *, struct ctx *);
 int		health_ready(struct http_request *, struct ctx *);

@@ -32,6 +32,8 @@
 
 int	api_dispatch(struct http_request *);
 
+static int	metrics_start(void);
+
 mongoc_client_pool_t	*api_mongo;
 
 #define GET	HTTP_METHOD_GET
@@ -43,6 +45,7 @@ mongoc_client_pool_t	*api_mongo;
 static const struct route routes[] = {
 	{ GET, "/health", "health", health_get },
 	{ GET, "/ready", "ready", health_ready },
+	{ GET, "/metrics", "metrics", metrics_get },
 	{ POST, "/api/auth/register", "auth_register", auth_register },
 	{ POST, "/api/auth/login", "auth_login", auth_login },
 	{ GET, "/api/auth/me", "auth_me", auth_me },
@@ -139,6 +142,8 @@ kore_parent_configure(int argc, char **argv)
 	http_body_max = (size_t)cfg.body_max * 4;
 	http_hsts_enable = 0;	/* TLS and HSTS belong to the proxy */
 
+	if (metrics_start() == -1)
+		die("cannot map the shared metrics counters");
 	if ((srv = kore_server_lookup("api")) == NULL)
 		die("the kore configuration has no `server api` block");
 	snprintf(port, sizeof(port), "%ld", cfg.port);
@@ -176,6 +181,18 @@ kore_worker_configure(void)
 	aredis_on_connect(cache_flush);
 	aredis_init();
 	checkout_init();
+}
+
+/* The metrics' shared counters, named by route (before the fork). */
+static int
+metrics_start(void)
+{
+	const char	*names[NROUTES];
+	size_t		 i;
+
+	for (i = 0; i < NROUTES; i++)
+		names[i] = routes[i].name;
+	return (metrics_init(names, NROUTES));
 }
 
 /*
@@ -347,9 +364,11 @@ request_log(struct http_request *req, struct ctx *ctx)
 {
 	double	ms;
 
+	ms = (double)(now_us() - ctx->start_us) / 1000.0;
+	metrics_record(ctx->route != NULL ? (size_t)(ctx->route - routes) :
+	    NROUTES, req->status, ms / 1000.0);
 	if (!log_enabled(LOG_LVL_INFO))
 		return;
-	ms = (double)(now_us() - ctx->start_us) / 1000.0;
 	log_info("request", "{s:s, s:s, s:s, s:s, s:i, s:f}", "rid", ctx->rid,
 	    "method", http_method_text(req->method), "path", req->path,
 	    "route", ctx->route != NULL ? ctx->route->name : "-",

@@ -207,3 +207,32 @@ def test_readme_documents_every_variable():
     assert len(names) > 30
     missing = [n for n in names if f"`{n}`" not in readme]
     assert missing == []
+
+
+def test_metrics_count_requests_and_show_the_queue(stack):
+    before = stack.get("/metrics").text
+    stack.get("/api/definitely-not-here")
+    text = stack.get("/metrics").text
+
+    def value(body, prefix):
+        for line in body.splitlines():
+            if line.startswith(prefix):
+                return float(line.rsplit(" ", 1)[1])
+        return 0.0
+
+    key = 'http_requests_total{route="none",status="404"}'
+    assert value(text, key) >= value(before, key) + 1
+    assert 'http_request_duration_seconds_bucket{route="health",le="+Inf"}' \
+        in text
+    assert "checkout_queue_length " in text
+    assert "checkout_jobs_pending " in text
+    assert "checkout_jobs_completed_total " in text
+    r = stack.get("/metrics")
+    assert r.headers["Content-Type"].startswith("text/plain")
+
+
+def test_metrics_token_when_configured(fresh_stack):
+    s = fresh_stack(workers=0, env={"METRICS_TOKEN": "scrape-me"})
+    assert s.get("/metrics").status_code == 401
+    r = s.get("/metrics", headers={"Authorization": "Bearer scrape-me"})
+    assert r.status_code == 200 and "http_requests_total" in r.text
