@@ -15,7 +15,7 @@ cd "$top"
 
 PACKAGES="kore libhiredis-dev libmongoc-dev libbson-dev libjansson-dev
 libjwt-dev libsodium-dev libpq-dev pkg-config redis-server redis-tools
-python3-venv wrk"
+python3-venv wrk nginx-light openssl"
 
 missing=""
 for p in $PACKAGES; do
