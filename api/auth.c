@@ -337,23 +337,14 @@ static void
 me_run(struct call *c, mongoc_client_t *client)
 {
 	mongoc_collection_t	*users;
-	mongoc_cursor_t		*cur;
-	const bson_t		*doc;
 	bson_t			*q;
-	bson_error_t		 berr;
 	bson_oid_t		 oid;
 
 	db_oid_parse(json_string_value(json_object_get(c->in, "id")), &oid);
 	users = db_coll(client, DB_USERS);
 	q = BCON_NEW("_id", BCON_OID(&oid));
-	cur = mongoc_collection_find_with_opts(users, q, NULL, NULL);
-	if (mongoc_cursor_next(cur, &doc))
-		c->out = user_json(doc);
-	else if (mongoc_cursor_error(cur, &berr))
-		c->err = db_error(&berr);
-	else
-		c->err = ERR_BAD_TOKEN;	/* the user was deleted */
-	mongoc_cursor_destroy(cur);
+	/* A token for a user deleted since: 401. */
+	c->err = db_find_one(users, q, user_json, ERR_BAD_TOKEN, &c->out);
 	bson_destroy(q);
 	mongoc_collection_destroy(users);
 }

@@ -118,48 +118,19 @@ static void
 list_run(struct call *c, mongoc_client_t *client)
 {
 	mongoc_collection_t	*coll;
-	mongoc_cursor_t		*cur;
-	const bson_t		*doc;
-	bson_t			 filter, *opts;
-	bson_error_t		 berr;
-	json_t			*items;
-	int64_t			 total;
-	int			 dir;
+	bson_t			 filter;
 
 	bson_init(&filter);
 	if (json_is_string(json_object_get(c->in, "q")))
 		title_filter(&filter,
 		    json_string_value(json_object_get(c->in, "q")));
-	dir = (int)json_integer_value(json_object_get(c->in, "dir"));
-	opts = BCON_NEW("sort", "{", json_string_value(json_object_get(c->in,
-	    "field")), BCON_INT32(dir), "_id", BCON_INT32(dir), "}",
-	    "skip", BCON_INT64(json_integer_value(json_object_get(c->in,
-	    "offset"))), "limit", BCON_INT64(json_integer_value(
-	    json_object_get(c->in, "limit"))));
 	coll = db_coll(client, DB_PRODUCTS);
-	total = mongoc_collection_count_documents(coll, &filter, NULL, NULL,
-	    NULL, &berr);
-	if (total < 0) {
-		c->err = db_error(&berr);
-		goto cleanup;
-	}
-	items = json_array();
-	cur = mongoc_collection_find_with_opts(coll, &filter, opts, NULL);
-	while (mongoc_cursor_next(cur, &doc))
-		json_array_append_new(items, products_json(doc));
-	if (mongoc_cursor_error(cur, &berr)) {
-		c->err = db_error(&berr);
-		json_decref(items);
-	} else {
-		c->out = json_pack("{s:o, s:I, s:O, s:O}", "items", items,
-		    "total", (json_int_t)total, "limit",
-		    json_object_get(c->in, "limit"), "offset",
-		    json_object_get(c->in, "offset"));
-	}
-	mongoc_cursor_destroy(cur);
-cleanup:
+	c->err = db_page(coll, &filter, json_string_value(json_object_get(
+	    c->in, "field")), (int)json_integer_value(json_object_get(c->in,
+	    "dir")), json_integer_value(json_object_get(c->in, "limit")),
+	    json_integer_value(json_object_get(c->in, "offset")),
+	    products_json, &c->out);
 	mongoc_collection_destroy(coll);
-	bson_destroy(opts);
 	bson_destroy(&filter);
 }
 
@@ -167,23 +138,14 @@ static void
 get_run(struct call *c, mongoc_client_t *client)
 {
 	mongoc_collection_t	*coll;
-	mongoc_cursor_t		*cur;
-	const bson_t		*doc;
 	bson_t			*q;
-	bson_error_t		 berr;
 	bson_oid_t		 oid;
 
 	db_oid_parse(json_string_value(json_object_get(c->in, "id")), &oid);
 	coll = db_coll(client, DB_PRODUCTS);
 	q = BCON_NEW("_id", BCON_OID(&oid));
-	cur = mongoc_collection_find_with_opts(coll, q, NULL, NULL);
-	if (mongoc_cursor_next(cur, &doc))
-		c->out = products_json(doc);
-	else if (mongoc_cursor_error(cur, &berr))
-		c->err = db_error(&berr);
-	else
-		c->err = ERR_PRODUCT_NOT_FOUND;
-	mongoc_cursor_destroy(cur);
+	c->err = db_find_one(coll, q, products_json, ERR_PRODUCT_NOT_FOUND,
+	    &c->out);
 	bson_destroy(q);
 	mongoc_collection_destroy(coll);
 }

@@ -210,3 +210,65 @@ db_iso_time(int64_t ms, char *buf, size_t len)
 	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
 	    tm.tm_min, tm.tm_sec, (int)(ms % 1000));
 }
+
+enum err
+db_find_one(mongoc_collection_t *coll, const bson_t *filter,
+    db_to_json to_json, enum err not_found, json_t **out)
+{
+	mongoc_cursor_t	*cur;
+	const bson_t	*doc;
+	bson_error_t	 berr;
+	enum err	 e;
+
+	*out = NULL;
+	cur = mongoc_collection_find_with_opts(coll, filter, NULL, NULL);
+	e = not_found;
+	if (mongoc_cursor_next(cur, &doc)) {
+		*out = to_json(doc);
+		e = ERR_NONE;
+	} else if (mongoc_cursor_error(cur, &berr)) {
+		e = db_error(&berr);
+	}
+	mongoc_cursor_destroy(cur);
+	return (e);
+}
+
+enum err
+db_page(mongoc_collection_t *coll, const bson_t *filter,
+    const char *sort_field, int dir, json_int_t limit, json_int_t offset,
+    db_to_json to_json, json_t **out)
+{
+	mongoc_cursor_t	*cur;
+	const bson_t	*doc;
+	bson_t		*opts;
+	bson_error_t	 berr;
+	json_t		*items;
+	int64_t		 total;
+	enum err	 e;
+
+	*out = NULL;
+	total = mongoc_collection_count_documents(coll, filter, NULL, NULL,
+	    NULL, &berr);
+	if (total < 0)
+		return (db_error(&berr));
+	/* _id breaks ties, so pages neither repeat nor skip documents. */
+	opts = BCON_NEW("sort", "{", sort_field, BCON_INT32(dir), "_id",
+	    BCON_INT32(dir), "}", "skip", BCON_INT64(offset),
+	    "limit", BCON_INT64(limit));
+	items = json_array();
+	cur = mongoc_collection_find_with_opts(coll, filter, opts, NULL);
+	while (mongoc_cursor_next(cur, &doc))
+		json_array_append_new(items, to_json(doc));
+	e = ERR_NONE;
+	if (mongoc_cursor_error(cur, &berr)) {
+		e = db_error(&berr);
+		json_decref(items);
+	} else {
+		*out = json_pack("{s:o, s:I, s:I, s:I}", "items", items,
+		    "total", (json_int_t)total, "limit", limit, "offset",
+		    offset);
+	}
+	mongoc_cursor_destroy(cur);
+	bson_destroy(opts);
+	return (e);
+}

@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 
+#include <jansson.h>
 #include <mongoc/mongoc.h>
 
 #include "errors.h"
@@ -37,6 +38,24 @@ mongoc_collection_t	*db_coll(mongoc_client_t *, const char *name);
  * message in err that says how to fix it.
  */
 int		db_check_server(mongoc_client_t *, char *err, size_t errlen);
+
+/* Turns a document into its API JSON (new). */
+typedef json_t	*(*db_to_json)(const bson_t *);
+
+/*
+ * The one document of coll matching filter, as to_json makes it (*out,
+ * new).  Returns ERR_NONE, not_found when there is none, or the error.
+ */
+enum err	db_find_one(mongoc_collection_t *coll, const bson_t *filter,
+		    db_to_json to_json, enum err not_found, json_t **out);
+
+/*
+ * One page of coll: {items, total, limit, offset}, the documents
+ * matching filter in opts' sort from offset, at most limit of them.
+ */
+enum err	db_page(mongoc_collection_t *coll, const bson_t *filter,
+		    const char *sort_field, int dir, json_int_t limit,
+		    json_int_t offset, db_to_json to_json, json_t **out);
 
 /* ERR_MONGO_DOWN for connection and selection errors, else ERR_INTERNAL. */
 enum err	db_error(const bson_error_t *);

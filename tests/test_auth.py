@@ -6,12 +6,8 @@ import time
 
 import requests
 
-from util import (admin_token, login, make_jwt, new_user, register,
-                  unique_email)
-
-
-def error(r):
-    return r.json()["error"]
+from util import (admin_token, error, login, make_jwt, new_user,
+                  register, unique_email)
 
 
 # ----- register -----

@@ -4,19 +4,7 @@ and line limits, unknown products, current titles and prices.
 """
 import concurrent.futures
 
-from util import admin_token, new_user
-
-
-def error(r):
-    return r.json()["error"]
-
-
-def product(stack, price=2.5, stock=10, title="cart item"):
-    r = stack.post("/api/products", {"title": title, "price": price,
-                                     "stock": stock},
-                   token=admin_token(stack))
-    assert r.status_code == 201
-    return r.json()["id"]
+from util import admin_token, error, new_user, product
 
 
 def test_empty_cart_then_lines(stack):
@@ -34,7 +22,7 @@ def test_empty_cart_then_lines(stack):
     assert cart["userId"] == user["id"]
     assert [(i["productId"], i["quantity"]) for i in cart["items"]] == \
         [(a, 3), (b, 3)]
-    assert cart["items"][0]["title"] == "cart item"
+    assert cart["items"][0]["title"] == "test item"
     assert cart["items"][0]["price"] == 2.5
     assert cart["items"][0]["lineTotal"] == 7.5
     assert cart["subtotal"] == 7.8                # exact, not 7.800000001

@@ -10,19 +10,7 @@ import time
 
 import websocket
 
-from util import admin_token, new_user
-
-
-def error(r):
-    return r.json()["error"]
-
-
-def product(stack, price=2.5, stock=10, title="checkout item"):
-    r = stack.post("/api/products", {"title": title, "price": price,
-                                     "stock": stock},
-                   token=admin_token(stack))
-    assert r.status_code == 201
-    return r.json()["id"]
+from util import admin_token, error, new_user, product
 
 
 def buyer(stack, lines):

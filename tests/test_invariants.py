@@ -16,17 +16,9 @@ import time
 import bson
 import requests
 
-from util import admin_token, make_jwt
+from util import make_jwt, product
 
 FINAL = ("completed", "failed")
-
-
-def product(stack, stock, price=1.5):
-    r = stack.post("/api/products", {"title": "flash item", "price": price,
-                                     "stock": stock},
-                   token=admin_token(stack))
-    assert r.status_code == 201
-    return r.json()["id"]
 
 
 def buyers(stack, n, pid, qty=1):
@@ -113,7 +105,7 @@ def check_invariants(stack, pid, stock, people, ids):
 
 
 def run(stack, stock, n, during=None):
-    pid = product(stack, stock)
+    pid = product(stack, 1.5, stock)
     people = buyers(stack, n, pid)
     ids = submit_all(stack, people)
     if during is not None:
@@ -167,7 +159,7 @@ def test_no_oversell_when_redis_restarts(fresh_stack):
 
 def test_api_answers_503_while_redis_is_down(fresh_stack):
     s = fresh_stack(workers=0)
-    pid = product(s, 5)
+    pid = product(s, 1.5, 5)
     person = buyers(s, 1, pid)[0]
     s.stop_redis()
     t0 = time.time()
@@ -179,7 +171,7 @@ def test_api_answers_503_while_redis_is_down(fresh_stack):
 
 def test_no_oversell_when_the_database_restarts(fresh_stack):
     s = fresh_stack(workers=2, env=CHAOS)
-    pid = product(s, 20)
+    pid = product(s, 1.5, 20)
     people = buyers(s, 61, pid)
     late = people.pop()
     ids = submit_all(s, people)
@@ -202,7 +194,7 @@ def test_no_oversell_when_the_database_restarts(fresh_stack):
 def test_poison_jobs_are_dead_lettered(fresh_stack):
     s = fresh_stack(workers=0, env={"MAX_DELIVERIES": "2",
                                     "RECLAIM_IDLE_MS": "300"})
-    pid = product(s, 5)
+    pid = product(s, 1.5, 5)
     person = buyers(s, 1, pid)[0]
     cid = s.post("/api/checkout", {}, token=person[1]).json()["checkoutId"]
     # A ghost consumer takes the job and "dies" with it, three times.
@@ -231,7 +223,7 @@ def test_poison_jobs_are_dead_lettered(fresh_stack):
 
 def test_sigterm_finishes_the_job_in_hand_and_exits_0(fresh_stack):
     s = fresh_stack(workers=0, env={"WORKER_CONSUMERS": "1"})
-    pid = product(s, 100)
+    pid = product(s, 1.5, 100)
     people = buyers(s, 20, pid)
     ids = submit_all(s, people)
     w = s.start_worker()

@@ -71,7 +71,8 @@ def test_proxy_keeps_errors_json(proxy):
 
 
 def test_websocket_through_the_proxy(proxy, stack):
-    from test_checkout import buyer, product
+    from test_checkout import buyer
+    from util import product
     a = product(stack, 1, 5)
     _, token = buyer(stack, [(a, 1)])
     cid = stack.post("/api/checkout", {}, token=token).json()["checkoutId"]

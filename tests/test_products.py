@@ -5,11 +5,7 @@ that never serves a stale price after a write.
 """
 import requests
 
-from util import admin_token, new_user
-
-
-def error(r):
-    return r.json()["error"]
+from util import admin_token, error, new_user
 
 
 def create(stack, token, **body):

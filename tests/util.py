@@ -57,3 +57,17 @@ def new_user(stack, prefix="user"):
 
 def admin_token(stack):
     return login(stack, stack.env["ADMIN_EMAIL"], stack.env["ADMIN_PASSWORD"])
+
+
+def error(r):
+    """The error object of a JSON error answer."""
+    return r.json()["error"]
+
+
+def product(stack, price=2.5, stock=10, title="test item"):
+    """A new product, created by the admin: its id."""
+    r = stack.post("/api/products", {"title": title, "price": price,
+                                     "stock": stock},
+                   token=admin_token(stack))
+    assert r.status_code == 201, r.text
+    return r.json()["id"]

@@ -305,24 +305,24 @@ txn_body(mongoc_client_session_t *s, void *arg, bson_t **reply,
 	return (ok);
 }
 
-/* The order an earlier delivery committed, as JSON (new), or NULL. */
+/*
+ * The order an earlier delivery committed, as JSON (new), or NULL; with
+ * *failed_read set if the database could not tell.
+ */
 static json_t *
 existing_order(mongoc_collection_t *orders, const char *checkout_id,
     bson_error_t *err, int *failed_read)
 {
-	mongoc_cursor_t	*cur;
-	const bson_t	*doc;
 	bson_t		*q;
 	json_t		*o;
+	enum err	 e;
 
 	q = BCON_NEW("checkoutId", BCON_UTF8(checkout_id));
-	cur = mongoc_collection_find_with_opts(orders, q, NULL, NULL);
-	o = NULL;
-	if (mongoc_cursor_next(cur, &doc))
-		o = orders_json(doc);
-	*failed_read = o == NULL && mongoc_cursor_error(cur, err);
-	mongoc_cursor_destroy(cur);
+	e = db_find_one(orders, q, orders_json, ERR_ORDER_NOT_FOUND, &o);
 	bson_destroy(q);
+	*failed_read = e != ERR_NONE && e != ERR_ORDER_NOT_FOUND;
+	if (*failed_read)
+		bson_set_error(err, 0, 0, "reading the order failed");
 	return (o);
 }
 
