@@ -21,10 +21,14 @@ if [ "${1:-check}" = fix ]; then
 	clang-format -i $files
 	exit 0
 fi
+# Reported, not enforced: the code is hand-aligned KNF (aligned
+# declarations), which this .clang-format does not reproduce.
 # shellcheck disable=SC2086
 clang-format --dry-run $files 2>&1 | grep -c 'warning:' |
     xargs -I{} echo "clang-format: {} lines differ from .clang-format (make fmt)"
 # shellcheck disable=SC2086
+# kore's KORE_SECCOMP_FILTER() macro is beyond cppcheck's parser.
 cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
     --inline-suppr --suppress=missingIncludeSystem \
+    --suppress=syntaxError:api/main.c \
     -D__linux__ -DKORE_USE_TASKS $files
