@@ -231,6 +231,22 @@ api_query_long(struct http_request *req, const char *name, long def,
 	return (ERR_NONE);
 }
 
+/*
+ * A list's ?limit= and ?offset=.  ERR_BAD_QUERY with *bad naming the
+ * parameter if one is not an integer in its range.
+ */
+enum err
+api_page_query(struct http_request *req, long *limit, long *offset,
+    const char **bad)
+{
+	*bad = "limit";
+	if (api_query_long(req, "limit", LIST_DEFAULT, 1, LIST_MAX, limit) !=
+	    ERR_NONE)
+		return (ERR_BAD_QUERY);
+	*bad = "offset";
+	return (api_query_long(req, "offset", 0, 0, OFFSET_MAX, offset));
+}
+
 /* The ":id" path segment as an ObjectId: ERR_BAD_ID if it is not one. */
 enum err
 api_param_oid(struct ctx *ctx, bson_oid_t *oid)

@@ -29,6 +29,11 @@
 struct ctx;
 struct call;
 
+/* Lists: ?limit= 1..LIST_MAX (default LIST_DEFAULT), ?offset= 0.. */
+#define LIST_DEFAULT	20
+#define LIST_MAX	100
+#define OFFSET_MAX	1000000
+
 /* The thread pools blocking work runs on (offload.c). */
 enum offload_pool {
 	OFFLOAD_DB,		/* MongoDB queries */
@@ -105,6 +110,8 @@ void		api_json_text(struct http_request *, int status,
 		    const char *text, size_t len);
 enum err	api_query_long(struct http_request *, const char *name,
 		    long def, long min, long max, long *out);
+enum err	api_page_query(struct http_request *, long *limit,
+		    long *offset, const char **bad);
 int		api_require_admin(struct http_request *, struct ctx *);
 enum err	api_param_oid(struct ctx *, bson_oid_t *);
 

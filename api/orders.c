@@ -12,9 +12,6 @@
 #include "../shared/orders.h"
 #include "../shared/validate.h"
 
-#define LIST_MAX	100
-#define OFFSET_MAX	1000000
-
 static void
 list_run(struct call *c, mongoc_client_t *client)
 {
@@ -58,11 +55,7 @@ list_input(struct http_request *req, struct ctx *ctx)
 	long		 limit, offset;
 	int		 r;
 
-	bad = "limit";
-	if (api_query_long(req, "limit", 20, 1, LIST_MAX, &limit) != 0)
-		goto bad;
-	bad = "offset";
-	if (api_query_long(req, "offset", 0, 0, OFFSET_MAX, &offset) != 0)
+	if (api_page_query(req, &limit, &offset, &bad) != ERR_NONE)
 		goto bad;
 	bad = "userId";
 	snprintf(user, sizeof(user), "%s", ctx->who.sub);

@@ -19,8 +19,6 @@
 #include "../shared/redis.h"
 #include "../shared/validate.h"
 
-#define LIST_MAX	100	/* most items per page */
-#define OFFSET_MAX	1000000
 #define QUERY_MAX	200	/* longest ?q= */
 
 /* Steps of a cached read. */
@@ -253,11 +251,7 @@ list_query(struct http_request *req, struct read *r)
 	size_t		 i;
 	int		 hasq;
 
-	bad = "limit";
-	if (api_query_long(req, "limit", 20, 1, LIST_MAX, &limit) != 0)
-		goto bad;
-	bad = "offset";
-	if (api_query_long(req, "offset", 0, 0, OFFSET_MAX, &offset) != 0)
+	if (api_page_query(req, &limit, &offset, &bad) != ERR_NONE)
 		goto bad;
 	bad = "q";
 	if ((hasq = api_query(req, "q", q, sizeof(q))) == -1 ||
