@@ -184,50 +184,33 @@ read_run(struct call *call, mongoc_client_t *client)
 	mongoc_collection_destroy(carts);
 }
 
-/* Which product of in (productId, or items[i]) is missing: its field. */
+/*
+ * Is every product the request names among products (id -> product)?
+ * ERR_PRODUCT_NOT_FOUND with the field of the first one that is not.
+ */
 static enum err
-check_products(mongoc_client_t *client, json_t *in, char *field, size_t len)
+check_products(json_t *in, json_t *products, char *field, size_t len)
 {
-	struct cart	 want;
-	bson_error_t	 berr;
-	bson_oid_t	 pid;
-	json_t		*items, *line, *found;
-	char		 hex[25];
-	size_t		 i;
-	enum err	 e;
+	json_t	*items, *line;
+	size_t	 i;
 
-	memset(&want, 0, sizeof(want));
-	items = json_object_get(in, "items");
-	if (items == NULL) {
+	if ((items = json_object_get(in, "items")) == NULL) {
 		if (json_integer_value(json_object_get(in, "quantity")) == 0)
 			return (ERR_NONE);	/* removing needs no product */
-		in_oid(in, "productId", &pid);
-		carts_append(&want, &pid, 1);
+		if (json_object_get(products, json_string_value(
+		    json_object_get(in, "productId"))) != NULL)
+			return (ERR_NONE);
+		snprintf(field, len, "productId");
+		return (ERR_PRODUCT_NOT_FOUND);
 	}
 	json_array_foreach(items, i, line) {
-		in_oid(line, "productId", &pid);
-		carts_append(&want, &pid, 1);
-	}
-	e = ERR_NONE;
-	if ((found = products_of(client, &want, &berr)) == NULL) {
-		e = db_error(&berr);
-		goto done;
-	}
-	for (i = 0; i < (size_t)want.n; i++) {
-		db_oid_hex(&want.lines[i].product, hex);
-		if (json_object_get(found, hex) != NULL)
-			continue;
-		e = ERR_PRODUCT_NOT_FOUND;
-		if (items == NULL)
-			snprintf(field, len, "productId");
-		else
+		if (json_object_get(products, json_string_value(
+		    json_object_get(line, "productId"))) == NULL) {
 			snprintf(field, len, "items[%zu].productId", i);
-		break;
+			return (ERR_PRODUCT_NOT_FOUND);
+		}
 	}
-	json_decref(found);
-done:
-	carts_free(&want);
-	return (e);
+	return (ERR_NONE);
 }
 
 /* Apply in to c: set or remove one line, or replace them all. */
@@ -267,6 +250,11 @@ apply(struct cart *c, json_t *in)
 	return (ERR_NONE);
 }
 
+/*
+ * Read the cart, apply the change, look its products up once (to refuse
+ * unknown ones before writing, and for the answer), store it if nobody
+ * changed it meanwhile; else again.
+ */
 static void
 write_run(struct call *call, mongoc_client_t *client)
 {
@@ -274,6 +262,7 @@ write_run(struct call *call, mongoc_client_t *client)
 	struct cart		 c;
 	bson_error_t		 berr;
 	bson_oid_t		 user;
+	json_t			*products;
 	char			 field[48];
 	int			 tries, r;
 
@@ -282,27 +271,34 @@ write_run(struct call *call, mongoc_client_t *client)
 	if (json_is_true(json_object_get(call->in, "checkUser")) &&
 	    (call->err = user_exists(client, &user)) != ERR_NONE)
 		return;
-	if ((call->err = check_products(client, call->in, field,
-	    sizeof(field))) != ERR_NONE) {
-		if (call->err == ERR_PRODUCT_NOT_FOUND)
-			json_object_set_new(call->in, "badField",
-			    json_string(field));
-		return;
-	}
 	carts = db_coll(client, DB_CARTS);
+	products = NULL;
 	for (tries = 0, r = 0; r == 0 && tries < STORE_TRIES; tries++) {
 		carts_free(&c);
+		json_decref(products);
+		products = NULL;
 		if ((r = carts_load(carts, &user, NULL, &c, &berr)) == -1)
 			break;
 		if ((call->err = apply(&c, call->in)) != ERR_NONE)
 			goto done;
+		if ((products = products_of(client, &c, &berr)) == NULL) {
+			r = -1;
+			break;
+		}
+		if ((call->err = check_products(call->in, products, field,
+		    sizeof(field))) != ERR_NONE) {
+			json_object_set_new(call->in, "badField",
+			    json_string(field));
+			goto done;
+		}
 		r = carts_store(carts, &user, &c, &berr);
 	}
 	if (r == 1)
-		answer(call, client, &user, &c);
+		call->out = render(&user, &c, products);
 	else
 		call->err = r == -1 ? db_error(&berr) : ERR_OVERLOADED;
 done:
+	json_decref(products);
 	carts_free(&c);
 	mongoc_collection_destroy(carts);
 }
