@@ -26,6 +26,7 @@
 #define RK_RL_IP	"rl:login:ip:"		/* + ip: failed logins */
 #define RK_STATS	"stats:worker"		/* hash of worker counters */
 #define RK_CART_LINES	"cart:lines:"		/* + user id: lines, a hint */
+#define RK_STOCK_SEEN	"stock:seen:"		/* + product: "version:stock" */
 #define CART_HINT_TTL	86400			/* seconds */
 
 /*

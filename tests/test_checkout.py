@@ -313,3 +313,34 @@ def test_cart_writes_keep_the_hint_and_orders_drop_it(stack):
                    headers={"Prefer": "wait=10"})
     assert r.status_code == 201
     assert stack.redis.get(f"cart:lines:{user['id']}") is None
+
+
+def test_sold_out_is_refused_early_until_restocked(stack):
+    a = product(stack, 5, 1)
+    _, first = buyer(stack, [(a, 1)])
+    r = stack.post("/api/checkout", {}, token=first,
+                   headers={"Prefer": "wait=10"})
+    assert r.status_code == 201
+    _, second = buyer(stack, [(a, 1)])
+    r = stack.post("/api/checkout", {}, token=second,
+                   headers={"Prefer": "wait=10"})
+    assert r.status_code == 409                   # the transaction said so
+    assert stack.redis.get(f"stock:seen:{a}").endswith(":0")
+    _, third = buyer(stack, [(a, 1)])
+    r = stack.post("/api/checkout", {}, token=third,
+                   headers={"Prefer": "wait=10"})
+    assert r.status_code == 409                   # the note said so ...
+    assert error(r)["productId"] == a
+    cid = r.json()["checkoutId"]
+    time.sleep(0.3)                               # the worker's log line
+    lines = [json.loads(line) for i in range(len(stack.workers))
+             for line in stack.log(f"worker{i}").splitlines()
+             if cid in line and '"msg":"checkout"' in line]
+    assert [x["attempts"] for x in lines] == [0]  # ... with no transaction
+    # An admin's restock bumps the catalogue version: the note is void.
+    stack.request("PATCH", f"/api/products/{a}", {"stock": 3},
+                  token=admin_token(stack))
+    r = stack.post("/api/checkout", {}, token=third,
+                   headers={"Prefer": "wait=10"})
+    assert r.status_code == 201
+    assert stack.get(f"/api/products/{a}").json()["stock"] == 2

@@ -38,17 +38,24 @@ struct job {
 	char		 rid[64];
 	char		 created[40];
 	long		 deliveries;
+	int		 first;		/* no delivery reached the order before */
 	int64_t		 start;
 };
 
 /* KEYS: status hash.  ARGV: body, userId, channel. */
+/*
+ * KEYS: status hash.  ARGV: body, userId, channel.  Returns the final
+ * status if there is one, "first" if no delivery got this far before,
+ * else "again".
+ */
 static const char mark_lua[] =
     "local cur = redis.call('HGET', KEYS[1], 'status') "
     "if cur == 'completed' or cur == 'failed' then return cur end "
     "redis.call('HSET', KEYS[1], 'status', 'processing', 'body', ARGV[1], "
     "  'userId', ARGV[2]) "
     "redis.call('PUBLISH', ARGV[3], ARGV[1]) "
-    "return 'processing'";
+    "if cur == 'queued' then return 'first' end "
+    "return 'again'";
 
 /*
  * KEYS: status hash, stream, stats hash, stock version, dead stream,
@@ -293,10 +300,11 @@ place(struct consumer *c, const struct job *j, struct order_result *res)
 {
 	redisReply	*r;
 	long		 wait;
+	int		 tries;
 
-	for (wait = 100;; wait = wait * 2 > RETRY_MAX_MS ? RETRY_MAX_MS :
-	    wait * 2) {
-		order_place(c, j->id, j->user, res);
+	for (tries = 0, wait = 100;; tries++) {
+		/* After a failed try the order may have committed after all. */
+		order_place(c, j->id, j->user, j->first && tries == 0, res);
 		if (res->outcome != ORDER_RETRY)
 			return (0);
 		log_warn("worker: database failed, retrying", "{s:s, s:s, s:s}",
@@ -304,6 +312,7 @@ place(struct consumer *c, const struct job *j, struct order_result *res)
 		if (worker_stopping)
 			return (-1);
 		worker_sleep_ms(wait);
+		wait = wait * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : wait * 2;
 		/* Renew the claim: the job is being worked on. */
 		if ((r = worker_cmd(c, "XCLAIM %s %s %s 0 %s JUSTID", RK_STREAM,
 		    RK_GROUP, c->name, j->msgid)) != NULL)
@@ -327,7 +336,7 @@ log_done(struct consumer *c, const struct job *j, const char *status,
 
 /* Mark processing; 1 if the checkout is already final (just ack). */
 static int
-mark(struct consumer *c, const struct job *j)
+mark(struct consumer *c, struct job *j)
 {
 	redisReply	*r;
 	char		*text;
@@ -340,7 +349,8 @@ mark(struct consumer *c, const struct job *j)
 	if (r == NULL)
 		return (-1);
 	final = r->type == REDIS_REPLY_STRING &&
-	    strcmp(r->str, "processing") != 0;
+	    (strcmp(r->str, "completed") == 0 || strcmp(r->str, "failed") == 0);
+	j->first = r->type == REDIS_REPLY_STRING && strcmp(r->str, "first") == 0;
 	freeReplyObject(r);
 	return (final);
 }

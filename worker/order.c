@@ -39,7 +39,9 @@ struct txn {
 	const char		*checkout_id;
 	struct cart		 cart;		/* as read in the transaction */
 	int64_t			*prices;	/* per cart line, cents */
+	int64_t			*stocks;	/* per cart line, as read */
 	char			**titles;	/* per cart line */
+	long long		 version;	/* catalogue version, read first */
 	int			 runs;		/* of the callback */
 	char			 want[LOCK_MAX][25];	/* the cart's products */
 	int			 nwant;
@@ -48,6 +50,7 @@ struct txn {
 	/* What the last run of the callback found. */
 	const char		*refused;	/* failure code, or NULL */
 	bson_oid_t		 product;	/* the line it is about */
+	int64_t			 seen;		/* out of stock: the stock read */
 	int			 duplicate;	/* the order exists already */
 	bson_t			*order;		/* the order inserted */
 };
@@ -61,8 +64,10 @@ txn_reset(struct txn *t)
 		bson_free(t->titles[i]);
 	bson_free(t->titles);
 	bson_free(t->prices);
+	bson_free(t->stocks);
 	t->titles = NULL;
 	t->prices = NULL;
+	t->stocks = NULL;
 	carts_free(&t->cart);
 	if (t->order != NULL)
 		bson_destroy(t->order);
@@ -107,6 +112,7 @@ read_products(struct txn *t, const bson_t *opts, bson_error_t *err,
 	int		 i, ret;
 
 	t->prices = bson_malloc0((size_t)t->cart.n * sizeof(*t->prices));
+	t->stocks = bson_malloc0((size_t)t->cart.n * sizeof(*t->stocks));
 	t->titles = bson_malloc0((size_t)t->cart.n * sizeof(*t->titles));
 	bson_init(&q);
 	BSON_APPEND_DOCUMENT_BEGIN(&q, "_id", &in);
@@ -124,6 +130,8 @@ read_products(struct txn *t, const bson_t *opts, bson_error_t *err,
 			continue;
 		if (bson_iter_init_find(&it, doc, "price"))
 			t->prices[i] = bson_iter_as_int64(&it);
+		if (bson_iter_init_find(&it, doc, "stock"))
+			t->stocks[i] = bson_iter_as_int64(&it);
 		if (bson_iter_init_find(&it, doc, "title"))
 			t->titles[i] = bson_strdup(bson_iter_utf8(&it, NULL));
 	}
@@ -261,6 +269,7 @@ txn_steps(struct txn *t, const bson_t *opts, bson_t **reply,
 	for (i = 0; i < t->cart.n; i++) {
 		switch (take_stock(t, &t->cart.lines[i], opts, reply, err)) {
 		case 0:
+			t->seen = t->stocks[i];
 			return (refuse(t, "out_of_stock",
 			    &t->cart.lines[i].product, err));
 		case -1:
@@ -326,6 +335,29 @@ existing_order(mongoc_collection_t *orders, const char *checkout_id,
 	return (o);
 }
 
+/*
+ * Refuse from the stock notes alone (soldout.c), reading the cart
+ * outside any transaction; 1 if refused.
+ */
+static int
+refused_early(struct txn *t, struct order_result *res)
+{
+	struct cart	 cart;
+	bson_error_t	 err;
+	int		 i;
+
+	if (t->version < 0 ||
+	    carts_load(t->carts, &t->user, NULL, &cart, &err) != 1)
+		return (0);
+	if ((i = soldout_check(t->c, &cart)) >= 0) {
+		res->outcome = ORDER_FAILED;
+		res->code = "out_of_stock";
+		db_oid_hex(&cart.lines[i].product, res->product);
+	}
+	carts_free(&cart);
+	return (i >= 0);
+}
+
 static void
 outcome(struct order_result *res, struct txn *t, int ok,
     const bson_error_t *err)
@@ -338,15 +370,21 @@ outcome(struct order_result *res, struct txn *t, int ok,
 		res->code = t->refused;
 		if (strcmp(t->refused, "cart_empty") != 0)
 			db_oid_hex(&t->product, res->product);
+		if (strcmp(t->refused, "out_of_stock") == 0 && t->version >= 0)
+			soldout_note(t->c, t->version, &t->product, t->seen);
 	} else {
 		res->outcome = ORDER_RETRY;
 		snprintf(res->detail, sizeof(res->detail), "%s", err->message);
 	}
 }
 
+/*
+ * Place the order of checkout_id.  first: no delivery of this job has
+ * reached this point before, so there can be no earlier order to find.
+ */
 void
 order_place(struct consumer *c, const char *checkout_id, const char *user_id,
-    struct order_result *res)
+    int first, struct order_result *res)
 {
 	mongoc_client_t		*client = c->mongo;
 	mongoc_client_session_t	*s;
@@ -365,7 +403,10 @@ order_place(struct consumer *c, const char *checkout_id, const char *user_id,
 	t.products = db_coll(client, DB_PRODUCTS);
 	t.orders = db_coll(client, DB_ORDERS);
 	res->outcome = ORDER_RETRY;
-	res->order = existing_order(t.orders, checkout_id, &err, &bad_read);
+	bad_read = 0;
+	if (!first)
+		res->order = existing_order(t.orders, checkout_id, &err,
+		    &bad_read);
 	if (res->order != NULL || bad_read) {
 		if (res->order != NULL)
 			res->outcome = ORDER_COMPLETED;
@@ -374,6 +415,10 @@ order_place(struct consumer *c, const char *checkout_id, const char *user_id,
 			    err.message);
 		goto cleanup;
 	}
+	/* Read before the transaction's snapshot: see soldout.c. */
+	t.version = soldout_version(c);
+	if (refused_early(&t, res))
+		goto cleanup;
 	if ((s = mongoc_client_start_session(client, NULL, &err)) == NULL) {
 		snprintf(res->detail, sizeof(res->detail), "%s", err.message);
 		goto cleanup;

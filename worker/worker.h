@@ -58,11 +58,18 @@ struct order_result {
 };
 
 void		order_place(struct consumer *, const char *checkout_id,
-		    const char *user_id, struct order_result *);
+		    const char *user_id, int first, struct order_result *);
 
 /* checkout.c: one job, from delivery to XACK */
 void		checkout_job(struct consumer *, const redisReply *entry,
 		    long deliveries);
+
+/* soldout.c: refusals without a transaction */
+struct cart;
+long long	soldout_version(struct consumer *);
+void		soldout_note(struct consumer *, long long version,
+		    const bson_oid_t *product, int64_t stock);
+int		soldout_check(struct consumer *, const struct cart *);
 
 /* reclaim.c */
 void		*reclaim_main(void *);
