@@ -40,7 +40,8 @@ struct var {
 
 static const struct var vars[] = {
 	S("APP_ENV", app_env, "development",
-	    "development, test or production; production requires JWT_SECRET"),
+	    "development, test or production; only development runs without "
+	    "JWT_SECRET"),
 	S("BIND_ADDRESS", bind, "127.0.0.1", "address the API listens on"),
 	L("PORT", port, "3000", 1, 65535, "API port"),
 	L("API_WORKERS", api_workers, "2", 1, 64, "API (kore) processes"),
@@ -63,7 +64,8 @@ static const struct var vars[] = {
 	L("MONGO_TIMEOUT_MS", mongo_timeout_ms, "5000", 100, 120000,
 	    "MongoDB server-selection and socket timeout"),
 	S("JWT_SECRET", jwt_secret, NULL,
-	    "HS256 key, at least 32 characters; required in production"),
+	    "HS256 key (32+ characters in production); required unless "
+	    "APP_ENV=development"),
 	L("JWT_TTL", jwt_ttl, "3600", 60, 2592000, "token lifetime, seconds"),
 	L("PASSWORD_MIN", password_min, "8", 8, 128, "shortest password"),
 	L("PASSWORD_MAX", password_max, "128", 8, 1024, "longest password"),
@@ -295,9 +297,10 @@ check(char *err, size_t errlen)
 	cfg.production = strcmp(cfg.app_env, "production") == 0;
 
 	if (cfg.jwt_secret[0] == '\0') {
-		if (cfg.production) {
+		if (strcmp(cfg.app_env, "development") != 0) {
 			snprintf(err, errlen, "config: JWT_SECRET is required "
-			    "when APP_ENV=production");
+			    "when APP_ENV=%s (only development has a default)",
+			    cfg.app_env);
 			return (-1);
 		}
 		/* Development only; the README says so. */

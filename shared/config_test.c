@@ -1,20 +1,30 @@
 /*
  * config_test.c -- defaults, bounds and the one-line messages.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../tests/unit.h"
 #include "config.h"
 
+/* config_load() with name=value, then the variable as it was. */
 static int
 load_with(const char *name, const char *value, char *err, size_t len)
 {
-	int	ret;
+	const char	*was;
+	char		 saved[512];
+	int		 ret, had;
 
+	had = (was = getenv(name)) != NULL;
+	if (had)
+		snprintf(saved, sizeof(saved), "%s", was);
 	setenv(name, value, 1);
 	ret = config_load(err, len);
-	unsetenv(name);
+	if (had)
+		setenv(name, saved, 1);
+	else
+		unsetenv(name);
 	return (ret);
 }
 
@@ -40,8 +50,14 @@ TEST(config_errors_name_the_variable)
 	    -1 && strstr(err, "MONGO_URI") != NULL);
 	CHECK(load_with("REDIS_URL", "http://x", err, sizeof(err)) == -1 &&
 	    strstr(err, "REDIS_URL") != NULL);
-	CHECK(load_with("APP_ENV", "production", err, sizeof(err)) == -1 &&
+	CHECK(load_with("JWT_SECRET", "", err, sizeof(err)) == -1 &&
 	    strstr(err, "JWT_SECRET") != NULL);
+	setenv("APP_ENV", "development", 1);
+	CHECK(load_with("JWT_SECRET", "", err, sizeof(err)) == 0);
+	setenv("APP_ENV", "production", 1);
+	CHECK(load_with("JWT_SECRET", "too-short", err, sizeof(err)) == -1 &&
+	    strstr(err, "JWT_SECRET") != NULL);
+	setenv("APP_ENV", "test", 1);
 	CHECK(strchr(err, '\n') == NULL);
 	CHECK(config_load(err, sizeof(err)) == 0);
 }

@@ -87,7 +87,8 @@ def test_ready_is_503_while_mongo_is_down(fresh_stack):
 
 
 def _run(binary, env_over, *args):
-    env = dict(os.environ, ENV_FILE="/dev/null", APP_ENV="test")
+    env = dict(os.environ, ENV_FILE="/dev/null", APP_ENV="test",
+               JWT_SECRET="test-secret-" + "x" * 40)
     env.update(env_over)
     return subprocess.run([str(BUILD / binary), *args], env=env,
                           capture_output=True, text=True, timeout=60)
@@ -98,6 +99,7 @@ def test_bad_configuration_is_one_line_naming_the_variable():
         ({"REDIS_URL": "redis://127.0.0.1:1/0"}, "REDIS_URL"),
         ({"MONGO_URI": "mongodb://a:b:c"}, "MONGO_URI"),
         ({"APP_ENV": "production", "JWT_SECRET": ""}, "JWT_SECRET"),
+        ({"APP_ENV": "test", "JWT_SECRET": ""}, "JWT_SECRET"),
         ({"PORT": "http"}, "PORT"),
     ]
     for env, var in cases:

@@ -36,6 +36,7 @@ main(void)
 	int			 passed, failed;
 
 	setenv("APP_ENV", "test", 1);
+	setenv("JWT_SECRET", "unit-test-secret-unit-test-secret-0123", 1);
 	setenv("ENV_FILE", "/dev/null", 1);
 	if (config_load(err, sizeof(err)) == -1) {
 		fprintf(stderr, "unit: %s\n", err);
