@@ -336,17 +336,9 @@ auth_login(struct http_request *req, struct ctx *ctx)
 static void
 me_run(struct call *c, mongoc_client_t *client)
 {
-	mongoc_collection_t	*users;
-	bson_t			*q;
-	bson_oid_t		 oid;
-
-	db_oid_parse(json_string_value(json_object_get(c->in, "id")), &oid);
-	users = db_coll(client, DB_USERS);
-	q = BCON_NEW("_id", BCON_OID(&oid));
 	/* A token for a user deleted since: 401. */
-	c->err = db_find_one(users, q, user_json, ERR_BAD_TOKEN, &c->out);
-	bson_destroy(q);
-	mongoc_collection_destroy(users);
+	c->err = db_find_by_id(client, DB_USERS, json_string_value(
+	    json_object_get(c->in, "id")), user_json, ERR_BAD_TOKEN, &c->out);
 }
 
 /* GET /api/auth/me -> 200 {id, email, role, createdAt}; 401 */

@@ -33,17 +33,9 @@ list_run(struct call *c, mongoc_client_t *client)
 static void
 get_run(struct call *c, mongoc_client_t *client)
 {
-	mongoc_collection_t	*coll;
-	bson_t			*q;
-	bson_oid_t		 oid;
-
-	db_oid_parse(json_string_value(json_object_get(c->in, "id")), &oid);
-	q = BCON_NEW("_id", BCON_OID(&oid));
-	coll = db_coll(client, DB_ORDERS);
-	c->err = db_find_one(coll, q, orders_json, ERR_ORDER_NOT_FOUND,
+	c->err = db_find_by_id(client, DB_ORDERS, json_string_value(
+	    json_object_get(c->in, "id")), orders_json, ERR_ORDER_NOT_FOUND,
 	    &c->out);
-	bson_destroy(q);
-	mongoc_collection_destroy(coll);
 }
 
 /* Whose orders: the caller's, or ?userId= for an admin.  NULL: answered. */

@@ -135,17 +135,9 @@ list_run(struct call *c, mongoc_client_t *client)
 static void
 get_run(struct call *c, mongoc_client_t *client)
 {
-	mongoc_collection_t	*coll;
-	bson_t			*q;
-	bson_oid_t		 oid;
-
-	db_oid_parse(json_string_value(json_object_get(c->in, "id")), &oid);
-	coll = db_coll(client, DB_PRODUCTS);
-	q = BCON_NEW("_id", BCON_OID(&oid));
-	c->err = db_find_one(coll, q, products_json, ERR_PRODUCT_NOT_FOUND,
-	    &c->out);
-	bson_destroy(q);
-	mongoc_collection_destroy(coll);
+	c->err = db_find_by_id(client, DB_PRODUCTS, json_string_value(
+	    json_object_get(c->in, "id")), products_json,
+	    ERR_PRODUCT_NOT_FOUND, &c->out);
 }
 
 /* ----- cached reads (event loop) ----- */

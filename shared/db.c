@@ -234,6 +234,26 @@ db_find_one(mongoc_collection_t *coll, const bson_t *filter,
 }
 
 enum err
+db_find_by_id(mongoc_client_t *client, const char *name, const char *hex,
+    db_to_json to_json, enum err not_found, json_t **out)
+{
+	mongoc_collection_t	*coll;
+	bson_t			*q;
+	bson_oid_t		 oid;
+	enum err		 e;
+
+	*out = NULL;
+	if (db_oid_parse(hex, &oid) == -1)
+		return (not_found);
+	coll = db_coll(client, name);
+	q = BCON_NEW("_id", BCON_OID(&oid));
+	e = db_find_one(coll, q, to_json, not_found, out);
+	bson_destroy(q);
+	mongoc_collection_destroy(coll);
+	return (e);
+}
+
+enum err
 db_page(mongoc_collection_t *coll, const bson_t *filter,
     const char *sort_field, int dir, json_int_t limit, json_int_t offset,
     db_to_json to_json, json_t **out)

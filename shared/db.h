@@ -50,6 +50,14 @@ enum err	db_find_one(mongoc_collection_t *coll, const bson_t *filter,
 		    db_to_json to_json, enum err not_found, json_t **out);
 
 /*
+ * The document of collection name whose _id is the hex id, as
+ * db_find_one() gives it.
+ */
+enum err	db_find_by_id(mongoc_client_t *, const char *name,
+		    const char *hex, db_to_json to_json, enum err not_found,
+		    json_t **out);
+
+/*
  * One page of coll: {items, total, limit, offset}, the documents
  * matching filter in opts' sort from offset, at most limit of them.
  */
