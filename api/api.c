@@ -329,6 +329,19 @@ api_id_pair(json_t *obj, const char *hex)
 	return (obj);
 }
 
+/* FNV-1a of s: spreads ids and cache keys over hash tables. */
+uint32_t
+api_hash(const char *s)
+{
+	uint32_t	h = 2166136261u;
+
+	while (*s != '\0') {
+		h ^= (unsigned char)*s++;
+		h *= 16777619u;
+	}
+	return (h);
+}
+
 /*
  * The handler's own state, ctx->data: allocated zeroed on first use and
  * freed with the request by data_free (free() if NULL).

@@ -114,6 +114,7 @@ enum err	api_page_query(struct http_request *, long *limit,
 		    long *offset, const char **bad);
 int		api_require_admin(struct http_request *, struct ctx *);
 enum err	api_param_oid(struct ctx *, bson_oid_t *);
+uint32_t	api_hash(const char *);
 
 /* call.c */
 struct call	*call_new(struct http_request *, json_t *in);

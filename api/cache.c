@@ -59,25 +59,13 @@ struct fill {
 static struct entry	slots[CACHE_SLOTS];
 static struct fill	fills[CACHE_SLOTS];
 
-static uint32_t
-hash(const char *s)
-{
-	uint32_t	h = 2166136261u;
-
-	while (*s != '\0') {
-		h ^= (unsigned char)*s++;
-		h *= 16777619u;
-	}
-	return (h);
-}
-
 /* The body cached for key under these versions (borrowed), or NULL. */
 const char *
 cache_get(const char *key, const struct catalog_version *v, size_t *len)
 {
 	struct entry	*e;
 
-	e = &slots[hash(key) % CACHE_SLOTS];
+	e = &slots[api_hash(key) % CACHE_SLOTS];
 	if (e->body == NULL || strcmp(e->key, key) != 0)
 		return (NULL);
 	if (e->catalog != v->catalog)
@@ -101,7 +89,7 @@ cache_put(const char *key, const struct catalog_version *v, const char *body,
 		return;
 	memcpy(copy, body, len);
 	copy[len] = '\0';
-	e = &slots[hash(key) % CACHE_SLOTS];
+	e = &slots[api_hash(key) % CACHE_SLOTS];
 	free(e->body);
 	memcpy(e->key, key, strlen(key) + 1);
 	e->body = copy;
@@ -172,7 +160,7 @@ cache_fill(struct http_request *req, const char *key,
 	struct call	*c;
 
 	c = call_new(req, NULL);
-	f = &fills[hash(key) % CACHE_SLOTS];
+	f = &fills[api_hash(key) % CACHE_SLOTS];
 	if (f->leader != NULL && strcmp(f->key, key) == 0 &&
 	    f->v.catalog == v->catalog && f->v.stock == v->stock) {
 		c->busy = 1;

@@ -65,13 +65,7 @@ events_rank(const char *status)
 static struct waiterq *
 bucket_of(const char *id)
 {
-	uint32_t	h = 2166136261u;
-
-	while (*id != '\0') {
-		h ^= (unsigned char)*id++;
-		h *= 16777619u;
-	}
-	return (&buckets[h % BUCKETS]);
+	return (&buckets[api_hash(id) % BUCKETS]);
 }
 
 static void	detach(struct call *);
