@@ -125,13 +125,14 @@ accepted(const char *id)
 static void
 answer_accepted(struct http_request *req, const char *id, int status)
 {
-	char	url[64];
+	json_t	*body;
 
-	snprintf(url, sizeof(url), "/api/checkout/%s", id);
-	http_response_header(req, "location", url);
+	body = accepted(id);
+	http_response_header(req, "location", json_string_value(
+	    json_object_get(body, "statusUrl")));
 	if (status == 200)
 		http_response_header(req, "idempotent-replayed", "true");
-	api_json(req, status, accepted(id));
+	api_json(req, status, body);
 }
 
 /* Prefer: wait=N, else CHECKOUT_WAIT_DEFAULT; capped at the maximum. */

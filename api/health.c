@@ -68,28 +68,17 @@ int
 health_ready(struct http_request *req, struct ctx *ctx)
 {
 	struct ready	*r;
-	struct call	*c;
 
-	if (ctx->data == NULL) {
-		ctx->data = calloc(1, sizeof(*r));
-		ctx->data_free = free;
-	}
-	r = ctx->data;
-	switch (ctx->step++) {
+	r = api_data(ctx, sizeof(*r), NULL);
+	switch (ctx->step) {
 	case READY_START:
-		c = call_new(req, NULL);
-		return (call_start(req, ctx, c, aredis_cmd(c, "PING")));
+		return (call_redis(req, ctx, READY_REDIS, "PING"));
 	case READY_REDIS:
-		c = call_take(ctx);
-		r->redis_ok = c->err == ERR_NONE;
-		call_release(c);
-		c = call_new(req, NULL);
-		return (call_start(req, ctx, c, offload_submit(OFFLOAD_DB, c,
-		    mongo_ping)));
+		r->redis_ok = call_result(ctx, NULL) == ERR_NONE;
+		return (call_offload(req, ctx, READY_MONGO, OFFLOAD_DB,
+		    mongo_ping, NULL));
 	default:
-		c = call_take(ctx);
-		r->mongo_ok = c->err == ERR_NONE;
-		call_release(c);
+		r->mongo_ok = call_result(ctx, NULL) == ERR_NONE;
 		ready_reply(req, r);
 		return (KORE_RESULT_OK);
 	}
