@@ -114,48 +114,45 @@ persist(struct consumer *c, const char *fmt, ...)
 
 	va_start(ap, fmt);
 	for (;;) {
-		if (worker_redis(c) == 0) {
-			va_copy(aq, ap);
-			r = redisvCommand(c->redis, fmt, aq);
-			va_end(aq);
-			if (r != NULL)
-				break;
-			worker_redis_drop(c);
-		}
-		if (worker_stopping) {
-			r = NULL;
+		va_copy(aq, ap);
+		r = worker_vcmd(c, fmt, aq);
+		va_end(aq);
+		if (r != NULL || worker_stopping)
 			break;
-		}
 		worker_sleep_ms(200);
 	}
 	va_end(ap);
 	return (r);
 }
 
+/* The value of field name in a stream entry (borrowed), or "". */
+const char *
+checkout_field(const redisReply *entry, const char *name)
+{
+	const redisReply	*f = entry->element[1];
+	size_t			 i;
+
+	for (i = 0; f->type == REDIS_REPLY_ARRAY && i + 1 < f->elements;
+	    i += 2) {
+		if (strcmp(f->element[i]->str, name) == 0)
+			return (f->element[i + 1]->str);
+	}
+	return ("");
+}
+
 /* The job's fields; -1 if one is missing or malformed. */
 static int
 parse(const redisReply *entry, struct job *j)
 {
-	const redisReply	*f;
-	size_t			 i;
-
 	memset(j, 0, sizeof(*j));
 	j->msgid = entry->element[0]->str;
-	f = entry->element[1];
-	if (f->type != REDIS_REPLY_ARRAY)
-		return (-1);
-	for (i = 0; i + 1 < f->elements; i += 2) {
-		const char *k = f->element[i]->str, *v = f->element[i + 1]->str;
-
-		if (strcmp(k, "checkoutId") == 0)
-			snprintf(j->id, sizeof(j->id), "%s", v);
-		else if (strcmp(k, "userId") == 0)
-			snprintf(j->user, sizeof(j->user), "%s", v);
-		else if (strcmp(k, "rid") == 0)
-			snprintf(j->rid, sizeof(j->rid), "%s", v);
-		else if (strcmp(k, "createdAt") == 0)
-			snprintf(j->created, sizeof(j->created), "%s", v);
-	}
+	snprintf(j->id, sizeof(j->id), "%s", checkout_field(entry,
+	    "checkoutId"));
+	snprintf(j->user, sizeof(j->user), "%s", checkout_field(entry,
+	    "userId"));
+	snprintf(j->rid, sizeof(j->rid), "%s", checkout_field(entry, "rid"));
+	snprintf(j->created, sizeof(j->created), "%s", checkout_field(entry,
+	    "createdAt"));
 	return (validate_oid(j->id) && validate_oid(j->user) ? 0 : -1);
 }
 
@@ -254,12 +251,6 @@ reclaim_dead_letter(struct consumer *c, const char *msgid,
 	json_decref(e);
 }
 
-static int64_t
-now_ms(void)
-{
-	return (db_now_ms());
-}
-
 /*
  * Take the user's lock, waiting up to LOCK_WAIT_MS.  1 taken; 0 the job
  * was sent to the back of the stream instead; -1 stopping.
@@ -271,7 +262,7 @@ lock_wait(struct consumer *c, const struct job *j, const char *token)
 	int64_t		 until;
 	int		 got, counted;
 
-	until = now_ms() + LOCK_WAIT_MS;
+	until = db_now_ms() + LOCK_WAIT_MS;
 	counted = 0;
 	while ((got = lock_take(c, j->user, token)) != 1) {
 		if (worker_stopping)
@@ -279,7 +270,7 @@ lock_wait(struct consumer *c, const struct job *j, const char *token)
 		if (got == 0 && !counted++)
 			freeReplyObject(worker_cmd(c, "HINCRBY %s lock_contention "
 			    "1", RK_STATS));
-		if (got == 0 && now_ms() > until) {
+		if (got == 0 && db_now_ms() > until) {
 			r = persist(c, "EVAL %s 1 %s %s %s %s %s %s %s",
 			    requeue_lua, RK_STREAM, RK_GROUP, j->msgid, j->id,
 			    j->user, j->rid, j->created);
@@ -329,7 +320,7 @@ log_done(struct consumer *c, const struct job *j, const char *status,
 	    "rid", j->rid, "checkoutId", j->id, "userId", j->user,
 	    "consumer", c->name, "status", status, "code",
 	    res->code != NULL ? res->code : "", "ms",
-	    (json_int_t)(now_ms() - j->start), "deliveries",
+	    (json_int_t)(db_now_ms() - j->start), "deliveries",
 	    (json_int_t)j->deliveries, "attempts", res->attempts,
 	    "productLocks", res->locked);
 }
@@ -392,7 +383,7 @@ checkout_job(struct consumer *c, const redisReply *entry, long deliveries)
 		return;
 	}
 	j.deliveries = deliveries;
-	j.start = now_ms();
+	j.start = db_now_ms();
 	lock_token(token, sizeof(token));
 	if (lock_wait(c, &j, token) != 1)
 		return;

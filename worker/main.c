@@ -74,18 +74,26 @@ worker_redis(struct consumer *c)
  * reply is returned as a reply.
  */
 redisReply *
+worker_vcmd(struct consumer *c, const char *fmt, va_list ap)
+{
+	redisReply	*r;
+
+	if (worker_redis(c) == -1)
+		return (NULL);
+	if ((r = redisvCommand(c->redis, fmt, ap)) == NULL)
+		worker_redis_drop(c);
+	return (r);
+}
+
+redisReply *
 worker_cmd(struct consumer *c, const char *fmt, ...)
 {
 	redisReply	*r;
 	va_list		 ap;
 
-	if (worker_redis(c) == -1)
-		return (NULL);
 	va_start(ap, fmt);
-	r = redisvCommand(c->redis, fmt, ap);
+	r = worker_vcmd(c, fmt, ap);
 	va_end(ap);
-	if (r == NULL)
-		worker_redis_drop(c);
 	return (r);
 }
 

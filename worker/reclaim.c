@@ -43,21 +43,6 @@ deliveries(struct consumer *c, const char *id)
 	return (n);
 }
 
-/* Field value of a stream entry, or "". */
-static const char *
-field(const redisReply *entry, const char *name)
-{
-	const redisReply	*f = entry->element[1];
-	size_t			 i;
-
-	for (i = 0; f->type == REDIS_REPLY_ARRAY && i + 1 < f->elements;
-	    i += 2) {
-		if (strcmp(f->element[i]->str, name) == 0)
-			return (f->element[i + 1]->str);
-	}
-	return ("");
-}
-
 static void
 reclaim_entry(struct consumer *c, const redisReply *entry)
 {
@@ -70,12 +55,12 @@ reclaim_entry(struct consumer *c, const redisReply *entry)
 	id = entry->element[0]->str;
 	n = deliveries(c, id);
 	log_warn("worker: reclaimed a pending job", "{s:s, s:s, s:i}",
-	    "msgid", id, "checkoutId", field(entry, "checkoutId"),
+	    "msgid", id, "checkoutId", checkout_field(entry, "checkoutId"),
 	    "deliveries", (int)n);
 	if (n > cfg.max_deliveries) {
 		snprintf(reason, sizeof(reason), "delivered %ld times", n);
-		reclaim_dead_letter(c, id, field(entry, "checkoutId"),
-		    field(entry, "userId"), reason);
+		reclaim_dead_letter(c, id, checkout_field(entry, "checkoutId"),
+		    checkout_field(entry, "userId"), reason);
 		return;
 	}
 	checkout_job(c, entry, n);

@@ -9,6 +9,7 @@
 #define WORKER_WORKER_H
 
 #include <signal.h>
+#include <stdarg.h>
 
 #include <hiredis/hiredis.h>
 #include <jansson.h>
@@ -29,6 +30,7 @@ int		worker_redis(struct consumer *);
 void		worker_redis_drop(struct consumer *);
 void		worker_sleep_ms(long);
 redisReply	*worker_cmd(struct consumer *, const char *fmt, ...);
+redisReply	*worker_vcmd(struct consumer *, const char *fmt, va_list);
 
 /* lock.c: the per-user lock */
 void		lock_token(char *token, size_t len);
@@ -63,6 +65,7 @@ void		order_place(struct consumer *, const char *checkout_id,
 /* checkout.c: one job, from delivery to XACK */
 void		checkout_job(struct consumer *, const redisReply *entry,
 		    long deliveries);
+const char	*checkout_field(const redisReply *entry, const char *name);
 
 /* soldout.c: refusals without a transaction */
 struct cart;
