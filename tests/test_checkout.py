@@ -23,6 +23,12 @@ def buyer(stack, lines):
     return user, token
 
 
+def checkout_waiting(stack, token):
+    """Submit the cart with Prefer: wait=10: 201, 409 or 202."""
+    return stack.post("/api/checkout", {}, token=token,
+                      headers={"Prefer": "wait=10"})
+
+
 def final(stack, cid, token, wait=20):
     r = stack.get(f"/api/checkout/{cid}?wait=1", token=token)
     end = time.time() + wait
@@ -60,8 +66,7 @@ def test_submit_runs_the_order_through_the_queue(stack):
 def test_order_keeps_the_price_at_the_time_of_the_order(stack):
     a = product(stack, 10, 5)
     _, token = buyer(stack, [(a, 1)])
-    r = stack.post("/api/checkout", {}, token=token,
-                   headers={"Prefer": "wait=10"})
+    r = checkout_waiting(stack, token)
     assert r.status_code == 201
     stack.request("PATCH", f"/api/products/{a}", {"price": 99},
                   token=admin_token(stack))
@@ -108,8 +113,7 @@ def test_status_is_for_its_owner_or_an_admin(stack):
 def test_out_of_stock_changes_no_stock_and_no_cart(stack):
     a, b = product(stack, 1, 5), product(stack, 2, 1)
     _, token = buyer(stack, [(a, 2), (b, 2)])
-    r = stack.post("/api/checkout", {}, token=token,
-                   headers={"Prefer": "wait=10"})
+    r = checkout_waiting(stack, token)
     assert r.status_code == 409
     assert error(r)["code"] == "out_of_stock"
     assert error(r)["productId"] == b
@@ -126,8 +130,7 @@ def test_deleted_product_fails_as_unavailable(stack):
     a, b = product(stack, 1, 5), product(stack, 2, 5)
     _, token = buyer(stack, [(a, 1), (b, 1)])
     stack.request("DELETE", f"/api/products/{b}", token=admin_token(stack))
-    r = stack.post("/api/checkout", {}, token=token,
-                   headers={"Prefer": "wait=10"})
+    r = checkout_waiting(stack, token)
     assert r.status_code == 409
     assert error(r)["code"] == "product_unavailable"
     assert error(r)["productId"] == b
@@ -242,8 +245,7 @@ def test_orders_list_is_paginated_and_private(stack):
     for _ in range(3):
         stack.post("/api/cart/me", {"productId": a, "quantity": 1},
                    token=token)
-        r = stack.post("/api/checkout", {}, token=token,
-                       headers={"Prefer": "wait=10"})
+        r = checkout_waiting(stack, token)
         assert r.status_code == 201
         ids.append(r.json()["id"])
     page = stack.get("/api/orders?limit=2", token=token).json()
@@ -312,8 +314,7 @@ def test_cart_writes_keep_the_hint_and_orders_drop_it(stack):
     # The hint is written after the answer (it is only a hint).
     wait_until(lambda: stack.redis.get(f"cart:lines:{user['id']}") == "1",
                5, "the cart hint")
-    r = stack.post("/api/checkout", {}, token=token,
-                   headers={"Prefer": "wait=10"})
+    r = checkout_waiting(stack, token)
     assert r.status_code == 201
     assert stack.redis.get(f"cart:lines:{user['id']}") is None
 
@@ -321,17 +322,14 @@ def test_cart_writes_keep_the_hint_and_orders_drop_it(stack):
 def test_sold_out_is_refused_early_until_restocked(stack):
     a = product(stack, 5, 1)
     _, first = buyer(stack, [(a, 1)])
-    r = stack.post("/api/checkout", {}, token=first,
-                   headers={"Prefer": "wait=10"})
+    r = checkout_waiting(stack, first)
     assert r.status_code == 201
     _, second = buyer(stack, [(a, 1)])
-    r = stack.post("/api/checkout", {}, token=second,
-                   headers={"Prefer": "wait=10"})
+    r = checkout_waiting(stack, second)
     assert r.status_code == 409                   # the transaction said so
     assert stack.redis.get(f"stock:seen:{a}").endswith(":0")
     _, third = buyer(stack, [(a, 1)])
-    r = stack.post("/api/checkout", {}, token=third,
-                   headers={"Prefer": "wait=10"})
+    r = checkout_waiting(stack, third)
     assert r.status_code == 409                   # the note said so ...
     assert error(r)["productId"] == a
     cid = r.json()["checkoutId"]
@@ -343,7 +341,6 @@ def test_sold_out_is_refused_early_until_restocked(stack):
     # An admin's restock bumps the catalogue version: the note is void.
     stack.request("PATCH", f"/api/products/{a}", {"stock": 3},
                   token=admin_token(stack))
-    r = stack.post("/api/checkout", {}, token=third,
-                   headers={"Prefer": "wait=10"})
+    r = checkout_waiting(stack, third)
     assert r.status_code == 201
     assert stack.get(f"/api/products/{a}").json()["stock"] == 2
