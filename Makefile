@@ -24,7 +24,8 @@ endif
 
 WARN	:= -Wall -Wextra -Werror -Wstrict-prototypes -Wmissing-prototypes \
 	   -Wshadow -Wpointer-arith -Wcast-qual
-CFLAGS	+= -std=gnu11 -fPIC $(OPT) $(WARN) -D_GNU_SOURCE \
+GEN	:= $(B)/gen
+CFLAGS	+= -std=gnu11 -fPIC $(OPT) $(WARN) -D_GNU_SOURCE -I$(GEN) \
 	   $(patsubst -I%,-isystem %,$(shell pkg-config --cflags $(PKGS) 2>/dev/null))
 LDLIBS	+= $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -lpthread
 KORE_CFLAGS := $(shell cat /usr/share/kore/features 2>/dev/null)
@@ -53,6 +54,15 @@ endif
 
 deps:
 	@scripts/deps.sh
+
+# The Redis library (shared/checkout.lua) compiled in as a C string.
+$(GEN)/checkout_lua.h: shared/checkout.lua
+	@mkdir -p $(@D)
+	@{ echo 'const char protocol_library[] ='; \
+	  sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/"/' -e 's/$$/\\n"/' $<; \
+	  echo ';'; } >$@
+
+$(B)/obj/shared/protocol.o: $(GEN)/checkout_lua.h
 
 $(B)/obj/api/%.o: api/%.c $(HEADERS)
 	@mkdir -p $(@D)

@@ -28,6 +28,7 @@
 
 struct ctx;
 struct call;
+struct rargs;
 
 /* Lists: ?limit= 1..LIST_MAX (default LIST_DEFAULT), ?offset= 0.. */
 #define LIST_DEFAULT	20
@@ -128,6 +129,8 @@ int		call_offload(struct http_request *, struct ctx *, int next,
 		    void (*run)(struct call *, mongoc_client_t *), json_t *in);
 int		call_redis(struct http_request *, struct ctx *, int next,
 		    const char *fmt, ...);
+int		call_args(struct http_request *, struct ctx *, int next,
+		    const struct rargs *);
 enum err	call_result(struct ctx *, json_t **out);
 
 /* offload.c: blocking work on threads with their own MongoDB client */
@@ -142,6 +145,7 @@ int		aredis_up(void);
 enum err	aredis_cmd(struct call *, const char *fmt, ...);
 enum err	aredis_vcmd(struct call *, const char *fmt, va_list);
 void		aredis_fire(const char *fmt, ...);
+void		aredis_fire_args(const struct rargs *);
 enum err	aredis_cmdv(struct call *, int argc, const char **argv,
 		    const size_t *lens);
 void		aredis_on_connect(void (*fn)(void));
@@ -158,7 +162,6 @@ int		auth_me(struct http_request *, struct ctx *);
 void		events_init(void (*send)(struct connection *, const char *,
 		    size_t, int final), void (*refresh)(struct connection *,
 		    const char *));
-int		events_rank(const char *status);
 struct call	*events_wait(struct http_request *, const char *id,
 		    int wake_rank, uint64_t deadline);
 void		events_set_wake(struct call *, int rank);
@@ -189,6 +192,10 @@ void		cache_flush(void);
 void		cache_versions(json_t *reply, struct catalog_version *);
 struct call	*cache_fill(struct http_request *, const char *key,
 		    const struct catalog_version *, int *leader);
+json_t		*cache_product(const char *id,
+		    const struct catalog_version *);
+void		cache_product_put(const char *id,
+		    const struct catalog_version *, json_t *product);
 
 /* products.c */
 int		products_list(struct http_request *, struct ctx *);

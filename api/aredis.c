@@ -14,6 +14,13 @@
  *   text in out.  While Redis is down the call fails at once with
  *   ERR_REDIS_DOWN, which the API answers with 503.
  *
+ * A connection is usable ("up") once its setup has answered: AUTH (with
+ * a password), SELECT and, on the command connection, FUNCTION LOAD of
+ * the checkout library (shared/checkout.lua).  A setup command that
+ * fails is logged with Redis' answer and the connection is dropped and
+ * tried again: meanwhile requests get 503, never a 500 or the wrong
+ * database.
+ *
  * hiredis 0.14 has no timeouts for asynchronous commands, so a timer
  * watches the oldest command in flight: older than REDIS_TIMEOUT_MS and
  * the connection is dropped, which fails every command on it (hiredis
@@ -29,6 +36,8 @@
 #include "api.h"
 #include "../shared/config.h"
 #include "../shared/log.h"
+#include "../shared/protocol.h"
+#include "../shared/redis.h"
 
 #define RECONNECT_MS	250
 #define WATCH_MS	100
@@ -44,6 +53,7 @@ struct rconn {
 	int			 registered;	/* fd is in kore's epoll set */
 	int			 up;		/* connected and usable */
 	int			 reconnecting;	/* a reconnect timer is set */
+	int			 setup_left;	/* setup replies still to come */
 	void			(*on_up)(struct rconn *);
 };
 
@@ -178,6 +188,39 @@ schedule_reconnect(struct rconn *rc)
 	kore_timer_add(reconnect_fire, RECONNECT_MS, rc, KORE_TIMER_ONESHOT);
 }
 
+/* The connection's setup has answered: it is usable. */
+static void
+ready(struct rconn *rc)
+{
+	log_info("redis: connected", "{s:s}", "conn", rc->name);
+	rc->up = 1;
+	if (rc == &cmdconn && connect_hook != NULL)
+		connect_hook();
+	if (rc->on_up != NULL)
+		rc->on_up(rc);
+}
+
+/* A setup command answered (privdata names it). */
+static void
+on_setup(redisAsyncContext *ac, void *reply, void *privdata)
+{
+	struct rconn	*rc = ac->data;
+	redisReply	*r = reply;
+
+	if (r == NULL)
+		return;		/* the connection is going */
+	if (r->type == REDIS_REPLY_ERROR) {
+		log_error("redis: connection setup failed", "{s:s, s:s, s:s}",
+		    "conn", rc->name, "command", (const char *)privdata,
+		    "error", r->str);
+		rc->setup_left = -1;
+		redisAsyncDisconnect(ac);
+		return;
+	}
+	if (rc->setup_left > 0 && --rc->setup_left == 0)
+		ready(rc);
+}
+
 static void
 on_connect(const redisAsyncContext *ac, int status)
 {
@@ -189,12 +232,26 @@ on_connect(const redisAsyncContext *ac, int status)
 		schedule_reconnect(rc);
 		return;
 	}
-	log_info("redis: connected", "{s:s}", "conn", rc->name);
-	rc->up = 1;
-	if (rc == &cmdconn && connect_hook != NULL)
-		connect_hook();
-	if (rc->on_up != NULL)
-		rc->on_up(rc);
+	if (rc->setup_left == 0)
+		ready(rc);
+}
+
+/* Queue the setup commands, sent first once the socket connects. */
+static void
+setup(struct rconn *rc, redisAsyncContext *ac)
+{
+	rc->setup_left = 0;
+	if (cfg.redis_password[0] != '\0') {
+		redisAsyncCommand(ac, on_setup, "AUTH", "AUTH %s",
+		    cfg.redis_password);
+		rc->setup_left++;
+	}
+	if (rc != &cmdconn)
+		return;
+	redisAsyncCommand(ac, on_setup, "SELECT", "SELECT %d", cfg.redis_db);
+	redisAsyncCommand(ac, on_setup, "FUNCTION LOAD",
+	    "FUNCTION LOAD REPLACE %s", protocol_library);
+	rc->setup_left += 2;
 }
 
 static void
@@ -225,12 +282,7 @@ conn_start(struct rconn *rc)
 	ev_attach(rc);
 	redisAsyncSetConnectCallback(ac, on_connect);
 	redisAsyncSetDisconnectCallback(ac, on_disconnect);
-	/* Queued now, sent first once the socket connects. */
-	if (cfg.redis_password[0] != '\0')
-		redisAsyncCommand(ac, NULL, NULL, "AUTH %s",
-		    cfg.redis_password);
-	if (rc == &cmdconn)
-		redisAsyncCommand(ac, NULL, NULL, "SELECT %d", cfg.redis_db);
+	setup(rc, ac);
 }
 
 /* Drop the command connection if its oldest command is overdue. */
@@ -362,6 +414,17 @@ aredis_fire(const char *fmt, ...)
 	if (aredis_vcmd(c, fmt, ap) != ERR_NONE)
 		call_release(c);
 	va_end(ap);
+}
+
+/* The same for a command built as an argument list. */
+void
+aredis_fire_args(const struct rargs *a)
+{
+	struct call	*c;
+
+	c = call_new(NULL, NULL);
+	if (aredis_cmdv(c, a->n, a->v, a->len) != ERR_NONE)
+		call_release(c);
 }
 
 enum err

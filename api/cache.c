@@ -25,7 +25,9 @@
  *
  * API: cache_get() returns a borrowed body or NULL; cache_put() copies.
  * cache_fill() returns the call to wait on (see below).  The table holds
- * CACHE_SLOTS entries, replaced by hash slot.
+ * CACHE_SLOTS entries, replaced by hash slot.  cache_product() and
+ * cache_product_put() keep single products for carts, by id, under the
+ * catalogue version alone.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +39,7 @@
 
 #define CACHE_SLOTS	1024
 #define KEY_MAX		320
+#define PRODUCT_SLOTS	8192
 
 struct entry {
 	char		 key[KEY_MAX];	/* "" when empty */
@@ -56,8 +59,22 @@ struct fill {
 	struct callq		 waiters;	/* calls of requests waiting */
 };
 
+/*
+ * What a cart needs of a product (title, price; or that it does not
+ * exist), by id, valid while the catalogue version is the one it was
+ * read under: any product write bumps that version, so a price change
+ * or a deletion is seen by the next cart answer.  A cart write whose
+ * products are all here costs one database operation.
+ */
+struct pentry {
+	char		 id[25];	/* "" when empty */
+	json_t		*product;	/* owned: object, or null (no such) */
+	long long	 catalog;	/* the version it was read under */
+};
+
 static struct entry	slots[CACHE_SLOTS];
 static struct fill	fills[CACHE_SLOTS];
+static struct pentry	products[PRODUCT_SLOTS];
 
 /* The body cached for key under these versions (borrowed), or NULL. */
 const char *
@@ -109,6 +126,10 @@ cache_flush(void)
 		free(slots[i].body);
 		slots[i].body = NULL;
 		slots[i].key[0] = '\0';
+	}
+	for (i = 0; i < PRODUCT_SLOTS; i++) {
+		json_decref(products[i].product);
+		products[i].product = NULL;
 	}
 }
 
@@ -178,4 +199,35 @@ cache_fill(struct http_request *req, const char *key,
 	c->on_done = fill_done;
 	c->arg = f;
 	return (c);
+}
+
+/* ----- products by id, for carts ----- */
+
+/* Product id under version v (borrowed: an object or null), or NULL. */
+json_t *
+cache_product(const char *id, const struct catalog_version *v)
+{
+	struct pentry	*e;
+
+	e = &products[api_hash(id) % PRODUCT_SLOTS];
+	if (e->product == NULL || strcmp(e->id, id) != 0 ||
+	    e->catalog != v->catalog)
+		return (NULL);
+	return (e->product);
+}
+
+/* Remember product (an object, or null: no such product); copied. */
+void
+cache_product_put(const char *id, const struct catalog_version *v,
+    json_t *product)
+{
+	struct pentry	*e;
+
+	if (strlen(id) != 24)
+		return;
+	e = &products[api_hash(id) % PRODUCT_SLOTS];
+	json_decref(e->product);
+	memcpy(e->id, id, 25);
+	e->product = json_deep_copy(product);
+	e->catalog = v->catalog;
 }

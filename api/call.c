@@ -12,6 +12,7 @@
 #include <stdlib.h>
 
 #include "api.h"
+#include "../shared/redis.h"
 
 static void
 call_free(struct call *c)
@@ -126,6 +127,18 @@ call_redis(struct http_request *req, struct ctx *ctx, int next,
 	e = aredis_vcmd(c, fmt, ap);
 	va_end(ap);
 	return (call_start(req, ctx, c, e));
+}
+
+/* Send the command in a (a Redis function call, say) for req. */
+int
+call_args(struct http_request *req, struct ctx *ctx, int next,
+    const struct rargs *a)
+{
+	struct call	*c;
+
+	c = call_new(req, NULL);
+	ctx->step = next;
+	return (call_start(req, ctx, c, aredis_cmdv(c, a->n, a->v, a->len)));
 }
 
 /*

@@ -5,14 +5,26 @@
  * removes it) or {items: [{productId, quantity}]} (replaces the cart).
  * Quantities are 1..CART_MAX_QTY, a cart has at most CART_MAX_LINES
  * lines and lists each product once; unknown products are refused
- * before anything is written.  Concurrent changes to one cart are
- * serialised by its revision (shared/carts.c): none is lost.
+ * before anything is written.  Every write is one atomic findAndModify
+ * (shared/carts.c), so concurrent changes to one cart never overwrite
+ * each other.
  *
  * The answer lists each line with the product's current title and
  * price, its line total, and the cart's subtotal; a line whose product
  * has been deleted stays, marked "available": false, out of the subtotal.
+ *
+ * One database operation per write: the products a cart names come
+ * from this process's product cache (cache.c), checked against the
+ * catalogue version, which is fetched together with the cart hint in one
+ * Redis MGET.  The hint ("<rev>|<productId>:<qty>,...", kept after each
+ * cart answer through the library's cart_hint, newest revision wins)
+ * says which products the cart holds before it is read; what is not
+ * cached is read from the database (and cached), so a stale hint costs
+ * one more query, never a wrong answer.  The submit path trusts a hint
+ * with lines (api/checkout.c).
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "api.h"
@@ -21,9 +33,17 @@
 #include "../shared/db.h"
 #include "../shared/json.h"
 #include "../shared/money.h"
+#include "../shared/protocol.h"
 #include "../shared/redis.h"
 
-#define STORE_TRIES	20
+enum { CART_START, CART_CACHED, CART_DONE };
+
+struct cartreq {
+	json_t			*in;		/* new; the request, checked */
+	struct catalog_version	 v;		/* read with the hint */
+	int			 versioned;	/* v is valid: use the cache */
+	void			(*run)(struct call *, mongoc_client_t *);
+};
 
 static void	input_error(struct http_request *, enum err, const char *);
 
@@ -53,50 +73,105 @@ user_exists(mongoc_client_t *client, const bson_oid_t *user)
 }
 
 /*
- * Products by id, for the lines of c: a new JSON object id -> product,
- * each with its price in cents as "cents".
+ * Read the products ids (a JSON array of hex ids) into known and into
+ * fetched (both id -> product with "cents", or null when there is no
+ * such product): one query.
  */
-static json_t *
-products_of(mongoc_client_t *client, const struct cart *c, bson_error_t *err)
+static enum err
+fetch_products(mongoc_client_t *client, json_t *ids, json_t *known,
+    json_t *fetched)
 {
 	mongoc_collection_t	*coll;
 	mongoc_cursor_t		*cur;
 	const bson_t		*doc;
-	bson_t			 q, in, ids;
+	bson_t			 q, in, arr;
+	bson_error_t		 berr;
 	bson_iter_t		 it;
-	json_t			*map, *p;
+	bson_oid_t		 oid;
+	json_t			*p, *id;
 	char			 key[16];
-	int			 i;
+	size_t			 i;
+	enum err		 e;
 
 	bson_init(&q);
 	BSON_APPEND_DOCUMENT_BEGIN(&q, "_id", &in);
-	BSON_APPEND_ARRAY_BEGIN(&in, "$in", &ids);
-	for (i = 0; i < c->n; i++) {
-		bson_snprintf(key, sizeof(key), "%d", i);
-		BSON_APPEND_OID(&ids, key, &c->lines[i].product);
+	BSON_APPEND_ARRAY_BEGIN(&in, "$in", &arr);
+	json_array_foreach(ids, i, id) {
+		db_oid_parse(json_string_value(id), &oid);
+		bson_snprintf(key, sizeof(key), "%zu", i);
+		BSON_APPEND_OID(&arr, key, &oid);
+		json_object_set_new(known, json_string_value(id), json_null());
+		json_object_set_new(fetched, json_string_value(id),
+		    json_null());
 	}
-	bson_append_array_end(&in, &ids);
+	bson_append_array_end(&in, &arr);
 	bson_append_document_end(&q, &in);
 	coll = db_coll(client, DB_PRODUCTS);
 	cur = mongoc_collection_find_with_opts(coll, &q, NULL, NULL);
-	map = json_object();
 	while (mongoc_cursor_next(cur, &doc)) {
 		p = products_json(doc);
 		if (bson_iter_init_find(&it, doc, "price"))
 			json_object_set_new(p, "cents",
 			    json_integer(bson_iter_as_int64(&it)));
-		json_object_set(map, json_string_value(json_object_get(p,
+		json_object_set(known, json_string_value(json_object_get(p,
+		    "id")), p);
+		json_object_set(fetched, json_string_value(json_object_get(p,
 		    "id")), p);
 		json_decref(p);
 	}
-	if (mongoc_cursor_error(cur, err)) {
-		json_decref(map);
-		map = NULL;
-	}
+	e = mongoc_cursor_error(cur, &berr) ? db_error(&berr) : ERR_NONE;
 	mongoc_cursor_destroy(cur);
 	mongoc_collection_destroy(coll);
 	bson_destroy(&q);
-	return (map);
+	return (e);
+}
+
+/* Add id to ids unless known has it (or ids already does). */
+static void
+want(json_t *ids, json_t *known, const char *id)
+{
+	json_t	*v;
+	size_t	 i;
+
+	if (id == NULL || json_object_get(known, id) != NULL)
+		return;
+	json_array_foreach(ids, i, v) {
+		if (strcmp(json_string_value(v), id) == 0)
+			return;
+	}
+	json_array_append_new(ids, json_string(id));
+}
+
+/* Fetch what the request and cart c name that known lacks. */
+static enum err
+complete(mongoc_client_t *client, json_t *in, const struct cart *c)
+{
+	json_t		*ids, *items, *line;
+	char		 hex[25];
+	size_t		 i;
+	enum err	 e;
+	int		 k;
+
+	ids = json_array();
+	if ((items = json_object_get(in, "items")) != NULL) {
+		json_array_foreach(items, i, line)
+			want(ids, json_object_get(in, "known"),
+			    json_string_value(json_object_get(line,
+			    "productId")));
+	} else if (json_integer_value(json_object_get(in, "quantity")) > 0) {
+		want(ids, json_object_get(in, "known"), json_string_value(
+		    json_object_get(in, "productId")));
+	}
+	for (k = 0; c != NULL && k < c->n; k++) {
+		db_oid_hex(&c->lines[k].product, hex);
+		want(ids, json_object_get(in, "known"), hex);
+	}
+	e = ERR_NONE;
+	if (json_array_size(ids) > 0)
+		e = fetch_products(client, ids, json_object_get(in, "known"),
+		    json_object_get(in, "fetched"));
+	json_decref(ids);
+	return (e);
 }
 
 /* The answer for c: lines with current titles and prices, subtotal. */
@@ -114,7 +189,7 @@ render(const bson_oid_t *user, const struct cart *c, json_t *products)
 		db_oid_hex(&c->lines[i].product, hex);
 		line = json_pack("{s:s, s:I}", "productId", hex, "quantity",
 		    (json_int_t)c->lines[i].quantity);
-		if ((p = json_object_get(products, hex)) != NULL) {
+		if (json_is_object(p = json_object_get(products, hex))) {
 			price = json_integer_value(json_object_get(p, "cents"));
 			json_object_set(line, "title", json_object_get(p,
 			    "title"));
@@ -141,20 +216,31 @@ render(const bson_oid_t *user, const struct cart *c, json_t *products)
 	return (out);
 }
 
-/* Finish a call with c rendered, or with the error. */
+/* Finish call with c rendered, its revision and lines (for the hint). */
 static void
 answer(struct call *call, mongoc_client_t *client, const bson_oid_t *user,
     const struct cart *c)
 {
-	bson_error_t	 berr;
-	json_t		*products;
+	char		*lines;
+	size_t		 len;
+	enum err	 e;
 
-	if ((products = products_of(client, c, &berr)) == NULL) {
-		call->err = db_error(&berr);
+	if ((e = complete(client, call->in, c)) != ERR_NONE) {
+		call->err = e;
 		return;
 	}
-	call->out = render(user, c, products);
-	json_decref(products);
+	len = PROTOCOL_LINES_MAX(c->n);
+	if ((lines = malloc(len)) == NULL ||
+	    protocol_lines_format(c, lines, len) == -1) {
+		free(lines);
+		call->err = ERR_INTERNAL;
+		return;
+	}
+	call->out = json_pack("{s:o, s:O, s:I, s:s}", "cart", render(user, c,
+	    json_object_get(call->in, "known")), "fetched",
+	    json_object_get(call->in, "fetched"), "rev", (json_int_t)c->rev,
+	    "lines", lines);
+	free(lines);
 }
 
 static int
@@ -185,27 +271,28 @@ read_run(struct call *call, mongoc_client_t *client)
 }
 
 /*
- * Is every product the request names among products (id -> product)?
- * ERR_PRODUCT_NOT_FOUND with the field of the first one that is not.
+ * Is every product the request names known to exist?  ERR_PRODUCT_
+ * NOT_FOUND with the field of the first one that is not.
  */
 static enum err
-check_products(json_t *in, json_t *products, char *field, size_t len)
+check_products(json_t *in, char *field, size_t len)
 {
-	json_t	*items, *line;
+	json_t	*items, *line, *known;
 	size_t	 i;
 
+	known = json_object_get(in, "known");
 	if ((items = json_object_get(in, "items")) == NULL) {
 		if (json_integer_value(json_object_get(in, "quantity")) == 0)
 			return (ERR_NONE);	/* removing needs no product */
-		if (json_object_get(products, json_string_value(
-		    json_object_get(in, "productId"))) != NULL)
+		if (json_is_object(json_object_get(known, json_string_value(
+		    json_object_get(in, "productId")))))
 			return (ERR_NONE);
 		snprintf(field, len, "productId");
 		return (ERR_PRODUCT_NOT_FOUND);
 	}
 	json_array_foreach(items, i, line) {
-		if (json_object_get(products, json_string_value(
-		    json_object_get(line, "productId"))) == NULL) {
+		if (!json_is_object(json_object_get(known, json_string_value(
+		    json_object_get(line, "productId"))))) {
 			snprintf(field, len, "items[%zu].productId", i);
 			return (ERR_PRODUCT_NOT_FOUND);
 		}
@@ -213,47 +300,50 @@ check_products(json_t *in, json_t *products, char *field, size_t len)
 	return (ERR_NONE);
 }
 
-/* Apply in to c: set or remove one line, or replace them all. */
-static enum err
-apply(struct cart *c, json_t *in)
+/* The request's lines as a cart (for a replace). */
+static int
+request_cart(json_t *in, struct cart *c)
 {
-	json_t		*items, *line;
+	json_t		*line;
 	bson_oid_t	 pid;
-	int64_t		 qty;
-	size_t		 n;
-	int		 i;
+	size_t		 i;
 
-	if ((items = json_object_get(in, "items")) != NULL) {
-		c->n = 0;
-		json_array_foreach(items, n, line) {
-			in_oid(line, "productId", &pid);
-			qty = json_integer_value(json_object_get(line,
-			    "quantity"));
-			if (carts_append(c, &pid, qty) == -1)
-				return (ERR_INTERNAL);
-		}
-		return (ERR_NONE);
+	memset(c, 0, sizeof(*c));
+	json_array_foreach(json_object_get(in, "items"), i, line) {
+		in_oid(line, "productId", &pid);
+		if (carts_append(c, &pid, json_integer_value(json_object_get(
+		    line, "quantity"))) == -1)
+			return (-1);
 	}
-	in_oid(in, "productId", &pid);
-	qty = json_integer_value(json_object_get(in, "quantity"));
-	i = carts_find(c, &pid);
-	if (qty == 0) {
-		if (i >= 0)
-			carts_remove(c, i);
-	} else if (i >= 0) {
-		c->lines[i].quantity = qty;
-	} else if (c->n >= cfg.cart_max_lines) {
-		return (ERR_CART_TOO_LARGE);
-	} else if (carts_append(c, &pid, qty) == -1) {
-		return (ERR_INTERNAL);
+	return (0);
+}
+
+/* The write itself: one findAndModify.  ERR_CART_TOO_LARGE if full. */
+static enum err
+store(mongoc_collection_t *carts, json_t *in, const bson_oid_t *user,
+    struct cart *c, bson_error_t *berr)
+{
+	bson_oid_t	pid;
+	int		r;
+
+	if (json_object_get(in, "items") != NULL) {
+		if (request_cart(in, c) == -1)
+			return (ERR_INTERNAL);
+		r = carts_replace(carts, user, c, berr);
+	} else {
+		in_oid(in, "productId", &pid);
+		r = carts_set_line(carts, user, &pid, json_integer_value(
+		    json_object_get(in, "quantity")), cfg.cart_max_lines, c,
+		    berr);
 	}
-	return (ERR_NONE);
+	if (r == -1)
+		return (db_error(berr));
+	return (r == 0 ? ERR_CART_TOO_LARGE : ERR_NONE);
 }
 
 /*
- * Read the cart, apply the change, look its products up once (to refuse
- * unknown ones before writing, and for the answer), store it if nobody
- * changed it meanwhile; else again.
+ * Check the user (for an admin), fetch the products not known, refuse
+ * unknown ones, write, and answer with the cart as written.
  */
 static void
 write_run(struct call *call, mongoc_client_t *client)
@@ -262,43 +352,24 @@ write_run(struct call *call, mongoc_client_t *client)
 	struct cart		 c;
 	bson_error_t		 berr;
 	bson_oid_t		 user;
-	json_t			*products;
 	char			 field[48];
-	int			 tries, r;
 
 	memset(&c, 0, sizeof(c));
 	in_oid(call->in, "userId", &user);
 	if (json_is_true(json_object_get(call->in, "checkUser")) &&
 	    (call->err = user_exists(client, &user)) != ERR_NONE)
 		return;
-	carts = db_coll(client, DB_CARTS);
-	products = NULL;
-	for (tries = 0, r = 0; r == 0 && tries < STORE_TRIES; tries++) {
-		carts_free(&c);
-		json_decref(products);
-		products = NULL;
-		if ((r = carts_load(carts, &user, NULL, &c, &berr)) == -1)
-			break;
-		if ((call->err = apply(&c, call->in)) != ERR_NONE)
-			goto done;
-		if ((products = products_of(client, &c, &berr)) == NULL) {
-			r = -1;
-			break;
-		}
-		if ((call->err = check_products(call->in, products, field,
-		    sizeof(field))) != ERR_NONE) {
-			json_object_set_new(call->in, "badField",
-			    json_string(field));
-			goto done;
-		}
-		r = carts_store(carts, &user, &c, &berr);
+	if ((call->err = complete(client, call->in, NULL)) != ERR_NONE)
+		return;
+	if ((call->err = check_products(call->in, field, sizeof(field))) !=
+	    ERR_NONE) {
+		call->out = json_pack("{s:s}", "field", field);
+		return;
 	}
-	if (r == 1)
-		call->out = render(&user, &c, products);
-	else
-		call->err = r == -1 ? db_error(&berr) : ERR_OVERLOADED;
-done:
-	json_decref(products);
+	carts = db_coll(client, DB_CARTS);
+	if ((call->err = store(carts, call->in, &user, &c, &berr)) ==
+	    ERR_NONE)
+		answer(call, client, &user, &c);
 	carts_free(&c);
 	mongoc_collection_destroy(carts);
 }
@@ -306,9 +377,12 @@ done:
 /* ----- event loop ----- */
 
 static void
-in_free(void *in)
+req_free(void *arg)
 {
-	json_decref(in);
+	struct cartreq	*r = arg;
+
+	json_decref(r->in);
+	free(r);
 }
 
 /*
@@ -340,12 +414,77 @@ target(struct http_request *req, struct ctx *ctx)
 	    strcmp(user, ctx->who.sub) != 0));
 }
 
-/* The answer to a finished cart call; ctx->data holds its input. */
-static int
-finish(struct http_request *req, struct ctx *ctx)
+/* The known products (new): what the cache has of the request and hint. */
+static json_t *
+known_products(struct cartreq *r, const char *hint)
 {
-	const char	*field;
-	json_t		*out;
+	json_t		*known, *items, *line, *p;
+	const char	*s, *id;
+	char		 hex[25];
+	size_t		 i;
+
+	known = json_object();
+	if (!r->versioned)
+		return (known);
+	items = json_object_get(r->in, "items");
+	json_array_foreach(items, i, line) {
+		id = json_string_value(json_object_get(line, "productId"));
+		if ((p = cache_product(id, &r->v)) != NULL)
+			json_object_set_new(known, id, json_deep_copy(p));
+	}
+	id = json_string_value(json_object_get(r->in, "productId"));
+	if (id != NULL && (p = cache_product(id, &r->v)) != NULL)
+		json_object_set_new(known, id, json_deep_copy(p));
+	/* The hint, "<rev>|<id>:<qty>,...": the cart's products. */
+	for (s = hint != NULL ? strchr(hint, '|') : NULL; s != NULL;
+	    s = strchr(s, ',')) {
+		s++;
+		if (strlen(s) < 24)
+			break;
+		memcpy(hex, s, 24);
+		hex[24] = '\0';
+		if ((p = cache_product(hex, &r->v)) != NULL)
+			json_object_set_new(known, hex, json_deep_copy(p));
+	}
+	return (known);
+}
+
+/* Run the request on a DB thread with what the cache knows. */
+static int
+cart_run(struct http_request *req, struct ctx *ctx, struct cartreq *r,
+    const char *hint)
+{
+	json_t	*in;
+
+	in = json_deep_copy(r->in);
+	json_object_set_new(in, "known", known_products(r, hint));
+	json_object_set_new(in, "fetched", json_object());
+	return (call_offload(req, ctx, CART_DONE, OFFLOAD_DB, r->run, in));
+}
+
+/* The versions and the hint are in (or Redis is away: no cache). */
+static int
+cart_cached(struct http_request *req, struct ctx *ctx, struct cartreq *r)
+{
+	json_t	*out;
+	int	 ret;
+
+	if (call_result(ctx, &out) == ERR_NONE) {
+		cache_versions(out, &r->v);
+		r->versioned = 1;
+	}
+	ret = cart_run(req, ctx, r, json_string_value(json_array_get(out, 2)));
+	json_decref(out);
+	return (ret);
+}
+
+/* Cache what the thread read, keep the hint, answer. */
+static int
+finish(struct http_request *req, struct ctx *ctx, struct cartreq *r)
+{
+	struct rargs	 a;
+	const char	*field, *id;
+	json_t		*out, *p;
 	enum err	 e;
 
 	if ((e = call_result(ctx, &out)) != ERR_NONE) {
@@ -353,36 +492,62 @@ finish(struct http_request *req, struct ctx *ctx)
 		if (e == ERR_USER_NOT_FOUND)
 			field = "userId";
 		else if (e == ERR_PRODUCT_NOT_FOUND)
-			field = json_string_value(json_object_get(ctx->data,
-			    "badField"));
-		if (e == ERR_CART_TOO_LARGE)
-			input_error(req, e, "productId");
-		else
-			api_error(req, e, field);
+			field = json_string_value(json_object_get(out, "field"));
+		else if (e == ERR_CART_TOO_LARGE)
+			field = "productId";
+		input_error(req, e, field);
+		json_decref(out);
 		return (KORE_RESULT_OK);
 	}
-	/* The submit path's hint: how many lines the cart has (checkout.c). */
-	aredis_fire("SET %s%s %d EX %d", RK_CART_LINES,
-	    json_string_value(json_object_get(ctx->data, "userId")),
-	    (int)json_array_size(json_object_get(out, "items")),
-	    CART_HINT_TTL);
-	api_json(req, 200, out);
+	json_object_foreach(json_object_get(out, "fetched"), id, p) {
+		if (r->versioned)
+			cache_product_put(id, &r->v, p);
+	}
+	rargs_fcall(&a, FN_CART_HINT, 1);
+	rargs_addf(&a, "%s%s", RK_CART_LINES, json_string_value(
+	    json_object_get(r->in, "userId")));
+	rargs_addf(&a, "%lld", (long long)json_integer_value(
+	    json_object_get(out, "rev")));
+	rargs_add(&a, json_string_value(json_object_get(out, "lines")));
+	rargs_addf(&a, "%d", CART_HINT_TTL);
+	aredis_fire_args(&a);
+	rargs_free(&a);
+	api_json(req, 200, json_incref(json_object_get(out, "cart")));
+	json_decref(out);
 	return (KORE_RESULT_OK);
+}
+
+/* Steps shared by GET and POST, once r->in is set. */
+static int
+cart_step(struct http_request *req, struct ctx *ctx, struct cartreq *r)
+{
+	switch (ctx->step) {
+	case CART_START:
+		if (!aredis_up())
+			return (cart_run(req, ctx, r, NULL));
+		return (call_redis(req, ctx, CART_CACHED, "MGET %s %s %s%s",
+		    RK_CATALOG, RK_STOCK, RK_CART_LINES, json_string_value(
+		    json_object_get(r->in, "userId"))));
+	case CART_CACHED:
+		return (cart_cached(req, ctx, r));
+	default:
+		return (finish(req, ctx, r));
+	}
 }
 
 /* GET /api/cart/:userId (or me) -> 200 cart; 400, 401, 403, 404 */
 int
 cart_get(struct http_request *req, struct ctx *ctx)
 {
-	json_t	*in;
+	struct cartreq	*r;
 
-	if (ctx->step > 0)
-		return (finish(req, ctx));
-	if ((in = target(req, ctx)) == NULL)
-		return (KORE_RESULT_OK);
-	ctx->data = json_incref(in);
-	ctx->data_free = in_free;
-	return (call_offload(req, ctx, 1, OFFLOAD_DB, read_run, in));
+	r = api_data(ctx, sizeof(*r), req_free);
+	if (ctx->step == CART_START) {
+		if ((r->in = target(req, ctx)) == NULL)
+			return (KORE_RESULT_OK);
+		r->run = read_run;
+	}
+	return (cart_step(req, ctx, r));
 }
 
 /* Check one {productId, quantity} (qmin is 0 or 1) into out. */
@@ -482,29 +647,27 @@ input_error(struct http_request *req, enum err e, const char *field)
 int
 cart_update(struct http_request *req, struct ctx *ctx)
 {
+	struct cartreq	*r;
 	char		 field[64];
-	json_t		*in;
 	enum err	 e;
 
-	if (ctx->step > 0)
-		return (finish(req, ctx));
-	if ((in = target(req, ctx)) == NULL)
+	r = api_data(ctx, sizeof(*r), req_free);
+	if (ctx->step != CART_START)
+		return (cart_step(req, ctx, r));
+	if ((r->in = target(req, ctx)) == NULL)
 		return (KORE_RESULT_OK);
 	field[0] = '\0';
 	if ((e = api_body(req, ctx)) == ERR_NONE) {
 		if (json_object_get(ctx->body, "items") != NULL)
-			e = items_input(ctx->body, in, field, sizeof(field));
+			e = items_input(ctx->body, r->in, field, sizeof(field));
 		else
-			e = line_input(ctx->body, 0, in, field, sizeof(field),
-			    "");
+			e = line_input(ctx->body, 0, r->in, field,
+			    sizeof(field), "");
 	}
 	if (e != ERR_NONE) {
-		json_decref(in);
 		input_error(req, e, field[0] != '\0' ? field : NULL);
 		return (KORE_RESULT_OK);
 	}
-	ctx->data = in;
-	ctx->data_free = in_free;
-	return (call_offload(req, ctx, 1, OFFLOAD_DB, write_run,
-	    json_incref(in)));
+	r->run = write_run;
+	return (cart_step(req, ctx, r));
 }

@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <sodium.h>
@@ -35,18 +36,20 @@
 #include "../shared/db.h"
 #include "../shared/json.h"
 #include "../shared/log.h"
+#include "../shared/protocol.h"
 #include "../shared/redis.h"
 #include "../shared/validate.h"
 
 #define PENDING_TTL	60	/* seconds a key may stay "being recorded" */
 
-enum { SUB_START, SUB_IDEM, SUB_HINT, SUB_CART, SUB_RECORDED, SUB_WAITED };
+enum { SUB_START, SUB_SUBMITTED, SUB_CART, SUB_WAITED };
 enum { GET_START, GET_READ, GET_WAITED };
 
 struct submit {
 	char		 id[25];	/* the new checkout's id */
 	char		 key[300];	/* "idem:<user>:<Idempotency-Key>" */
-	char		 hash[65];	/* of the canonical body */
+	char		 hash[65];	/* of the canonical body, with a key */
+	char		 now[40];	/* createdAt */
 	long		 wait;		/* seconds to hold the request */
 	struct call	*waiter;	/* events.c, while waiting */
 };
@@ -56,46 +59,6 @@ struct status {
 	struct call	*waiter;
 	json_t		*fields;	/* new; the status hash */
 };
-
-/* KEYS: idempotency key.  ARGV: body hash, pending TTL. */
-static const char idem_lua[] =
-    "local v = redis.call('GET', KEYS[1]) "
-    "if not v then "
-    "  redis.call('SET', KEYS[1], 'pending|' .. ARGV[1], 'EX', ARGV[2]) "
-    "  return {'new'} "
-    "end "
-    "local kind, hash, id = string.match(v, '^(%a+)|([^|]*)|?(.*)$') "
-    "if hash ~= ARGV[1] then return {'mismatch'} end "
-    "if kind == 'pending' then return {'pending'} end "
-    "return {'done', id}";
-
-/* KEYS: idempotency key.  ARGV: body hash.  Drops our pending marker. */
-static const char unidem_lua[] =
-    "if redis.call('GET', KEYS[1]) == 'pending|' .. ARGV[1] then "
-    "  redis.call('DEL', KEYS[1]) "
-    "end "
-    "return 1";
-
-/*
- * KEYS: status hash, stream, idempotency key (or a dummy).
- * ARGV: id, userId, rid, body, status TTL, QUEUE_MAX, hash, key TTL,
- * has key (1/0), createdAt.
- */
-static const char submit_lua[] =
-    "if redis.call('XLEN', KEYS[2]) >= tonumber(ARGV[6]) then "
-    "  if ARGV[9] == '1' then redis.call('DEL', KEYS[3]) end "
-    "  return 'full' "
-    "end "
-    "redis.call('HSET', KEYS[1], 'userId', ARGV[2], 'status', 'queued', "
-    "  'body', ARGV[4], 'rid', ARGV[3]) "
-    "redis.call('EXPIRE', KEYS[1], ARGV[5]) "
-    "redis.call('XADD', KEYS[2], '*', 'checkoutId', ARGV[1], "
-    "  'userId', ARGV[2], 'rid', ARGV[3], 'createdAt', ARGV[10]) "
-    "if ARGV[9] == '1' then "
-    "  redis.call('SET', KEYS[3], 'done|' .. ARGV[7] .. '|' .. ARGV[1], "
-    "    'EX', ARGV[8]) "
-    "end "
-    "return 'ok'";
 
 static const char *const submit_fields[] = { "userId", NULL };
 
@@ -164,6 +127,7 @@ body_hash(json_t *body, char *hex)
 	free(text);
 }
 
+/* On a DB thread: the cart's lines as text, or ERR_CART_EMPTY. */
 static void
 cart_check_run(struct call *c, mongoc_client_t *client)
 {
@@ -171,182 +135,159 @@ cart_check_run(struct call *c, mongoc_client_t *client)
 	struct cart		 cart;
 	bson_error_t		 berr;
 	bson_oid_t		 user;
+	char			*lines;
+	size_t			 len;
 
 	db_oid_parse(json_string_value(json_object_get(c->in, "userId")),
 	    &user);
 	carts = db_coll(client, DB_CARTS);
-	if (carts_load(carts, &user, NULL, &cart, &berr) == -1)
+	if (carts_load(carts, &user, NULL, &cart, &berr) == -1) {
 		c->err = db_error(&berr);
-	else if (cart.n == 0)
+	} else if (cart.n == 0) {
 		c->err = ERR_CART_EMPTY;
+	} else {
+		len = PROTOCOL_LINES_MAX(cart.n);
+		lines = malloc(len);
+		if (lines != NULL &&
+		    protocol_lines_format(&cart, lines, len) == 0)
+			c->out = json_string(lines);
+		else
+			c->err = ERR_INTERNAL;
+		free(lines);
+	}
 	carts_free(&cart);
 	mongoc_collection_destroy(carts);
 }
 
 /*
- * Is the cart worth queueing?  The API keeps a hint in Redis, the number
- * of lines after each cart write; a positive hint is trusted, anything
- * else asks the database.  A hint can only be wrong towards "not empty"
- * (a cart emptied by an order an instant before), and then the worker
- * fails the checkout with cart_empty: nothing is ordered from an empty
- * cart, and a flash sale's submits do not each cost a database read.
+ * Record and queue the checkout in one Redis call (checkout_submit):
+ * idempotency, the queue bound, the status record and the XADD.  lines
+ * is "" the first time: the library takes them from the cart hint the
+ * API keeps after each cart write, and answers "nocart" when there is
+ * none, so a flash sale's submits cost no database read.
  */
 static int
-cart_check(struct http_request *req, struct ctx *ctx)
+submit_call(struct http_request *req, struct ctx *ctx, struct submit *s,
+    const char *lines)
 {
-	return (call_redis(req, ctx, SUB_HINT, "GET %s%s", RK_CART_LINES,
-	    ctx->who.sub));
+	struct rargs	 a;
+	json_t		*body;
+	char		*text;
+	int		 r;
+
+	body = json_pack("{s:s, s:s, s:s, s:s}", "checkoutId", s->id,
+	    "status", "queued", "createdAt", s->now, "updatedAt", s->now);
+	text = json_dump_body(body);
+	json_decref(body);
+	rargs_fcall(&a, FN_SUBMIT, 4);
+	rargs_addf(&a, "%s%s", RK_CHECKOUT, s->id);
+	rargs_add(&a, RK_STREAM);
+	rargs_add(&a, s->key[0] != '\0' ? s->key : RK_IDEM "none");
+	rargs_addf(&a, "%s%s", RK_CART_LINES, ctx->who.sub);
+	rargs_add(&a, s->id);
+	rargs_add(&a, ctx->who.sub);
+	rargs_add(&a, ctx->rid);
+	rargs_add(&a, text);
+	rargs_addf(&a, "%ld", cfg.checkout_ttl);
+	rargs_addf(&a, "%ld", cfg.queue_max);
+	rargs_add(&a, s->hash);
+	rargs_addf(&a, "%ld", cfg.idempotency_ttl);
+	rargs_add(&a, s->now);
+	rargs_add(&a, lines);
+	rargs_addf(&a, "%d", PENDING_TTL);
+	r = call_args(req, ctx, SUB_SUBMITTED, &a);
+	rargs_free(&a);
+	free(text);
+	return (r);
 }
-
-static int	submit_record(struct http_request *, struct ctx *,
-		    struct submit *);
-
+/* Check the request: 0 to go on, -1 answered. */
 static int
-submit_hint(struct http_request *req, struct ctx *ctx, struct submit *s)
-{
-	json_t	*r;
-	int	 lines;
-
-	lines = 0;
-	if (call_result(ctx, &r) == ERR_NONE && json_is_string(r))
-		lines = atoi(json_string_value(r));
-	json_decref(r);
-	if (lines > 0)
-		return (submit_record(req, ctx, s));
-	return (call_offload(req, ctx, SUB_CART, OFFLOAD_DB, cart_check_run,
-	    json_pack("{s:s}", "userId", ctx->who.sub)));
-}
-
-/* The database's answer about the cart. */
-static int
-submit_cart(struct http_request *req, struct ctx *ctx, struct submit *s)
-{
-	enum err	e;
-
-	if ((e = call_result(ctx, NULL)) != ERR_NONE) {
-		if (s->key[0] != '\0')
-			aredis_fire("EVAL %s 1 %s %s", unidem_lua, s->key,
-			    s->hash);
-		api_error(req, e, NULL);
-		return (KORE_RESULT_OK);
-	}
-	return (submit_record(req, ctx, s));
-}
-
-/* Check the request; start the idempotency check or the cart check. */
-static int
-submit_start(struct http_request *req, struct ctx *ctx, struct submit *s)
+submit_check(struct http_request *req, struct ctx *ctx, struct submit *s)
 {
 	const char	*key, *user, *field;
 	enum err	 e;
 
+	field = NULL;
 	if ((e = api_auth(req, ctx)) != ERR_NONE ||
 	    (e = api_body(req, ctx)) != ERR_NONE ||
-	    (e = json_only_fields(ctx->body, submit_fields, &field)) != 0) {
-		api_error(req, e, e == ERR_UNKNOWN_FIELD ? field : NULL);
-		return (KORE_RESULT_OK);
-	}
-	if ((e = json_field_string(ctx->body, "userId", 0, &user)) != 0) {
-		api_error(req, e, "userId");
-		return (KORE_RESULT_OK);
+	    (e = json_only_fields(ctx->body, submit_fields, &field)) != 0 ||
+	    (e = json_field_string(ctx->body, "userId", 0, &user)) != 0) {
+		api_error(req, e, e == ERR_UNKNOWN_FIELD ? field : e ==
+		    ERR_WRONG_TYPE ? "userId" : NULL);
+		return (-1);
 	}
 	if (user != NULL && strcmp(user, ctx->who.sub) != 0) {
 		api_error_msg(req, ERR_FORBIDDEN, "userId", "userId must be "
 		    "the authenticated user's id");
-		return (KORE_RESULT_OK);
+		return (-1);
+	}
+	if (http_request_header(req, "idempotency-key", &key)) {
+		if ((e = validate_idempotency_key(key)) != ERR_NONE) {
+			api_error(req, e, NULL);
+			return (-1);
+		}
+		snprintf(s->key, sizeof(s->key), "%s%s:%s", RK_IDEM,
+		    ctx->who.sub, key);
+		body_hash(ctx->body, s->hash);
 	}
 	s->wait = prefer_wait(req);
-	if (!http_request_header(req, "idempotency-key", &key))
-		return (cart_check(req, ctx));
-	if ((e = validate_idempotency_key(key)) != ERR_NONE) {
-		api_error(req, e, NULL);
-		return (KORE_RESULT_OK);
-	}
-	snprintf(s->key, sizeof(s->key), "%s%s:%s", RK_IDEM, ctx->who.sub,
-	    key);
-	body_hash(ctx->body, s->hash);
-	return (call_redis(req, ctx, SUB_IDEM, "EVAL %s 1 %s %s %d", idem_lua,
-	    s->key, s->hash, PENDING_TTL));
+	return (0);
 }
 
-/* The idempotency answer: go on, replay, 409 or 422. */
+/* Check, then submit; a waiter first, so that no result is missed. */
 static int
-submit_idem(struct http_request *req, struct ctx *ctx)
+submit_start(struct http_request *req, struct ctx *ctx, struct submit *s)
 {
-	const char	*kind;
-	json_t		*r;
-	enum err	 e;
+	bson_oid_t	oid;
 
-	if ((e = call_result(ctx, &r)) != ERR_NONE) {
-		api_error(req, e, NULL);
+	if (submit_check(req, ctx, s) == -1)
 		return (KORE_RESULT_OK);
-	}
-	kind = json_string_value(json_array_get(r, 0));
-	if (kind != NULL && strcmp(kind, "new") == 0) {
-		json_decref(r);
-		return (cart_check(req, ctx));
-	}
-	if (kind != NULL && strcmp(kind, "done") == 0)
-		answer_accepted(req, json_string_value(json_array_get(r, 1)),
-		    200);
-	else if (kind != NULL && strcmp(kind, "pending") == 0)
-		api_error(req, ERR_IDEMPOTENCY_IN_PROGRESS, NULL);
-	else
-		api_error(req, ERR_IDEMPOTENCY_MISMATCH, NULL);
-	json_decref(r);
-	return (KORE_RESULT_OK);
-}
-
-/* The cart is there: record and enqueue, with a waiter if asked to wait. */
-static int
-submit_record(struct http_request *req, struct ctx *ctx, struct submit *s)
-{
-	bson_oid_t	 oid;
-	json_t		*body;
-	char		 now[40], *text;
-	int		 r;
-
 	bson_oid_init(&oid, NULL);
 	db_oid_hex(&oid, s->id);
-	db_iso_time(db_now_ms(), now, sizeof(now));
-	body = json_pack("{s:s, s:s, s:s, s:s}", "checkoutId", s->id,
-	    "status", "queued", "createdAt", now, "updatedAt", now);
-	text = json_dump_body(body);
-	json_decref(body);
-	/* Wait from before the job exists: no result can be missed. */
+	db_iso_time(db_now_ms(), s->now, sizeof(s->now));
 	if (s->wait > 0)
 		s->waiter = events_wait(req, s->id, 3, kore_time_ms() +
 		    (uint64_t)s->wait * 1000);
-	r = call_redis(req, ctx, SUB_RECORDED, "EVAL %s 3 %s%s %s %s %s %s %s "
-	    "%s %ld %ld %s %ld %d %s", submit_lua, RK_CHECKOUT, s->id,
-	    RK_STREAM, s->key[0] != '\0' ? s->key : "idem:none", s->id,
-	    ctx->who.sub, ctx->rid, text, cfg.checkout_ttl, cfg.queue_max,
-	    s->hash, cfg.idempotency_ttl, s->key[0] != '\0', now);
-	free(text);
-	return (r);
+	return (submit_call(req, ctx, s, ""));
 }
 
-/* Recorded (or refused): answer 202, 503, or start waiting. */
-static int
-submit_recorded(struct http_request *req, struct ctx *ctx, struct submit *s)
+/* Forget our pending Idempotency-Key: the submit did not happen. */
+static void
+unidem(struct submit *s)
 {
-	json_t		*r;
-	const char	*v;
-	enum err	 e;
+	struct rargs	a;
 
-	e = call_result(ctx, &r);
-	v = json_string_value(r);
-	if (e == ERR_NONE && (v == NULL || strcmp(v, "ok") != 0))
-		e = v != NULL && strcmp(v, "full") == 0 ? ERR_QUEUE_FULL :
-		    ERR_INTERNAL;
-	json_decref(r);
-	if (e != ERR_NONE) {
-		if (s->key[0] != '\0' && e != ERR_QUEUE_FULL)
-			aredis_fire("EVAL %s 1 %s %s", unidem_lua, s->key,
-			    s->hash);
+	if (s->key[0] == '\0')
+		return;
+	rargs_fcall(&a, FN_UNIDEM, 1);
+	rargs_add(&a, s->key);
+	rargs_add(&a, s->hash);
+	aredis_fire_args(&a);
+	rargs_free(&a);
+}
+
+/* The database's answer about the cart: its lines, or why not. */
+static int
+submit_cart(struct http_request *req, struct ctx *ctx, struct submit *s)
+{
+	json_t		*lines;
+	enum err	 e;
+	int		 r;
+
+	if ((e = call_result(ctx, &lines)) != ERR_NONE) {
+		unidem(s);
 		api_error(req, e, NULL);
 		return (KORE_RESULT_OK);
 	}
+	r = submit_call(req, ctx, s, json_string_value(lines));
+	json_decref(lines);
+	return (r);
+}
+
+/* Queued: answer 202, or hold the request until the result. */
+static int
+submit_queued(struct http_request *req, struct ctx *ctx, struct submit *s)
+{
 	log_info("checkout: queued", "{s:s, s:s, s:s}", "rid", ctx->rid,
 	    "checkoutId", s->id, "userId", ctx->who.sub);
 	if (s->waiter == NULL) {
@@ -361,23 +302,61 @@ submit_recorded(struct http_request *req, struct ctx *ctx, struct submit *s)
 	return (KORE_RESULT_RETRY);
 }
 
+/* checkout_submit answered: queued, a replay, a refusal, or "nocart". */
+static int
+submit_submitted(struct http_request *req, struct ctx *ctx, struct submit *s)
+{
+	json_t		*r;
+	const char	*v;
+	enum err	 e;
+
+	if ((e = call_result(ctx, &r)) != ERR_NONE) {
+		api_error(req, e, NULL);
+		return (KORE_RESULT_OK);
+	}
+	v = json_string_value(json_array_get(r, 0));
+	if (v == NULL)
+		v = "";
+	if (strcmp(v, "nocart") == 0) {
+		json_decref(r);
+		return (call_offload(req, ctx, SUB_CART, OFFLOAD_DB,
+		    cart_check_run, json_pack("{s:s}", "userId",
+		    ctx->who.sub)));
+	}
+	if (strcmp(v, "queued") == 0) {
+		json_decref(r);
+		return (submit_queued(req, ctx, s));
+	}
+	if (strcmp(v, "replay") == 0)
+		answer_accepted(req, json_string_value(json_array_get(r, 1)),
+		    200);
+	else
+		api_error(req, strcmp(v, "pending") == 0 ?
+		    ERR_IDEMPOTENCY_IN_PROGRESS : strcmp(v, "mismatch") == 0 ?
+		    ERR_IDEMPOTENCY_MISMATCH : strcmp(v, "full") == 0 ?
+		    ERR_QUEUE_FULL : ERR_INTERNAL, NULL);
+	json_decref(r);
+	return (KORE_RESULT_OK);
+}
+
 /* The wait is over: 201 with the order, 409 with the failure, or 202. */
 static int
 submit_waited(struct http_request *req, struct ctx *ctx, struct submit *s)
 {
-	json_t		*body, *order, *error;
-	const char	*status;
-	char		 loc[64];
+	json_t			*body, *order, *error;
+	enum checkout_state	 st;
+	char			 loc[64];
 
 	(void)call_result(ctx, &body);
-	status = json_string_value(json_object_get(body, "status"));
-	if (status != NULL && strcmp(status, "completed") == 0) {
+	st = protocol_state(json_string_value(json_object_get(body,
+	    "status")));
+	if (st == CK_COMPLETED) {
 		order = json_incref(json_object_get(body, "order"));
 		snprintf(loc, sizeof(loc), "/api/orders/%s",
 		    json_string_value(json_object_get(order, "id")));
 		http_response_header(req, "location", loc);
 		api_json(req, 201, order);
-	} else if (status != NULL && strcmp(status, "failed") == 0) {
+	} else if (st == CK_FAILED) {
 		error = json_incref(json_object_get(body, "error"));
 		api_json(req, 409, json_pack("{s:o, s:s}", "error", error,
 		    "checkoutId", s->id));
@@ -404,14 +383,10 @@ checkout_submit(struct http_request *req, struct ctx *ctx)
 	switch (ctx->step) {
 	case SUB_START:
 		return (submit_start(req, ctx, s));
-	case SUB_IDEM:
-		return (submit_idem(req, ctx));
-	case SUB_HINT:
-		return (submit_hint(req, ctx, s));
+	case SUB_SUBMITTED:
+		return (submit_submitted(req, ctx, s));
 	case SUB_CART:
 		return (submit_cart(req, ctx, s));
-	case SUB_RECORDED:
-		return (submit_recorded(req, ctx, s));
 	default:
 		return (submit_waited(req, ctx, s));
 	}
@@ -517,7 +492,7 @@ status_read(struct http_request *req, struct ctx *ctx, struct status *st)
 		return (KORE_RESULT_OK);
 	}
 	status = json_string_value(json_object_get(st->fields, "status"));
-	rank = events_rank(status);
+	rank = protocol_rank(protocol_state(status));
 	if (st->waiter == NULL || rank >= 3)
 		return (status_body(req, st->fields));
 	events_set_wake(st->waiter, rank + 1);
@@ -558,11 +533,19 @@ checkout_status(struct http_request *req, struct ctx *ctx)
 
 /* ----- push: WebSocket ----- */
 
-/* What the handshake leaves on the connection for ws_connect (kore frees). */
+/*
+ * What the handshake leaves on the connection for ws_connect, which
+ * frees it: the newest status body and its rank.
+ */
 struct ws_start {
 	char	id[25];
 	int	rank;
 	char	body[];
+};
+
+/* The WebSocket request's state, until the handshake. */
+struct ws {
+	struct call	*waiter;	/* registered before the read */
 };
 
 int	checkout_ws_connect(struct connection *);
@@ -589,9 +572,11 @@ checkout_ws_connect(struct connection *c)
 {
 	struct ws_start	*w = c->hdlr_extra;
 
+	c->hdlr_extra = NULL;
 	ws_send(c, w->body, strlen(w->body), w->rank >= 3);
 	if (w->rank < 3)
 		events_watch(c, w->id, w->rank);
+	kore_free(w);
 	return (KORE_RESULT_OK);
 }
 
@@ -613,6 +598,29 @@ checkout_ws_disconnect(struct connection *c)
 	return (KORE_RESULT_OK);
 }
 
+static void
+ws_free(void *arg)
+{
+	struct ws	*w = arg;
+
+	if (w->waiter != NULL)
+		call_release(w->waiter);
+	free(w);
+}
+
+/* A WebSocket handshake kore will accept (checked before anything). */
+static int
+ws_upgrade(struct http_request *req)
+{
+	const char	*h;
+
+	return (http_request_header(req, "upgrade", &h) &&
+	    strcasecmp(h, "websocket") == 0 &&
+	    http_request_header(req, "sec-websocket-key", &h) && *h != '\0' &&
+	    http_request_header(req, "sec-websocket-version", &h) &&
+	    strcmp(h, "13") == 0);
+}
+
 /* A token from Authorization, or ?access_token= (browsers' WebSocket). */
 static enum err
 ws_auth(struct http_request *req, struct ctx *ctx)
@@ -628,29 +636,75 @@ ws_auth(struct http_request *req, struct ctx *ctx)
 	    &ctx->who));
 }
 
+/* Check the handshake and token, watch, then read the status. */
+static int
+ws_start(struct http_request *req, struct ctx *ctx, struct ws *w)
+{
+	bson_oid_t	oid;
+	enum err	e;
+
+	if (!ws_upgrade(req)) {
+		api_error(req, ERR_WEBSOCKET_REQUIRED, NULL);
+		return (KORE_RESULT_OK);
+	}
+	if ((e = ws_auth(req, ctx)) != ERR_NONE ||
+	    (e = api_param_oid(ctx, &oid)) != ERR_NONE) {
+		api_error(req, e, NULL);
+		return (KORE_RESULT_OK);
+	}
+	/* Watch from before the read: a change after it cannot be missed. */
+	w->waiter = events_wait(req, ctx->param, 4, kore_time_ms() +
+	    (uint64_t)cfg.redis_timeout_ms * 2);
+	return (call_redis(req, ctx, 1, "HGETALL %s%s", RK_CHECKOUT,
+	    ctx->param));
+}
+
+/* The status as read, or what the waiter saw since if it is newer. */
+static struct ws_start *
+ws_newest(struct ctx *ctx, json_t *fields, struct ws *w)
+{
+	struct ws_start	*ws;
+	json_t		*seen;
+	const char	*body;
+	char		*text;
+	int		 rank, seen_rank;
+
+	body = json_string_value(json_object_get(fields, "body"));
+	rank = protocol_rank(protocol_state(json_string_value(
+	    json_object_get(fields, "status"))));
+	seen = w->waiter != NULL ? w->waiter->out : NULL;
+	seen_rank = protocol_rank(protocol_state(json_string_value(
+	    json_object_get(seen, "status"))));
+	text = NULL;
+	if (seen_rank > rank) {
+		text = json_dump_body(seen);
+		body = text;
+		rank = seen_rank;
+	}
+	ws = kore_calloc(1, sizeof(*ws) + strlen(body) + 1);
+	memcpy(ws->id, ctx->param, 24);	/* a valid id: 24 characters */
+	ws->rank = rank;
+	memcpy(ws->body, body, strlen(body) + 1);
+	free(text);
+	return (ws);
+}
+
 /*
  * GET /api/checkout/:id/events (WebSocket; token in Authorization or
  * ?access_token=): sends the current status body as a text message,
- * then each change, and closes after the final one.
+ * then each change, and closes after the final one.  400
+ * websocket_required without a WebSocket handshake; 401; 403; 404.
  */
 int
 checkout_events(struct http_request *req, struct ctx *ctx)
 {
-	struct ws_start	*w;
+	struct ws	*w;
 	json_t		*r, *fields;
-	const char	*body;
-	bson_oid_t	 oid;
 	enum err	 e;
 
-	if (ctx->step == 0) {
-		if ((e = ws_auth(req, ctx)) != ERR_NONE ||
-		    (e = api_param_oid(ctx, &oid)) != ERR_NONE) {
-			api_error(req, e, NULL);
-			return (KORE_RESULT_OK);
-		}
-		return (call_redis(req, ctx, 1, "HGETALL %s%s", RK_CHECKOUT,
-		    ctx->param));
-	}
+	w = api_data(ctx, sizeof(*w), ws_free);
+	if (ctx->step == 0)
+		return (ws_start(req, ctx, w));
 	if ((e = call_result(ctx, &r)) != ERR_NONE) {
 		api_error(req, e, NULL);
 		return (KORE_RESULT_OK);
@@ -662,14 +716,11 @@ checkout_events(struct http_request *req, struct ctx *ctx)
 		api_error(req, e, NULL);
 		return (KORE_RESULT_OK);
 	}
-	body = json_string_value(json_object_get(fields, "body"));
-	w = kore_calloc(1, sizeof(*w) + strlen(body) + 1);
-	memcpy(w->id, ctx->param, 24);	/* a valid id: 24 characters */
-	w->rank = events_rank(json_string_value(json_object_get(fields,
-	    "status")));
-	memcpy(w->body, body, strlen(body) + 1);
+	req->owner->hdlr_extra = ws_newest(ctx, fields, w);
 	json_decref(fields);
-	req->owner->hdlr_extra = w;
+	/* From here the connection's watch (ws_connect) takes over. */
+	call_release(w->waiter);
+	w->waiter = NULL;
 	kore_websocket_handshake(req, "checkout_ws_connect",
 	    "checkout_ws_message", "checkout_ws_disconnect");
 	return (KORE_RESULT_OK);

@@ -18,12 +18,16 @@
  * API: events_wait() returns a call (busy: held here) for an HTTP
  * request; events_set_wake() sets the rank to wake at; call_release()
  * of the call takes the waiter out.  events_watch() and events_unwatch()
- * do the same for a WebSocket connection.
+ * do the same for a WebSocket connection.  Waiters are found by checkout
+ * id and WebSocket watchers also by connection, in hash tables, so that
+ * neither a message nor a close scans everyone (a flash sale closes tens
+ * of thousands of sockets).  Ranks come from shared/protocol.c.
  */
 #include <string.h>
 
 #include "api.h"
 #include "../shared/log.h"
+#include "../shared/protocol.h"
 #include "../shared/redis.h"
 
 #define BUCKETS		4096
@@ -36,36 +40,31 @@ struct waiter {
 	uint64_t		 deadline;	/* kore_time_ms(); 0: none */
 	struct call		*call;		/* an HTTP request's, or NULL */
 	struct connection	*ws;		/* a WebSocket client, or NULL */
-	TAILQ_ENTRY(waiter)	 bucket;
+	TAILQ_ENTRY(waiter)	 bucket;	/* by checkout id */
+	TAILQ_ENTRY(waiter)	 byconn;	/* by connection (ws only) */
 	TAILQ_ENTRY(waiter)	 all;
 };
 
 TAILQ_HEAD(waiterq, waiter);
 
 static struct waiterq	buckets[BUCKETS];
-static struct waiterq	everyone = TAILQ_HEAD_INITIALIZER(everyone);
+static struct waiterq	conns[BUCKETS];
+static struct waiterq	requests = TAILQ_HEAD_INITIALIZER(requests);	/* HTTP */
+static struct waiterq	sockets = TAILQ_HEAD_INITIALIZER(sockets);	/* ws */
 static void		(*ws_send)(struct connection *, const char *, size_t,
 			    int final);
 static void		(*ws_refresh)(struct connection *, const char *id);
-
-int
-events_rank(const char *status)
-{
-	if (status == NULL)
-		return (0);
-	if (strcmp(status, "queued") == 0)
-		return (1);
-	if (strcmp(status, "processing") == 0)
-		return (2);
-	if (strcmp(status, "completed") == 0 || strcmp(status, "failed") == 0)
-		return (3);
-	return (0);
-}
 
 static struct waiterq *
 bucket_of(const char *id)
 {
 	return (&buckets[api_hash(id) % BUCKETS]);
+}
+
+static struct waiterq *
+conn_bucket(const struct connection *c)
+{
+	return (&conns[((uintptr_t)c >> 4) % BUCKETS]);
 }
 
 static void	detach(struct call *);
@@ -74,7 +73,12 @@ static void
 remove_waiter(struct waiter *w)
 {
 	TAILQ_REMOVE(bucket_of(w->id), w, bucket);
-	TAILQ_REMOVE(&everyone, w, all);
+	if (w->ws != NULL) {
+		TAILQ_REMOVE(conn_bucket(w->ws), w, byconn);
+		TAILQ_REMOVE(&sockets, w, all);
+	} else {
+		TAILQ_REMOVE(&requests, w, all);
+	}
 }
 
 /* Take w out and wake its request with what it has seen. */
@@ -125,8 +129,8 @@ on_event(const char *text, size_t len)
 	if ((body = json_loadb(text, len, 0, NULL)) == NULL)
 		return;
 	id = json_string_value(json_object_get(body, "checkoutId"));
-	rank = events_rank(json_string_value(json_object_get(body,
-	    "status")));
+	rank = protocol_rank(protocol_state(json_string_value(
+	    json_object_get(body, "status"))));
 	if (id != NULL && rank > 0) {
 		for (w = TAILQ_FIRST(bucket_of(id)); w != NULL; w = next) {
 			next = TAILQ_NEXT(w, bucket);
@@ -144,17 +148,15 @@ on_resubscribed(void)
 	struct waiter		*w, *next;
 	struct connection	*ws;
 
-	for (w = TAILQ_FIRST(&everyone); w != NULL; w = next) {
+	for (w = TAILQ_FIRST(&sockets); w != NULL; w = next) {
 		next = TAILQ_NEXT(w, all);
-		if (w->ws != NULL) {
-			ws = w->ws;
-			remove_waiter(w);
-			ws_refresh(ws, w->id);
-			free(w);
-		} else {
-			wake(w);
-		}
+		ws = w->ws;
+		remove_waiter(w);
+		free(w);
+		ws_refresh(ws, NULL);
 	}
+	while ((w = TAILQ_FIRST(&requests)) != NULL)
+		wake(w);
 }
 
 static void
@@ -163,9 +165,9 @@ expire(void *arg, uint64_t now)
 	struct waiter	*w, *next;
 
 	(void)arg;
-	for (w = TAILQ_FIRST(&everyone); w != NULL; w = next) {
+	for (w = TAILQ_FIRST(&requests); w != NULL; w = next) {
 		next = TAILQ_NEXT(w, all);
-		if (w->call != NULL && w->deadline <= now)
+		if (w->deadline <= now)
 			wake(w);
 	}
 }
@@ -176,24 +178,33 @@ events_init(void (*send)(struct connection *, const char *, size_t, int),
 {
 	size_t	i;
 
-	for (i = 0; i < BUCKETS; i++)
+	for (i = 0; i < BUCKETS; i++) {
 		TAILQ_INIT(&buckets[i]);
+		TAILQ_INIT(&conns[i]);
+	}
 	ws_send = send;
 	ws_refresh = refresh;
 	aredis_subscribe(RK_EVENTS, on_event, on_resubscribed);
 	kore_timer_add(expire, EXPIRE_MS, NULL, 0);
 }
 
+/* A new waiter for checkout id; ws for a socket's, else a request's. */
 static struct waiter *
-add_waiter(const char *id)
+add_waiter(const char *id, struct connection *ws)
 {
 	struct waiter	*w;
 
 	if ((w = calloc(1, sizeof(*w))) == NULL)
 		fatal("events: out of memory");
 	snprintf(w->id, sizeof(w->id), "%s", id);
+	w->ws = ws;
 	TAILQ_INSERT_TAIL(bucket_of(w->id), w, bucket);
-	TAILQ_INSERT_TAIL(&everyone, w, all);
+	if (ws != NULL) {
+		TAILQ_INSERT_TAIL(conn_bucket(ws), w, byconn);
+		TAILQ_INSERT_TAIL(&sockets, w, all);
+	} else {
+		TAILQ_INSERT_TAIL(&requests, w, all);
+	}
 	return (w);
 }
 
@@ -213,7 +224,7 @@ events_wait(struct http_request *req, const char *id, int wake_rank,
 
 	c = call_new(req, NULL);
 	c->busy = 1;
-	w = add_waiter(id);
+	w = add_waiter(id, NULL);
 	w->wake_rank = wake_rank;
 	w->deadline = deadline;
 	w->call = c;
@@ -255,8 +266,7 @@ events_watch(struct connection *ws, const char *id, int seen_rank)
 {
 	struct waiter	*w;
 
-	w = add_waiter(id);
-	w->ws = ws;
+	w = add_waiter(id, ws);
 	w->seen_rank = seen_rank;
 	w->wake_rank = 4;
 }
@@ -266,8 +276,8 @@ events_unwatch(struct connection *ws)
 {
 	struct waiter	*w, *next;
 
-	for (w = TAILQ_FIRST(&everyone); w != NULL; w = next) {
-		next = TAILQ_NEXT(w, all);
+	for (w = TAILQ_FIRST(conn_bucket(ws)); w != NULL; w = next) {
+		next = TAILQ_NEXT(w, byconn);
 		if (w->ws == ws) {
 			remove_waiter(w);
 			free(w);

@@ -16,6 +16,7 @@
 #include "../shared/json.h"
 #include "../shared/log.h"
 #include "../shared/money.h"
+#include "../shared/protocol.h"
 #include "../shared/redis.h"
 #include "../shared/validate.h"
 
@@ -503,15 +504,20 @@ write_free(void *arg)
 }
 
 /*
- * After the database has answered: bump the catalogue version, then
- * answer with the result.  A failed bump is logged (the write is done);
- * every API process drops its cache when Redis comes back.
+ * After the database has answered: bump the catalogue version and drop
+ * the product's stock-gate counter (catalog_bump), then answer with the
+ * result.  If Redis cannot be told, the write is done but other API
+ * processes may serve their cached copy and the gate its old stock:
+ * answer 503, so that the admin repeats it (every API process also
+ * drops its cache when Redis comes back).
  */
 static int
 write_finish(struct http_request *req, struct ctx *ctx, struct write *w)
 {
+	struct rargs	a;
 	enum err	e;
 	char		loc[64];
+	int		r;
 
 	if (ctx->step == WRITE_DONE) {
 		if ((e = call_result(ctx, &w->result)) != ERR_NONE) {
@@ -519,12 +525,22 @@ write_finish(struct http_request *req, struct ctx *ctx, struct write *w)
 			    NULL);
 			return (KORE_RESULT_OK);
 		}
-		return (call_redis(req, ctx, WRITE_BUMPED, "INCR %s",
-		    RK_CATALOG));
+		rargs_fcall(&a, FN_CATALOG_BUMP, 1);
+		rargs_add(&a, RK_CATALOG);
+		rargs_add(&a, w->status == 201 ? "" : ctx->param);
+		r = call_args(req, ctx, WRITE_BUMPED, &a);
+		rargs_free(&a);
+		return (r);
 	}
-	if (call_result(ctx, NULL) != ERR_NONE)
-		log_error("products: catalogue version not bumped", "{s:s}",
-		    "rid", ctx->rid);
+	if (call_result(ctx, NULL) != ERR_NONE) {
+		log_error("products: catalogue version not bumped", "{s:s, s:s}",
+		    "rid", ctx->rid, "productId", json_string_value(
+		    json_object_get(w->result, "id")));
+		api_error_msg(req, ERR_REDIS_DOWN, NULL, "the product was "
+		    "saved, but Redis could not be told (caches and the stock "
+		    "gate may be stale): repeat the request");
+		return (KORE_RESULT_OK);
+	}
 	if (w->status == 204) {
 		http_response(req, 204, NULL, 0);
 		return (KORE_RESULT_OK);

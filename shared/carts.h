@@ -3,9 +3,10 @@
  * API (api/cart.c) and the worker (worker/order.c).
  *
  * A cart is {userId, items: [{productId, quantity}], rev, updatedAt}.
- * rev counts writes: a writer that read revision r updates only where
- * rev is still r, so two concurrent changes never overwrite each other
- * (the loser reads again and retries).
+ * Every write is one atomic findAndModify, so two concurrent changes
+ * never overwrite each other; rev counts writes, so that the cart hint
+ * in Redis (checkout.lua's cart_hint) keeps the newest one.  An order
+ * removes the cart (worker/order.c); the next write starts it again.
  */
 #ifndef SHARED_CARTS_H
 #define SHARED_CARTS_H
@@ -34,12 +35,24 @@ struct cart {
 int	carts_load(mongoc_collection_t *, const bson_oid_t *user,
 	    const bson_t *opts, struct cart *c, bson_error_t *err);
 
+/* Parse a carts document into c (carts_free() it). */
+void	carts_parse(const bson_t *doc, struct cart *c);
+
 /*
- * Write c's lines as the new revision of user's cart, if it is still at
- * c->rev.  Returns 1 written, 0 changed by someone else meanwhile (read
- * again), -1 on error.
+ * Set product's line in user's cart to qty (0 removes it) in one
+ * findAndModify, creating the cart if needed; the cart as written goes
+ * to c (carts_free() it).  Returns 1, 0 if the cart already has
+ * max_lines lines without product, -1 on error (err set).
  */
-int	carts_store(mongoc_collection_t *, const bson_oid_t *user,
+int	carts_set_line(mongoc_collection_t *, const bson_oid_t *user,
+	    const bson_oid_t *product, int64_t qty, long max_lines,
+	    struct cart *c, bson_error_t *err);
+
+/*
+ * Replace user's cart lines with c's in one findAndModify (creating the
+ * cart if needed); c then holds the cart as written.  1, or -1 on error.
+ */
+int	carts_replace(mongoc_collection_t *, const bson_oid_t *user,
 	    struct cart *c, bson_error_t *err);
 
 /* The index of product in c, or -1. */
@@ -47,9 +60,6 @@ int	carts_find(const struct cart *c, const bson_oid_t *product);
 
 /* Append a line (the caller checks limits); -1 out of memory. */
 int	carts_append(struct cart *c, const bson_oid_t *product, int64_t qty);
-
-/* Remove line i. */
-void	carts_remove(struct cart *c, int i);
 
 void	carts_free(struct cart *c);
 

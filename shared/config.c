@@ -101,6 +101,8 @@ static const struct var vars[] = {
 	    "seconds an Idempotency-Key is remembered"),
 	L("WORKER_CONSUMERS", consumers, "2", 1, 256,
 	    "consumer threads per worker process"),
+	L("BATCH_MAX", batch_max, "64", 1, 1024,
+	    "most checkouts a consumer places in one transaction"),
 	L("LOCK_TTL_MS", lock_ttl_ms, "30000", 100, 3600000,
 	    "per-user lock lifetime; longer than the slowest job"),
 	L("RECLAIM_IDLE_MS", reclaim_idle_ms, "30000", 100, 3600000,

@@ -67,6 +67,7 @@ struct config {
 	long	checkout_ttl;		/* seconds a status record is kept */
 	long	idempotency_ttl;	/* seconds */
 	long	consumers;		/* consumer threads per worker process */
+	long	batch_max;		/* checkouts per order transaction */
 	long	lock_ttl_ms;		/* per-user lock lifetime */
 	long	reclaim_idle_ms;	/* pending this long: reclaimed */
 	long	max_deliveries;		/* then dead-lettered */

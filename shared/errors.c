@@ -40,6 +40,9 @@ static const struct err_info errtab[ERR__COUNT] = {
 	[ERR_CART_EMPTY] = { 400, "cart_empty", "the cart is empty" },
 	[ERR_BAD_IDEMPOTENCY_KEY] = { 400, "invalid_idempotency_key",
 	    "Idempotency-Key must be 1 to 255 visible ASCII characters" },
+	[ERR_WEBSOCKET_REQUIRED] = { 400, "websocket_required",
+	    "this endpoint is a WebSocket: connect with Upgrade: websocket "
+	    "and Sec-WebSocket-Version: 13" },
 	[ERR_UNAUTHENTICATED] = { 401, "unauthenticated",
 	    "an Authorization: Bearer token is required" },
 	[ERR_BAD_TOKEN] = { 401, "invalid_token",
@@ -69,6 +72,8 @@ static const struct err_info errtab[ERR__COUNT] = {
 	    "a request with this Idempotency-Key is still being processed" },
 	[ERR_CHECKOUT_FAILED] = { 409, "checkout_failed",
 	    "the checkout failed" },
+	[ERR_OUT_OF_STOCK] = { 409, "out_of_stock",
+	    "not enough stock of a product in the cart" },
 	[ERR_BODY_TOO_LARGE] = { 413, "body_too_large",
 	    "the request body is larger than the limit" },
 	[ERR_CONTENT_TYPE] = { 415, "unsupported_media_type",

@@ -26,13 +26,40 @@
 #define RK_RL_IP	"rl:login:ip:"		/* + ip: failed logins */
 #define RK_STATS	"stats:worker"		/* hash of worker counters */
 #define RK_CART_LINES	"cart:lines:"		/* + user id: lines, a hint */
-#define RK_STOCK_SEEN	"stock:seen:"		/* + product: "version:stock" */
+#define RK_GATE_STOCK	"gate:stock:"		/* + product: units the gate admits */
+#define RK_GATE_HELD	"gate:held:"		/* + product: reservations held */
+#define RK_GATE_RESV	"gate:resv:"		/* + checkout: its reservation */
 #define CART_HINT_TTL	86400			/* seconds */
 
 /*
- * Connect to cfg's Redis with a timeout, AUTH and SELECT as configured.
- * Returns a new context (redisFree() it), or NULL with a message in err.
+ * Connect to cfg's Redis with a timeout, AUTH and SELECT as configured,
+ * and load the checkout library (shared/checkout.lua).  Returns a new
+ * context (redisFree() it), or NULL with a message in err.
  */
 redisContext	*redis_connect(char *err, size_t errlen);
+
+/*
+ * A command's arguments, built one at a time: every added string is
+ * copied, so the caller's buffers may go.  For redisAppendCommandArgv()
+ * and aredis_cmdv(), which take v and len as they are.
+ */
+struct rargs {
+	int	 n;		/* arguments so far */
+	int	 cap;		/* allocated */
+	char	**own;		/* the copies, owned */
+	const char **v;		/* the same, for hiredis */
+	size_t	*len;		/* their lengths */
+};
+
+/* Start args with its first word (the command, e.g. "FCALL"). */
+void	rargs_init(struct rargs *, const char *first);
+
+/* Start an FCALL of function fn with nkeys keys to follow. */
+void	rargs_fcall(struct rargs *, const char *fn, int nkeys);
+
+void	rargs_add(struct rargs *, const char *);
+void	rargs_addf(struct rargs *, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+void	rargs_free(struct rargs *);
 
 #endif

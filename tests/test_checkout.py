@@ -297,10 +297,11 @@ def test_websocket_pushes_every_change(fresh_stack):
 
 
 def test_a_stale_cart_hint_ends_as_cart_empty(stack):
+    a = product(stack, 1, 5)
     user, token = new_user(stack)
     r = stack.post("/api/checkout", {}, token=token)
     assert r.status_code == 400                     # no hint: the database
-    stack.redis.set(f"cart:lines:{user['id']}", 1)  # a hint gone stale
+    stack.redis.set(f"cart:lines:{user['id']}", f"9|{a}:1")  # gone stale
     r = stack.post("/api/checkout", {}, token=token)
     assert r.status_code == 202
     st = final(stack, r.json()["checkoutId"], token)
@@ -312,35 +313,39 @@ def test_cart_writes_keep_the_hint_and_orders_drop_it(stack):
     a = product(stack, 1, 5)
     user, token = buyer(stack, [(a, 2)])
     # The hint is written after the answer (it is only a hint).
-    wait_until(lambda: stack.redis.get(f"cart:lines:{user['id']}") == "1",
-               5, "the cart hint")
+    wait_until(lambda: stack.redis.get(f"cart:lines:{user['id']}") ==
+               f"1|{a}:2", 5, "the cart hint")
     r = checkout_waiting(stack, token)
     assert r.status_code == 201
     assert stack.redis.get(f"cart:lines:{user['id']}") is None
 
 
-def test_sold_out_is_refused_early_until_restocked(stack):
+def worker_lines(stack, cid):
+    """The worker's "checkout" log lines for checkout cid."""
+    time.sleep(0.3)                               # the worker's log line
+    return [json.loads(line) for i in range(len(stack.workers))
+            for line in stack.log(f"worker{i}").splitlines()
+            if cid in line and '"msg":"checkout"' in line]
+
+
+def test_sold_out_is_refused_by_the_gate_until_restocked(stack):
     a = product(stack, 5, 1)
     _, first = buyer(stack, [(a, 1)])
     r = checkout_waiting(stack, first)
     assert r.status_code == 201
+    assert stack.redis.get(f"gate:stock:{a}") == "0"
     _, second = buyer(stack, [(a, 1)])
     r = checkout_waiting(stack, second)
-    assert r.status_code == 409                   # the transaction said so
-    assert stack.redis.get(f"stock:seen:{a}").endswith(":0")
-    _, third = buyer(stack, [(a, 1)])
-    r = checkout_waiting(stack, third)
-    assert r.status_code == 409                   # the note said so ...
+    assert r.status_code == 409                   # the gate said so ...
+    assert error(r)["code"] == "out_of_stock"
     assert error(r)["productId"] == a
-    cid = r.json()["checkoutId"]
-    time.sleep(0.3)                               # the worker's log line
-    lines = [json.loads(line) for i in range(len(stack.workers))
-             for line in stack.log(f"worker{i}").splitlines()
-             if cid in line and '"msg":"checkout"' in line]
-    assert [x["attempts"] for x in lines] == [0]  # ... with no transaction
-    # An admin's restock bumps the catalogue version: the note is void.
+    lines = worker_lines(stack, r.json()["checkoutId"])
+    assert [(x["attempts"], x["gate"]) for x in lines] == [(0, True)]
+    # An admin's restock drops the gate's counter: seeded again at once.
     stack.request("PATCH", f"/api/products/{a}", {"stock": 3},
                   token=admin_token(stack))
-    r = checkout_waiting(stack, third)
+    assert stack.redis.get(f"gate:stock:{a}") is None
+    r = checkout_waiting(stack, second)
     assert r.status_code == 201
     assert stack.get(f"/api/products/{a}").json()["stock"] == 2
+    assert stack.redis.get(f"gate:stock:{a}") == "2"

@@ -1,151 +1,91 @@
 /*
- * checkout.c -- one checkout job, from delivery to XACK.
+ * checkout.c -- a batch of checkout jobs, from delivery to XACK.
  *
- * A job is {checkoutId, userId, rid, createdAt} on the checkout stream.
- * For each: take the user's lock, mark the checkout processing (and
- * publish), run the order transaction (order.c), record the result,
- * publish it and XACK, in one Lua script, so the job is acknowledged
- * only together with its durable result.  Then release the lock.
- *
+ * A consumer hands checkout_run() what one XREADGROUP gave it: one job
+ * on an idle system, up to BATCH_MAX under load.  For the batch:
+ *   1. take every user's lock in one pipeline (a job whose user is busy,
+ *      or whose user has an earlier job in the batch, runs on its own
+ *      afterwards, waiting for the lock up to LOCK_WAIT_MS, then goes
+ *      to the back of the stream);
+ *   2. mark each checkout processing and publish (checkout_mark); one
+ *      that is final already is only acknowledged;
+ *   3. a job delivered before: look for its order (order.c) — if it
+ *      exists the checkout completed, whatever happens next;
+ *   4. reserve the lines in the stock gate (gate.c): what it refuses
+ *      fails with no MongoDB operation;
+ *   5. place the rest in one transaction (order.c), retrying with
+ *      back-off while the database fails (the claims are renewed
+ *      meanwhile so that no other worker takes the jobs);
+ *   6. record each result, publish it, settle its reservation and
+ *      XACK, in one library call per job, all in one pipeline
+ *      (checkout_finish): a job is acknowledged only with its result;
+ *   7. release the locks.
  * Every step may be repeated safely, which is what makes redelivery
- * harmless: a job whose checkout is already final is only acknowledged;
- * the transaction recognises an order an earlier delivery committed (by
- * its unique checkoutId); recording a result never overwrites a final
- * one.  A database failure keeps the job and retries it with back-off
- * (renewing its claim so no other worker takes it meanwhile); a worker
- * told to stop leaves it pending for the others.
+ * harmless: a final status is never overwritten, a reservation is made
+ * once per checkout, and an order is found by its unique checkoutId
+ * before anything is reported.  A checkout whose commit's outcome was
+ * not known (a lost connection, a restarted database) is looked up
+ * before it is reported, so no buyer is told "failed" while an order
+ * exists for their checkout.
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
 
 #include "../shared/config.h"
 #include "../shared/db.h"
 #include "../shared/log.h"
 #include "../shared/redis.h"
 #include "../shared/validate.h"
+#include "order.h"
 #include "worker.h"
 
 #define LOCK_WAIT_MS	2000	/* then the job goes to the back */
+#define LOCK_POLL_MS	20
+#define RETRY_FIRST_MS	100
 #define RETRY_MAX_MS	2000
 
-struct job {
-	const char	*msgid;
-	char		 id[32];
-	char		 user[32];
-	char		 rid[64];
-	char		 created[40];
-	long		 deliveries;
-	int		 first;		/* no delivery reached the order before */
-	int64_t		 start;
+/* What product locks a rerun of the transaction took. */
+struct rerun {
+	struct consumer	*c;
+	char		 token[40];
+	char		(*ids)[25];	/* owned */
+	int		 n;
 };
 
-/* KEYS: status hash.  ARGV: body, userId, channel. */
-/*
- * KEYS: status hash.  ARGV: body, userId, channel.  Returns the final
- * status if there is one, "first" if no delivery got this far before,
- * else "again".
- */
-static const char mark_lua[] =
-    "local cur = redis.call('HGET', KEYS[1], 'status') "
-    "if cur == 'completed' or cur == 'failed' then return cur end "
-    "redis.call('HSET', KEYS[1], 'status', 'processing', 'body', ARGV[1], "
-    "  'userId', ARGV[2]) "
-    "redis.call('PUBLISH', ARGV[3], ARGV[1]) "
-    "if cur == 'queued' then return 'first' end "
-    "return 'again'";
-
-/*
- * KEYS: status hash, stream, stats hash, stock version, dead stream,
- * the user's cart hint (dropped after an order: api/checkout.c).
- * ARGV: group, msgid, status, body, userId, ttl, channel, dead reason
- * (empty unless dead-lettered), checkoutId.  A final status is never
- * overwritten; the job is acknowledged either way.
- */
-static const char finish_lua[] =
-    "local cur = redis.call('HGET', KEYS[1], 'status') "
-    "if cur ~= 'completed' and cur ~= 'failed' then "
-    "  redis.call('HSET', KEYS[1], 'status', ARGV[3], 'body', ARGV[4], "
-    "    'userId', ARGV[5]) "
-    "  redis.call('EXPIRE', KEYS[1], ARGV[6]) "
-    "  redis.call('PUBLISH', ARGV[7], ARGV[4]) "
-    "  redis.call('HINCRBY', KEYS[3], ARGV[3], 1) "
-    "  if ARGV[3] == 'completed' then "
-    "    redis.call('INCR', KEYS[4]) "
-    "    redis.call('DEL', KEYS[6]) "
-    "  end "
-    "  if ARGV[8] ~= '' then "
-    "    redis.call('XADD', KEYS[5], '*', 'msgid', ARGV[2], "
-    "      'checkoutId', ARGV[9], 'userId', ARGV[5], 'reason', ARGV[8]) "
-    "    redis.call('HINCRBY', KEYS[3], 'dead_lettered', 1) "
-    "  end "
-    "end "
-    "redis.call('XACK', KEYS[2], ARGV[1], ARGV[2]) "
-    "return cur or ''";
-
-/* KEYS: stream.  ARGV: group, msgid, checkoutId, userId, rid, createdAt. */
-static const char requeue_lua[] =
-    "redis.call('XADD', KEYS[1], '*', 'checkoutId', ARGV[3], "
-    "  'userId', ARGV[4], 'rid', ARGV[5], 'createdAt', ARGV[6]) "
-    "redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) "
-    "return 1";
-
-static const struct {
-	const char	*code;
-	const char	*message;
-} failures[] = {
-	{ "out_of_stock", "not enough stock of a product in the cart" },
-	{ "product_unavailable", "a product in the cart no longer exists" },
-	{ "cart_empty", "the cart is empty" },
-	{ "internal", "the checkout could not be processed" },
-};
-
-/*
- * Run a command until Redis answers, reconnecting as needed; NULL only
- * when the worker is stopping.
- */
-static redisReply *
-persist(struct consumer *c, const char *fmt, ...)
-{
-	redisReply	*r;
-	va_list		 ap, aq;
-
-	va_start(ap, fmt);
-	for (;;) {
-		va_copy(aq, ap);
-		r = worker_vcmd(c, fmt, aq);
-		va_end(aq);
-		if (r != NULL || worker_stopping)
-			break;
-		worker_sleep_ms(200);
-	}
-	va_end(ap);
-	return (r);
-}
+/* ----- jobs ----- */
 
 /* The value of field name in a stream entry (borrowed), or "". */
 const char *
 checkout_field(const redisReply *entry, const char *name)
 {
-	const redisReply	*f = entry->element[1];
+	const redisReply	*f;
 	size_t			 i;
 
+	if (entry->type != REDIS_REPLY_ARRAY || entry->elements < 2)
+		return ("");
+	f = entry->element[1];
 	for (i = 0; f->type == REDIS_REPLY_ARRAY && i + 1 < f->elements;
 	    i += 2) {
-		if (strcmp(f->element[i]->str, name) == 0)
+		if (f->element[i]->type == REDIS_REPLY_STRING &&
+		    f->element[i + 1]->type == REDIS_REPLY_STRING &&
+		    strcmp(f->element[i]->str, name) == 0)
 			return (f->element[i + 1]->str);
 	}
 	return ("");
 }
 
-/* The job's fields; -1 if one is missing or malformed. */
-static int
-parse(const redisReply *entry, struct job *j)
+/* The job of a stream entry; -1 if its ids are missing or malformed. */
+int
+checkout_parse(const redisReply *entry, struct job *j)
 {
 	memset(j, 0, sizeof(*j));
-	j->msgid = entry->element[0]->str;
+	j->deliveries = -1;
+	j->start = db_now_ms();
+	if (entry->type == REDIS_REPLY_ARRAY && entry->elements >= 1 &&
+	    entry->element[0]->type == REDIS_REPLY_STRING)
+		snprintf(j->msgid, sizeof(j->msgid), "%s",
+		    entry->element[0]->str);
 	snprintf(j->id, sizeof(j->id), "%s", checkout_field(entry,
 	    "checkoutId"));
 	snprintf(j->user, sizeof(j->user), "%s", checkout_field(entry,
@@ -153,243 +93,529 @@ parse(const redisReply *entry, struct job *j)
 	snprintf(j->rid, sizeof(j->rid), "%s", checkout_field(entry, "rid"));
 	snprintf(j->created, sizeof(j->created), "%s", checkout_field(entry,
 	    "createdAt"));
+	j->lines = strdup(checkout_field(entry, "lines"));
+	/* Bad lines only cost the gate: the transaction reads the cart. */
+	if (j->lines == NULL || protocol_lines_parse(j->lines, &j->want) == -1)
+		memset(&j->want, 0, sizeof(j->want));
 	return (validate_oid(j->id) && validate_oid(j->user) ? 0 : -1);
 }
 
-/* The public status body (new text): what GET /api/checkout/:id shows. */
-static char *
-body(const struct job *j, const char *status, json_t *order, json_t *error)
+void
+checkout_clear(struct job *j)
 {
-	json_t	*b;
-	char	 now[40], *text;
-
-	db_iso_time(db_now_ms(), now, sizeof(now));
-	b = json_pack("{s:s, s:s, s:s, s:s}", "checkoutId", j->id, "status",
-	    status, "createdAt", j->created, "updatedAt", now);
-	if (order != NULL) {
-		json_object_set(b, "orderId", json_object_get(order, "id"));
-		json_object_set(b, "order", order);
-	}
-	if (error != NULL)
-		json_object_set(b, "error", error);
-	text = json_dumps(b, JSON_COMPACT | JSON_PRESERVE_ORDER |
-	    JSON_REAL_PRECISION(15));
-	json_decref(b);
-	return (text);
+	free(j->lines);
+	j->lines = NULL;
+	carts_free(&j->want);
+	json_decref(j->order);
+	j->order = NULL;
 }
 
-static json_t *
-failure(const char *code, const char *product)
+static int
+open_job(const struct job *j)
 {
-	json_t	*e;
-	size_t	 i;
+	return (!j->ack_only && j->state == CK_UNKNOWN);
+}
 
-	for (i = 0; i < sizeof(failures) / sizeof(failures[0]) - 1; i++) {
-		if (strcmp(failures[i].code, code) == 0)
+/* ----- Redis steps ----- */
+
+/* Step 2: mark every job processing; -1 if the worker is stopping. */
+static int
+mark_all(struct consumer *c, struct job **jobs, int n)
+{
+	struct rargs	*cmds;
+	redisReply	**r;
+	char		*body;
+	int		 i, ret;
+
+	cmds = calloc((size_t)n, sizeof(*cmds));
+	r = calloc((size_t)n, sizeof(*r));
+	for (i = 0; i < n; i++) {
+		body = protocol_body(jobs[i]->id, CK_PROCESSING,
+		    jobs[i]->created, NULL, NULL);
+		rargs_fcall(&cmds[i], FN_MARK, 1);
+		rargs_addf(&cmds[i], "%s%s", RK_CHECKOUT, jobs[i]->id);
+		rargs_add(&cmds[i], body);
+		rargs_add(&cmds[i], jobs[i]->user);
+		rargs_add(&cmds[i], RK_EVENTS);
+		free(body);
+	}
+	ret = conn_persist_pipeline(c, cmds, n, r);
+	for (i = 0; ret == 0 && i < n; i++) {
+		if (r[i]->type != REDIS_REPLY_STRING)
+			continue;	/* an error: treat as delivered before */
+		jobs[i]->ack_only = protocol_rank(protocol_state(r[i]->str))
+		    == 3;
+		jobs[i]->first = strcmp(r[i]->str, "first") == 0;
+	}
+	conn_free(ret == 0 ? r : NULL, cmds, n);
+	free(cmds);
+	free(r);
+	return (ret);
+}
+
+/* The order's lines as "<productId>:<qty>,..." (new). */
+static char *
+ordered_lines(json_t *order)
+{
+	json_t	*items, *it;
+	size_t	 i, len, off;
+	char	*buf;
+
+	items = json_object_get(order, "items");
+	len = json_array_size(items) * 48 + 1;
+	buf = calloc(1, len);
+	off = 0;
+	json_array_foreach(items, i, it) {
+		off += (size_t)snprintf(buf + off, len - off, "%s%s:%lld",
+		    i > 0 ? "," : "", json_string_value(json_object_get(it,
+		    "productId")), (long long)json_integer_value(
+		    json_object_get(it, "quantity")));
+	}
+	return (buf);
+}
+
+/* The checkout_finish call for job j. */
+static void
+finish_args(struct rargs *a, struct job *j)
+{
+	json_t	*err;
+	char	*body, *lines;
+
+	err = NULL;
+	if (j->state == CK_FAILED)
+		err = protocol_failure(j->code, j->product);
+	body = j->ack_only ? strdup("") : protocol_body(j->id, j->state,
+	    j->created, j->order, err);
+	lines = j->state == CK_COMPLETED ? ordered_lines(j->order) :
+	    strdup("");
+	rargs_fcall(a, FN_FINISH, 6);
+	rargs_addf(a, "%s%s", RK_CHECKOUT, j->id);
+	rargs_add(a, RK_STREAM);
+	rargs_add(a, RK_STATS);
+	rargs_add(a, RK_STOCK);
+	rargs_add(a, RK_DEAD);
+	rargs_addf(a, "%s%s", RK_CART_LINES, j->user);
+	rargs_add(a, RK_GROUP);
+	rargs_add(a, j->msgid);
+	rargs_add(a, protocol_state_name(j->state));
+	rargs_add(a, body);
+	rargs_add(a, j->user);
+	rargs_addf(a, "%ld", cfg.checkout_ttl);
+	rargs_add(a, RK_EVENTS);
+	rargs_add(a, j->dead != NULL ? j->dead : "");
+	rargs_add(a, j->id);
+	rargs_add(a, lines);
+	free(body);
+	free(lines);
+	json_decref(err);
+}
+
+/* The batch's counters: its size, and what the gate refused. */
+static void
+stats_args(struct rargs *a, struct job **jobs, int n)
+{
+	static const int	 sizes[] = { 1, 2, 4, 8, 16, 32, 64, 128 };
+	size_t			 k;
+	int			 i, refused;
+
+	for (k = 0; k < sizeof(sizes) / sizeof(sizes[0]) - 1 &&
+	    n > sizes[k]; k++)
+		;
+	for (i = 0, refused = 0; i < n; i++)
+		refused += jobs[i]->by_gate;
+	rargs_fcall(a, FN_STATS_BATCH, 1);
+	rargs_add(a, RK_STATS);
+	rargs_addf(a, "%d", n);
+	rargs_addf(a, "batch_le_%d", sizes[k]);
+	rargs_addf(a, "%d", refused);
+}
+
+static void
+log_done(struct consumer *c, const struct job *j, int batch)
+{
+	log_info("checkout", "{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:i, "
+	    "s:i, s:b}", "rid", j->rid, "checkoutId", j->id, "userId", j->user,
+	    "consumer", c->name, "status", j->ack_only ? "acked" :
+	    protocol_state_name(j->state), "code", j->state == CK_FAILED ?
+	    err_info(j->code)->code : "", "ms",
+	    (json_int_t)(db_now_ms() - j->start), "deliveries",
+	    (json_int_t)j->deliveries, "attempts", j->attempts, "batch", batch,
+	    "gate", j->by_gate);
+	if (j->dead != NULL)
+		log_error("worker: job dead-lettered", "{s:s, s:s, s:s}",
+		    "msgid", j->msgid, "checkoutId", j->id, "reason", j->dead);
+}
+
+/*
+ * Step 6: record every result, settle, XACK, in one pipeline; then log.
+ * Nothing is logged if the worker stopped before Redis answered: the
+ * jobs stay pending and are reclaimed.
+ */
+static void
+finish_all(struct consumer *c, struct job **jobs, int n)
+{
+	struct rargs	*cmds;
+	redisReply	**r;
+	int		 i;
+
+	cmds = calloc((size_t)n + 1, sizeof(*cmds));
+	r = calloc((size_t)n + 1, sizeof(*r));
+	for (i = 0; i < n; i++)
+		finish_args(&cmds[i], jobs[i]);
+	stats_args(&cmds[n], jobs, n);
+	if (conn_persist_pipeline(c, cmds, n + 1, r) == 0) {
+		for (i = 0; i < n; i++) {
+			if (r[i]->type == REDIS_REPLY_ERROR)
+				log_error("worker: finishing failed",
+				    "{s:s, s:s}", "checkoutId", jobs[i]->id,
+				    "error", r[i]->str);
+			else
+				log_done(c, jobs[i], n);
+		}
+		conn_free(r, NULL, n + 1);
+	}
+	conn_free(NULL, cmds, n + 1);
+	free(cmds);
+	free(r);
+}
+
+/* Renew the claims of the jobs: they are being worked on. */
+static void
+renew(struct consumer *c, struct job **jobs, int n)
+{
+	struct rargs	a;
+	int		i;
+
+	rargs_init(&a, "XCLAIM");
+	rargs_add(&a, RK_STREAM);
+	rargs_add(&a, RK_GROUP);
+	rargs_add(&a, c->name);
+	rargs_add(&a, "0");
+	for (i = 0; i < n; i++)
+		rargs_add(&a, jobs[i]->msgid);
+	rargs_add(&a, "JUSTID");
+	freeReplyObject(conn_argv(c, &a));
+	rargs_free(&a);
+}
+
+/*
+ * Wait after a failure: back-off doubling to RETRY_MAX_MS, claims
+ * renewed.  -1 if the worker is stopping (leave the jobs pending).
+ */
+static int
+back_off(struct consumer *c, struct job **jobs, int n, long *wait,
+    const char *what, const char *error)
+{
+	log_warn("worker: database failed, retrying", "{s:s, s:s, s:i}",
+	    "step", what, "error", error, "batch", n);
+	if (stop_requested())
+		return (-1);
+	stop_sleep_ms(*wait);
+	*wait = *wait * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : *wait * 2;
+	renew(c, jobs, n);
+	return (stop_requested() ? -1 : 0);
+}
+
+/* ----- MongoDB steps ----- */
+
+/* The order requests for the open jobs; map[k] is the job of request k. */
+static int
+requests(struct job **jobs, int n, int (*want)(const struct job *),
+    struct order_req *reqs, int *map)
+{
+	int	i, k;
+
+	for (i = 0, k = 0; i < n; i++) {
+		if (!want(jobs[i]))
+			continue;
+		memset(&reqs[k], 0, sizeof(reqs[k]));
+		reqs[k].checkout_id = jobs[i]->id;
+		db_oid_parse(jobs[i]->user, &reqs[k].user);
+		map[k++] = i;
+	}
+	return (k);
+}
+
+/* Copy what a request decided to its job (the order is moved). */
+static void
+take_result(struct job *j, struct order_req *r)
+{
+	if (r->state == CK_UNKNOWN)
+		return;
+	j->state = r->state;
+	j->order = r->order;
+	r->order = NULL;
+	j->code = r->code;
+	if (r->has_product)
+		db_oid_hex(&r->product, j->product);
+}
+
+static int
+delivered_before(const struct job *j)
+{
+	return (open_job(j) && (!j->first || j->dead != NULL));
+}
+
+/* Step 3: find orders of jobs delivered before; -1 if stopping. */
+static int
+find_existing(struct consumer *c, struct job **jobs, int n)
+{
+	struct order_req	*reqs;
+	char			 err[512];
+	long			 wait;
+	int			*map, k, i, ret;
+
+	reqs = calloc((size_t)n, sizeof(*reqs));
+	map = calloc((size_t)n, sizeof(*map));
+	ret = 0;
+	if ((k = requests(jobs, n, delivered_before, reqs, map)) > 0) {
+		wait = RETRY_FIRST_MS;
+		while ((ret = order_find_existing(c->mongo, reqs, k, err,
+		    sizeof(err))) == -1 && (ret = back_off(c, jobs, n, &wait,
+		    "find", err)) == 0)
+			;
+		for (i = 0; ret == 0 && i < k; i++)
+			take_result(jobs[map[i]], &reqs[i]);
+	}
+	for (i = 0; i < k; i++)
+		order_req_clear(&reqs[i]);
+	free(reqs);
+	free(map);
+	return (ret);
+}
+
+static void
+on_rerun(void *arg, char (*pids)[25], int n)
+{
+	struct rerun	*r = arg;
+
+	if (r->ids != NULL)
+		return;
+	r->ids = calloc((size_t)n, sizeof(*r->ids));
+	memcpy(r->ids, pids, (size_t)n * sizeof(*r->ids));
+	r->n = n;
+	lock_token(r->token, sizeof(r->token));
+	lock_products(r->c, r->ids, r->n, r->token);
+}
+
+/* Run the batch transaction until the database answers. */
+static int
+place_all(struct consumer *c, struct job **jobs, int n,
+    struct order_req *reqs, int k, struct rerun *rr, int *runs)
+{
+	struct order_batch	b;
+	long			wait;
+	int			tries, ret;
+
+	memset(&b, 0, sizeof(b));
+	b.reqs = reqs;
+	b.n = k;
+	b.on_rerun = on_rerun;
+	b.arg = rr;
+	wait = RETRY_FIRST_MS;
+	for (tries = 0;; tries++) {
+		/* After a failed try the orders may have committed after all. */
+		b.look_first = tries > 0;
+		if ((ret = order_batch_place(c->mongo, &b)) == 0)
+			break;
+		if (back_off(c, jobs, n, &wait, "order", b.error) == -1)
 			break;
 	}
-	e = json_pack("{s:s, s:s}", "code", failures[i].code, "message",
-	    failures[i].message);
-	if (product != NULL && *product != '\0')
-		json_object_set_new(e, "productId", json_string(product));
-	return (e);
+	*runs = b.runs;
+	return (ret);
 }
 
 /*
- * Record status and body, publish, XACK, in one script; reason non-empty
- * also dead-letters the job.  Returns the status it found (static), or
- * NULL if the worker stopped before Redis answered.
+ * Step 5: the open jobs in one transaction.  MongoDB refused what the
+ * gate admitted: that product's counter is dropped and seeded again.
  */
-static const char *
-finish(struct consumer *c, const struct job *j, const char *status,
-    const char *text, const char *reason)
+static int
+place(struct consumer *c, struct job **jobs, int n)
 {
-	redisReply	*r;
-	const char	*was;
+	struct order_req	*reqs;
+	struct rerun		 rr;
+	int			*map, k, i, ret, runs;
 
-	r = persist(c, "EVAL %s 6 %s%s %s %s %s %s %s%s %s %s %s %s %s %ld %s "
-	    "%s %s", finish_lua, RK_CHECKOUT, j->id, RK_STREAM, RK_STATS,
-	    RK_STOCK, RK_DEAD, RK_CART_LINES, j->user, RK_GROUP, j->msgid,
-	    status, text, j->user,
-	    cfg.checkout_ttl, RK_EVENTS, reason, j->id);
-	if (r == NULL)
-		return (NULL);
-	was = "";
-	if (r->type == REDIS_REPLY_STRING && strcmp(r->str, "completed") == 0)
-		was = "completed";
-	else if (r->type == REDIS_REPLY_STRING && strcmp(r->str, "failed") == 0)
-		was = "failed";
-	else if (r->type == REDIS_REPLY_ERROR)
-		log_error("worker: finish script failed", "{s:s, s:s}", "rid",
-		    j->rid, "error", r->str);
-	freeReplyObject(r);
-	return (was);
+	reqs = calloc((size_t)n, sizeof(*reqs));
+	map = calloc((size_t)n, sizeof(*map));
+	memset(&rr, 0, sizeof(rr));
+	rr.c = c;
+	ret = 0;
+	runs = 0;
+	if ((k = requests(jobs, n, open_job, reqs, map)) > 0)
+		ret = place_all(c, jobs, n, reqs, k, &rr, &runs);
+	for (i = 0; ret == 0 && i < k; i++) {
+		jobs[map[i]]->attempts = runs;
+		take_result(jobs[map[i]], &reqs[i]);
+		if (jobs[map[i]]->code == ERR_OUT_OF_STOCK)
+			gate_forget(c, jobs[map[i]]->product);
+	}
+	if (rr.ids != NULL) {
+		unlock_products(c, rr.ids, rr.n, rr.token);
+		free(rr.ids);
+	}
+	for (i = 0; i < k; i++)
+		order_req_clear(&reqs[i]);
+	free(reqs);
+	free(map);
+	return (ret);
+}
+
+/* ----- the batch ----- */
+
+/* Steps 2-6 for jobs whose users' locks are held. */
+static void
+run_locked(struct consumer *c, struct job **jobs, int n)
+{
+	int	i;
+
+	if (mark_all(c, jobs, n) == -1 || find_existing(c, jobs, n) == -1)
+		return;
+	for (i = 0; i < n; i++) {
+		if (open_job(jobs[i]) && jobs[i]->dead != NULL) {
+			jobs[i]->state = CK_FAILED;
+			jobs[i]->code = ERR_INTERNAL;
+		}
+	}
+	while (gate_reserve(c, jobs, n) == -1) {
+		if (stop_requested())
+			return;
+		stop_sleep_ms(RETRY_FIRST_MS);
+	}
+	if (place(c, jobs, n) == -1)
+		return;
+	finish_all(c, jobs, n);
+}
+
+/* Put j at the back of the stream: its user is busy. */
+static void
+requeue(struct consumer *c, struct job *j)
+{
+	struct rargs	 a;
+
+	rargs_fcall(&a, FN_REQUEUE, 1);
+	rargs_add(&a, RK_STREAM);
+	rargs_add(&a, RK_GROUP);
+	rargs_add(&a, j->msgid);
+	rargs_add(&a, j->id);
+	rargs_add(&a, j->user);
+	rargs_add(&a, j->rid);
+	rargs_add(&a, j->created);
+	rargs_add(&a, j->lines != NULL ? j->lines : "");
+	freeReplyObject(conn_persist(c, &a));
+	rargs_free(&a);
+	log_info("worker: user busy, job requeued", "{s:s, s:s}", "rid",
+	    j->rid, "checkoutId", j->id);
 }
 
 /*
- * Dead-letter a job that cannot be processed: its checkout becomes
- * failed with code "internal" and the job goes to the dead-letter stream.
- */
-void
-reclaim_dead_letter(struct consumer *c, const char *msgid,
-    const char *checkout_id, const char *user_id, const char *reason)
-{
-	struct job	 j;
-	json_t		*e;
-	char		*text;
-
-	memset(&j, 0, sizeof(j));
-	j.msgid = msgid;
-	snprintf(j.id, sizeof(j.id), "%s", checkout_id);
-	snprintf(j.user, sizeof(j.user), "%s", user_id);
-	e = failure("internal", NULL);
-	text = body(&j, "failed", NULL, e);
-	(void)finish(c, &j, "failed", text, reason);
-	log_error("worker: job dead-lettered", "{s:s, s:s, s:s}", "msgid",
-	    msgid, "checkoutId", checkout_id, "reason", reason);
-	free(text);
-	json_decref(e);
-}
-
-/*
- * Take the user's lock, waiting up to LOCK_WAIT_MS.  1 taken; 0 the job
+ * Take j's user's lock, waiting up to LOCK_WAIT_MS.  1 taken; 0 the job
  * was sent to the back of the stream instead; -1 stopping.
  */
 static int
-lock_wait(struct consumer *c, const struct job *j, const char *token)
+lock_wait(struct consumer *c, struct job *j)
 {
-	redisReply	*r;
-	int64_t		 until;
-	int		 got, counted;
+	int64_t	until;
+	int	got, counted;
 
 	until = db_now_ms() + LOCK_WAIT_MS;
 	counted = 0;
-	while ((got = lock_take(c, j->user, token)) != 1) {
-		if (worker_stopping)
+	while ((got = lock_take(c, j)) != 1) {
+		if (stop_requested())
 			return (-1);
 		if (got == 0 && !counted++)
-			freeReplyObject(worker_cmd(c, "HINCRBY %s lock_contention "
+			freeReplyObject(conn_cmd(c, "HINCRBY %s lock_contention "
 			    "1", RK_STATS));
 		if (got == 0 && db_now_ms() > until) {
-			r = persist(c, "EVAL %s 1 %s %s %s %s %s %s %s",
-			    requeue_lua, RK_STREAM, RK_GROUP, j->msgid, j->id,
-			    j->user, j->rid, j->created);
-			if (r != NULL)
-				freeReplyObject(r);
-			log_info("worker: user busy, job requeued", "{s:s, s:s}",
-			    "rid", j->rid, "checkoutId", j->id);
+			/* A dead letter stays pending: requeueing it would
+			 * reset its delivery count. */
+			if (j->dead == NULL)
+				requeue(c, j);
 			return (0);
 		}
-		worker_sleep_ms(got == -1 ? 200 : 20);
+		stop_sleep_ms(got == -1 ? 200 : LOCK_POLL_MS);
 	}
 	return (1);
 }
 
-/* Run the transaction until it has an answer; 0, or -1 if stopping. */
+/* Jobs without valid ids cannot be locked or ordered: dead letters. */
 static int
-place(struct consumer *c, const struct job *j, struct order_result *res)
+malformed(struct consumer *c, struct job **jobs, int n)
 {
-	redisReply	*r;
-	long		 wait;
-	int		 tries;
+	struct job	*bad[1];
+	int		 i, k;
 
-	for (tries = 0, wait = 100;; tries++) {
-		/* After a failed try the order may have committed after all. */
-		order_place(c, j->id, j->user, j->first && tries == 0, res);
-		if (res->outcome != ORDER_RETRY)
-			return (0);
-		log_warn("worker: database failed, retrying", "{s:s, s:s, s:s}",
-		    "rid", j->rid, "checkoutId", j->id, "error", res->detail);
-		if (worker_stopping)
-			return (-1);
-		worker_sleep_ms(wait);
-		wait = wait * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : wait * 2;
-		/* Renew the claim: the job is being worked on. */
-		if ((r = worker_cmd(c, "XCLAIM %s %s %s 0 %s JUSTID", RK_STREAM,
-		    RK_GROUP, c->name, j->msgid)) != NULL)
-			freeReplyObject(r);
+	for (i = 0, k = 0; i < n; i++) {
+		if (validate_oid(jobs[i]->id) && validate_oid(jobs[i]->user)) {
+			jobs[k++] = jobs[i];
+			continue;
+		}
+		jobs[i]->state = CK_FAILED;
+		jobs[i]->code = ERR_INTERNAL;
+		jobs[i]->dead = "malformed job";
+		bad[0] = jobs[i];
+		finish_all(c, bad, 1);
 	}
+	return (k);
 }
 
-static void
-log_done(struct consumer *c, const struct job *j, const char *status,
-    const struct order_result *res)
-{
-	log_info("checkout", "{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:i, "
-	    "s:i}",
-	    "rid", j->rid, "checkoutId", j->id, "userId", j->user,
-	    "consumer", c->name, "status", status, "code",
-	    res->code != NULL ? res->code : "", "ms",
-	    (json_int_t)(db_now_ms() - j->start), "deliveries",
-	    (json_int_t)j->deliveries, "attempts", res->attempts,
-	    "productLocks", res->locked);
-}
-
-/* Mark processing; 1 if the checkout is already final (just ack). */
+/* Does an earlier job of the batch have the same user? */
 static int
-mark(struct consumer *c, struct job *j)
+user_seen(struct job **jobs, int i)
 {
-	redisReply	*r;
-	char		*text;
-	int		 final;
+	int	k;
 
-	text = body(j, "processing", NULL, NULL);
-	r = persist(c, "EVAL %s 1 %s%s %s %s %s", mark_lua, RK_CHECKOUT, j->id,
-	    text, j->user, RK_EVENTS);
-	free(text);
-	if (r == NULL)
-		return (-1);
-	final = r->type == REDIS_REPLY_STRING &&
-	    (strcmp(r->str, "completed") == 0 || strcmp(r->str, "failed") == 0);
-	j->first = r->type == REDIS_REPLY_STRING && strcmp(r->str, "first") == 0;
-	freeReplyObject(r);
-	return (final);
-}
-
-static void
-run(struct consumer *c, struct job *j)
-{
-	struct order_result	 res;
-	json_t			*err;
-	const char		*status;
-	char			*text;
-
-	memset(&res, 0, sizeof(res));
-	if (place(c, j, &res) == -1)
-		return;
-	err = NULL;
-	status = "completed";
-	if (res.outcome == ORDER_FAILED) {
-		status = "failed";
-		err = failure(res.code, res.product);
+	for (k = 0; k < i; k++) {
+		if (strcmp(jobs[k]->user, jobs[i]->user) == 0)
+			return (1);
 	}
-	text = body(j, status, res.order, err);
-	if (finish(c, j, status, text, "") != NULL)
-		log_done(c, j, status, &res);
-	free(text);
-	json_decref(err);
-	json_decref(res.order);
+	return (0);
 }
 
+/*
+ * Run jobs[0..n) (the entries of one read, in stream order) through
+ * every step.  Jobs whose user is busy, or has an earlier job here, run
+ * one by one afterwards.
+ */
 void
-checkout_job(struct consumer *c, const redisReply *entry, long deliveries)
+checkout_run(struct consumer *c, struct job *all, int n)
 {
-	struct job	j;
-	char		token[40];
-	int		r;
+	struct job	**jobs, **now, **later;
+	int		  i, nnow, nlater;
 
-	if (parse(entry, &j) == -1) {
-		reclaim_dead_letter(c, j.msgid, j.id, j.user, "malformed job");
-		return;
+	jobs = calloc((size_t)n, sizeof(*jobs));
+	now = calloc((size_t)n, sizeof(*now));
+	later = calloc((size_t)n, sizeof(*later));
+	for (i = 0; i < n; i++)
+		jobs[i] = &all[i];
+	n = malformed(c, jobs, n);
+	for (i = 0, nnow = 0, nlater = 0; i < n; i++) {
+		if (user_seen(jobs, i))
+			later[nlater++] = jobs[i];
+		else
+			now[nnow++] = jobs[i];
 	}
-	j.deliveries = deliveries;
-	j.start = db_now_ms();
-	lock_token(token, sizeof(token));
-	if (lock_wait(c, &j, token) != 1)
-		return;
-	if ((r = mark(c, &j)) == 1)
-		(void)finish(c, &j, "completed", "", "");	/* just XACK */
-	else if (r == 0)
-		run(c, &j);
-	lock_release(c, j.user, token);
+	while (nnow > 0 && lock_users(c, now, nnow) == -1 &&
+	    !stop_requested())
+		stop_sleep_ms(200);
+	for (i = 0, n = 0; i < nnow; i++) {
+		if (now[i]->locked)
+			now[n++] = now[i];
+		else
+			later[nlater++] = now[i];
+	}
+	if (n > 0) {
+		if (!stop_requested())
+			run_locked(c, now, n);
+		unlock_users(c, now, n);
+	}
+	for (i = 0; i < nlater && !stop_requested(); i++) {
+		if (lock_wait(c, later[i]) != 1)
+			continue;
+		run_locked(c, &later[i], 1);
+		unlock_users(c, &later[i], 1);
+	}
+	free(jobs);
+	free(now);
+	free(later);
 }

@@ -4,20 +4,22 @@
  * Joins the consumer group of the checkout stream (creating both if
  * missing), refuses a MongoDB server without transactions, then runs
  * WORKER_CONSUMERS consumers and a reclaimer until SIGTERM or SIGINT:
- * then it stops taking jobs, lets each consumer finish the job in hand,
- * and exits 0.  Redis or MongoDB going away does not stop it: consumers
- * reconnect and retry, and jobs stay pending in the stream meanwhile.
+ * then it stops taking jobs, lets each consumer finish the batch in
+ * hand, and exits 0.  Redis or MongoDB going away does not stop it:
+ * consumers reconnect and retry, and jobs stay pending in the stream
+ * meanwhile.
+ *
+ * Each consumer reads up to BATCH_MAX entries at a time: whatever is
+ * waiting, so a lone checkout on an idle system is placed at once and
+ * batches grow only with the queue.  Its blocking read waits at most
+ * half of REDIS_TIMEOUT_MS, inside the connection's own timeout.
  */
-#include <sys/time.h>
-
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -28,82 +30,9 @@
 #include "../shared/redis.h"
 #include "worker.h"
 
-volatile sig_atomic_t	 worker_stopping;
 mongoc_client_pool_t	*worker_mongo;
 
 static char		 hostpid[80];
-
-static void
-on_signal(int sig)
-{
-	(void)sig;
-	worker_stopping = 1;
-}
-
-void
-worker_sleep_ms(long ms)
-{
-	struct timespec	ts;
-
-	ts.tv_sec = ms / 1000;
-	ts.tv_nsec = (ms % 1000) * 1000000;
-	while (nanosleep(&ts, &ts) == -1 && errno == EINTR && !worker_stopping)
-		;
-}
-
-/* Connect c->redis if needed: 0, or -1 (logged, retry later). */
-int
-worker_redis(struct consumer *c)
-{
-	char	err[512];
-
-	if (c->redis != NULL)
-		return (0);
-	if ((c->redis = redis_connect(err, sizeof(err))) == NULL) {
-		log_warn("worker: redis unavailable", "{s:s, s:s}", "consumer",
-		    c->name, "error", err);
-		return (-1);
-	}
-	return (0);
-}
-
-/*
- * Run a command on c's connection, connecting first if needed.  Returns
- * the reply (freeReplyObject it), or NULL after an I/O error, which also
- * drops the connection so that the next call reconnects.  A Redis error
- * reply is returned as a reply.
- */
-redisReply *
-worker_vcmd(struct consumer *c, const char *fmt, va_list ap)
-{
-	redisReply	*r;
-
-	if (worker_redis(c) == -1)
-		return (NULL);
-	if ((r = redisvCommand(c->redis, fmt, ap)) == NULL)
-		worker_redis_drop(c);
-	return (r);
-}
-
-redisReply *
-worker_cmd(struct consumer *c, const char *fmt, ...)
-{
-	redisReply	*r;
-	va_list		 ap;
-
-	va_start(ap, fmt);
-	r = worker_vcmd(c, fmt, ap);
-	va_end(ap);
-	return (r);
-}
-
-void
-worker_redis_drop(struct consumer *c)
-{
-	if (c->redis != NULL)
-		redisFree(c->redis);
-	c->redis = NULL;
-}
 
 /* XGROUP CREATE ... MKSTREAM; an existing group is fine. */
 static int
@@ -139,7 +68,7 @@ preflight(void)
 	}
 	if (join_group(r) == -1) {
 		fprintf(stderr, "worker: REDIS_URL: cannot create the consumer "
-		    "group (is it Redis 6.2 or newer?)\n");
+		    "group (is it Redis 7.0 or newer?)\n");
 		exit(1);
 	}
 	redisFree(r);
@@ -152,31 +81,45 @@ preflight(void)
 }
 
 /*
- * Read one batch for c: its own pending entries first (after a restart
- * or a failure), then new ones.  Returns the reply (freeReplyObject it)
- * or NULL on a Redis error.
+ * Read for c: its own pending entries first (after a restart or a
+ * failure), then new ones, up to BATCH_MAX.  Returns the reply
+ * (freeReplyObject it) or NULL on a Redis error.
  */
 static redisReply *
 read_batch(struct consumer *c, int pending)
 {
-	return (redisCommand(c->redis, "XREADGROUP GROUP %s %s COUNT 1 "
-	    "BLOCK 1000 STREAMS %s %s", RK_GROUP, c->name, RK_STREAM,
-	    pending ? "0" : ">"));
+	long	block;
+
+	block = cfg.redis_timeout_ms / 2 < 1000 ? cfg.redis_timeout_ms / 2 :
+	    1000;
+	return (conn_cmd(c, "XREADGROUP GROUP %s %s COUNT %ld BLOCK %ld "
+	    "STREAMS %s %s", RK_GROUP, c->name, cfg.batch_max, block,
+	    RK_STREAM, pending ? "0" : ">"));
 }
 
-/* Hand every entry of an XREADGROUP reply to checkout_job(). */
+/* Run every entry of an XREADGROUP reply as one batch; how many. */
 static int
-handle_batch(struct consumer *c, redisReply *rep)
+handle(struct consumer *c, redisReply *rep)
 {
 	redisReply	*entries;
-	size_t		 i;
+	struct job	*jobs;
+	int		 i, n;
 
-	if (rep->type != REDIS_REPLY_ARRAY || rep->elements == 0)
+	if (rep->type != REDIS_REPLY_ARRAY || rep->elements == 0 ||
+	    rep->element[0]->type != REDIS_REPLY_ARRAY ||
+	    rep->element[0]->elements < 2)
 		return (0);
 	entries = rep->element[0]->element[1];
-	for (i = 0; i < entries->elements; i++)
-		checkout_job(c, entries->element[i], -1);
-	return ((int)entries->elements);
+	if ((n = (int)entries->elements) == 0)
+		return (0);
+	jobs = calloc((size_t)n, sizeof(*jobs));
+	for (i = 0; i < n; i++)
+		checkout_parse(entries->element[i], &jobs[i]);
+	checkout_run(c, jobs, n);
+	for (i = 0; i < n; i++)
+		checkout_clear(&jobs[i]);
+	free(jobs);
+	return (n);
 }
 
 static void *
@@ -188,38 +131,35 @@ consumer_main(void *arg)
 
 	c->mongo = mongoc_client_pool_pop(worker_mongo);
 	pending = 1;
-	while (!worker_stopping) {
-		if (worker_redis(c) == -1) {
-			worker_sleep_ms(500);
-			continue;
-		}
+	while (!stop_requested()) {
 		if ((rep = read_batch(c, pending)) == NULL) {
-			worker_redis_drop(c);
-			worker_sleep_ms(200);
+			stop_sleep_ms(200);
 			continue;
 		}
 		if (rep->type == REDIS_REPLY_ERROR &&
 		    strncmp(rep->str, "NOGROUP", 7) == 0)
 			join_group(c->redis);
-		n = handle_batch(c, rep);
+		n = handle(c, rep);
 		freeReplyObject(rep);
 		if (pending && n == 0)
 			pending = 0;
 	}
-	worker_redis_drop(c);
+	conn_drop(c);
 	mongoc_client_pool_push(worker_mongo, c->mongo);
 	return (NULL);
 }
 
+/*
+ * Block the stop signals in every thread (they inherit this mask): the
+ * main thread takes them with sigwait() instead.
+ */
 static void
-start_signals(void)
+block_signals(sigset_t *set)
 {
-	struct sigaction	sa;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
+	sigemptyset(set);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 }
 
@@ -228,8 +168,10 @@ main(void)
 {
 	struct consumer	*cs;
 	pthread_t	 reclaimer;
+	sigset_t	 set;
 	char		 err[512], host[64];
 	long		 i;
+	int		 sig;
 
 	if (config_load(err, sizeof(err)) == -1) {
 		fprintf(stderr, "worker: %s\n", err);
@@ -244,7 +186,7 @@ main(void)
 		fprintf(stderr, "worker: %s\n", err);
 		return (1);
 	}
-	start_signals();
+	block_signals(&set);
 	preflight();
 	gethostname(host, sizeof(host));
 	host[sizeof(host) - 1] = '\0';
@@ -252,13 +194,19 @@ main(void)
 	cs = calloc((size_t)cfg.consumers, sizeof(*cs));
 	for (i = 0; i < cfg.consumers; i++) {
 		cs[i].id = (int)i;
-		snprintf(cs[i].name, sizeof(cs[i].name), "%.70s-%d", hostpid, (int)i);
+		snprintf(cs[i].name, sizeof(cs[i].name), "%.70s-%d", hostpid,
+		    (int)i);
 		pthread_create(&cs[i].tid, NULL, consumer_main, &cs[i]);
 	}
 	pthread_create(&reclaimer, NULL, reclaim_main, hostpid);
-	log_info("worker: started", "{s:s, s:i, s:s, s:s}", "name", hostpid,
-	    "consumers", (int)cfg.consumers, "stream", RK_STREAM,
-	    "group", RK_GROUP);
+	log_info("worker: started", "{s:s, s:i, s:s, s:s, s:i}", "name",
+	    hostpid, "consumers", (int)cfg.consumers, "stream", RK_STREAM,
+	    "group", RK_GROUP, "batchMax", (int)cfg.batch_max);
+	while (sigwait(&set, &sig) != 0)
+		;
+	log_info("worker: stopping", "{s:s, s:i}", "name", hostpid,
+	    "signal", sig);
+	stop_request();
 	for (i = 0; i < cfg.consumers; i++)
 		pthread_join(cs[i].tid, NULL);
 	pthread_join(reclaimer, NULL);

@@ -1,200 +1,371 @@
 /*
- * order.c -- one checkout as one MongoDB transaction.
+ * order.c -- a batch of checkouts as one MongoDB transaction.
  *
  * Inside mongoc_client_session_with_transaction(), which retries
  * transient errors (write conflicts, unknown commit results):
- *   1. read the user's cart; empty: refuse with cart_empty;
- *   2. read every product in it; one gone: refuse product_unavailable;
- *   3. per line, take stock conditionally ({_id, stock: {$gte: q}} ->
- *      $inc -q); nothing matched: refuse out_of_stock;
- *   4. insert the order, whose checkoutId is unique; a duplicate key
- *      means an earlier delivery of this job committed: report that
- *      order and change nothing;
- *   5. remove the ordered lines from the cart.
- * A refused checkout stops at the first step that fails, before any
- * write of its own: in a flash sale nearly every checkout is one.
- * A refusal aborts the transaction, so a checkout that fails changes no
- * stock and no cart.  The order keeps each line's price at this moment;
- * total is the sum of price x quantity, in cents.
+ *   0. when asked, or when this is a rerun: find the orders of the
+ *      batch's checkouts (checkoutId is unique); one that exists was
+ *      committed by an earlier delivery or an earlier run whose answer
+ *      was lost, and is reported as it is;
+ *   1. read every cart of the batch (one query); an empty one fails
+ *      with cart_empty;
+ *   2. read every product in them (one query);
+ *   3. allocate stock in stream order: a checkout whose product is gone
+ *      fails with product_unavailable, one that asks for more than is
+ *      left fails with out_of_stock; either way it takes nothing and
+ *      the next checkout is served;
+ *   4. take each product's total with one conditional decrement
+ *      ({_id, stock: {$gte: total}} -> $inc -total), all in one bulk;
+ *   5. insert the orders (insert_many); each keeps the prices of now,
+ *      and total is the sum of price x quantity, in cents;
+ *   6. remove the ordered carts (delete_many): a checkout orders the
+ *      whole cart.
+ * The commit asks for w: majority: the order survives the loss of the
+ * primary (and with SecantusDB's --sync-on-commit, a crash of the
+ * database process) before anyone is told it exists.  A failed checkout
+ * changes no stock and no cart.
  *
  * The callback hands with_transaction() the reply of the operation that
  * failed: the TransientTransactionError label that makes it retry lives
  * there (docs/DATABASE.md).
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "../shared/carts.h"
 #include "../shared/db.h"
 #include "../shared/orders.h"
-#include "worker.h"
+#include "order.h"
 
-#define LOCK_MAX	128	/* product locks per order, at most */
+#define PRODUCTS_MAX	4096	/* distinct products in one batch */
+
+struct product {
+	bson_oid_t	 id;
+	int		 found;		/* in the database */
+	int64_t		 price;		/* cents */
+	int64_t		 left;		/* stock read, minus what is taken */
+	int64_t		 take;		/* units this batch takes */
+	char		*title;		/* owned */
+};
 
 struct txn {
-	struct consumer		*c;		/* for the product locks */
+	struct order_batch	*b;
 	mongoc_collection_t	*carts;
 	mongoc_collection_t	*products;
 	mongoc_collection_t	*orders;
-	bson_oid_t		 user;
-	const char		*checkout_id;
-	struct cart		 cart;		/* as read in the transaction */
-	int64_t			*prices;	/* per cart line, cents */
-	int64_t			*stocks;	/* per cart line, as read */
-	char			**titles;	/* per cart line */
-	long long		 version;	/* catalogue version, read first */
-	int			 runs;		/* of the callback */
-	char			 want[LOCK_MAX][25];	/* the cart's products */
-	int			 nwant;
-	int			 nlocked;	/* of want, taken in order */
-	char			 token[40];	/* of the product locks */
-	/* What the last run of the callback found. */
-	const char		*refused;	/* failure code, or NULL */
-	bson_oid_t		 product;	/* the line it is about */
-	int64_t			 seen;		/* out of stock: the stock read */
-	int			 duplicate;	/* the order exists already */
-	bson_t			*order;		/* the order inserted */
+	struct cart		*cart;		/* per request, as read */
+	struct product		*prods;		/* distinct, in first-seen order */
+	int			 nprods;
+	bson_t			**docs;		/* per request: the new order */
+	int			 nlocked;	/* products passed to on_rerun */
 };
 
+/* Forget what a run read and built (not what it decided). */
 static void
 txn_reset(struct txn *t)
 {
 	int	i;
 
-	for (i = 0; t->titles != NULL && i < t->cart.n; i++)
-		bson_free(t->titles[i]);
-	bson_free(t->titles);
-	bson_free(t->prices);
-	bson_free(t->stocks);
-	t->titles = NULL;
-	t->prices = NULL;
-	t->stocks = NULL;
-	carts_free(&t->cart);
-	if (t->order != NULL)
-		bson_destroy(t->order);
-	t->order = NULL;
-	t->refused = NULL;
-	t->duplicate = 0;
+	for (i = 0; i < t->b->n; i++) {
+		carts_free(&t->cart[i]);
+		if (t->docs[i] != NULL)
+			bson_destroy(t->docs[i]);
+		t->docs[i] = NULL;
+	}
+	for (i = 0; i < t->nprods; i++)
+		bson_free(t->prods[i].title);
+	t->nprods = 0;
 }
 
-/* Refuse the checkout: with_transaction aborts and does not retry. */
-static bool
-refuse(struct txn *t, const char *code, const bson_oid_t *product,
-    bson_error_t *err)
+/* Undecide every request that is not skipped. */
+static void
+undecide(struct order_batch *b)
 {
-	t->refused = code;
-	if (product != NULL)
-		bson_oid_copy(product, &t->product);
-	bson_set_error(err, 0, 0, "checkout refused: %s", code);
-	return (false);
+	int	i;
+
+	for (i = 0; i < b->n; i++) {
+		if (!b->reqs[i].skip)
+			order_req_clear(&b->reqs[i]);
+	}
+}
+
+void
+order_req_clear(struct order_req *r)
+{
+	json_decref(r->order);
+	r->order = NULL;
+	r->state = CK_UNKNOWN;
+	r->code = ERR_NONE;
+	r->has_product = 0;
 }
 
 /* Keep a copy of the failed operation's reply for with_transaction. */
 static bool
 failed(bson_t **reply, const bson_t *got)
 {
-	if (got != NULL) {
+	if (got != NULL && reply != NULL) {
 		bson_destroy(*reply);
 		*reply = bson_copy(got);
 	}
 	return (false);
 }
 
-/* Prices and titles of the cart's products; 0, or the missing line. */
+static void
+fail(struct order_req *r, enum err code, const bson_oid_t *product)
+{
+	r->state = CK_FAILED;
+	r->code = code;
+	r->has_product = product != NULL;
+	if (product != NULL)
+		bson_oid_copy(product, &r->product);
+}
+
+/* ----- reads ----- */
+
+/* {field: {$in: [...]}} over the open requests; 0 if there are none. */
 static int
-read_products(struct txn *t, const bson_t *opts, bson_error_t *err,
-    int *missing)
+in_filter(struct txn *t, bson_t *q, const char *field, int users)
+{
+	bson_t	in, arr;
+	char	key[16];
+	int	i, n;
+
+	bson_init(q);
+	BSON_APPEND_DOCUMENT_BEGIN(q, field, &in);
+	BSON_APPEND_ARRAY_BEGIN(&in, "$in", &arr);
+	for (i = 0, n = 0; i < t->b->n; i++) {
+		if (t->b->reqs[i].skip || t->b->reqs[i].state != CK_UNKNOWN)
+			continue;
+		bson_snprintf(key, sizeof(key), "%d", n++);
+		if (users)
+			BSON_APPEND_OID(&arr, key, &t->b->reqs[i].user);
+		else
+			BSON_APPEND_UTF8(&arr, key, t->b->reqs[i].checkout_id);
+	}
+	bson_append_array_end(&in, &arr);
+	bson_append_document_end(q, &in);
+	return (n);
+}
+
+/* The open request whose checkoutId is id, or -1. */
+static int
+req_of_checkout(const struct order_batch *b, const char *id)
+{
+	int	i;
+
+	for (i = 0; i < b->n; i++) {
+		if (!b->reqs[i].skip && strcmp(b->reqs[i].checkout_id, id) == 0)
+			return (i);
+	}
+	return (-1);
+}
+
+/* Step 0: complete the requests whose order exists. */
+static int
+look(struct txn *t, mongoc_collection_t *orders, const bson_t *opts,
+    bson_error_t *err)
 {
 	mongoc_cursor_t	*cur;
 	const bson_t	*doc;
-	bson_t		 q, in, ids;
 	bson_iter_t	 it;
-	char		 key[16];
+	bson_t		 q;
 	int		 i, ret;
 
-	t->prices = bson_malloc0((size_t)t->cart.n * sizeof(*t->prices));
-	t->stocks = bson_malloc0((size_t)t->cart.n * sizeof(*t->stocks));
-	t->titles = bson_malloc0((size_t)t->cart.n * sizeof(*t->titles));
-	bson_init(&q);
-	BSON_APPEND_DOCUMENT_BEGIN(&q, "_id", &in);
-	BSON_APPEND_ARRAY_BEGIN(&in, "$in", &ids);
-	for (i = 0; i < t->cart.n; i++) {
-		bson_snprintf(key, sizeof(key), "%d", i);
-		BSON_APPEND_OID(&ids, key, &t->cart.lines[i].product);
+	if (in_filter(t, &q, "checkoutId", 0) == 0) {
+		bson_destroy(&q);
+		return (0);
 	}
-	bson_append_array_end(&in, &ids);
-	bson_append_document_end(&q, &in);
-	cur = mongoc_collection_find_with_opts(t->products, &q, opts, NULL);
+	cur = mongoc_collection_find_with_opts(orders, &q, opts, NULL);
 	while (mongoc_cursor_next(cur, &doc)) {
-		if (!bson_iter_init_find(&it, doc, "_id") ||
-		    (i = carts_find(&t->cart, bson_iter_oid(&it))) < 0)
+		if (!bson_iter_init_find(&it, doc, "checkoutId") ||
+		    !BSON_ITER_HOLDS_UTF8(&it) ||
+		    (i = req_of_checkout(t->b, bson_iter_utf8(&it, NULL))) < 0)
 			continue;
-		if (bson_iter_init_find(&it, doc, "price"))
-			t->prices[i] = bson_iter_as_int64(&it);
-		if (bson_iter_init_find(&it, doc, "stock"))
-			t->stocks[i] = bson_iter_as_int64(&it);
-		if (bson_iter_init_find(&it, doc, "title"))
-			t->titles[i] = bson_strdup(bson_iter_utf8(&it, NULL));
+		t->b->reqs[i].state = CK_COMPLETED;
+		t->b->reqs[i].order = orders_json(doc);
 	}
 	ret = mongoc_cursor_error(cur, err) ? -1 : 0;
 	mongoc_cursor_destroy(cur);
 	bson_destroy(&q);
-	*missing = -1;
-	for (i = 0; ret == 0 && i < t->cart.n && *missing < 0; i++) {
-		if (t->titles[i] == NULL)
-			*missing = i;
+	return (ret);
+}
+
+/* Step 1: every open request's cart; empty ones fail. */
+static int
+read_carts(struct txn *t, const bson_t *opts, bson_error_t *err)
+{
+	mongoc_cursor_t	*cur;
+	const bson_t	*doc;
+	bson_iter_t	 it;
+	bson_t		 q;
+	int		 i, ret;
+
+	if (in_filter(t, &q, "userId", 1) == 0) {
+		bson_destroy(&q);
+		return (0);
+	}
+	cur = mongoc_collection_find_with_opts(t->carts, &q, opts, NULL);
+	while (mongoc_cursor_next(cur, &doc)) {
+		if (!bson_iter_init_find(&it, doc, "userId") ||
+		    !BSON_ITER_HOLDS_OID(&it))
+			continue;
+		for (i = 0; i < t->b->n; i++) {
+			if (!t->b->reqs[i].skip &&
+			    bson_oid_equal(&t->b->reqs[i].user,
+			    bson_iter_oid(&it)))
+				carts_parse(doc, &t->cart[i]);
+		}
+	}
+	ret = mongoc_cursor_error(cur, err) ? -1 : 0;
+	mongoc_cursor_destroy(cur);
+	bson_destroy(&q);
+	for (i = 0; ret == 0 && i < t->b->n; i++) {
+		if (!t->b->reqs[i].skip && t->b->reqs[i].state == CK_UNKNOWN &&
+		    t->cart[i].n == 0)
+			fail(&t->b->reqs[i], ERR_CART_EMPTY, NULL);
 	}
 	return (ret);
 }
 
-/* Take q units of product; 1 taken, 0 not enough, -1 error. */
-static int
-take_stock(struct txn *t, const struct cart_line *l, const bson_t *opts,
-    bson_t **reply, bson_error_t *err)
+static struct product *
+product_of(struct txn *t, const bson_oid_t *id)
 {
-	bson_t		*q, *u, r;
+	int	i;
+
+	for (i = 0; i < t->nprods; i++) {
+		if (bson_oid_equal(&t->prods[i].id, id))
+			return (&t->prods[i]);
+	}
+	return (NULL);
+}
+
+/* The distinct products of the open requests' carts, as {_id: {$in}}. */
+static int
+product_filter(struct txn *t, bson_t *q)
+{
+	struct cart_line	*l;
+	bson_t			 in, arr;
+	char			 key[16];
+	int			 i, j;
+
+	bson_init(q);
+	BSON_APPEND_DOCUMENT_BEGIN(q, "_id", &in);
+	BSON_APPEND_ARRAY_BEGIN(&in, "$in", &arr);
+	for (i = 0; i < t->b->n; i++) {
+		if (t->b->reqs[i].skip || t->b->reqs[i].state != CK_UNKNOWN)
+			continue;
+		for (j = 0; j < t->cart[i].n; j++) {
+			l = &t->cart[i].lines[j];
+			if (product_of(t, &l->product) != NULL ||
+			    t->nprods == PRODUCTS_MAX)
+				continue;
+			memset(&t->prods[t->nprods], 0, sizeof(t->prods[0]));
+			bson_oid_copy(&l->product, &t->prods[t->nprods].id);
+			bson_snprintf(key, sizeof(key), "%d", t->nprods++);
+			BSON_APPEND_OID(&arr, key, &l->product);
+		}
+	}
+	bson_append_array_end(&in, &arr);
+	bson_append_document_end(q, &in);
+	return (t->nprods);
+}
+
+/* Step 2: price, title and stock of every product in the carts. */
+static int
+read_products(struct txn *t, const bson_t *opts, bson_error_t *err)
+{
+	mongoc_cursor_t	*cur;
+	const bson_t	*doc;
+	struct product	*p;
 	bson_iter_t	 it;
+	bson_t		 q;
 	int		 ret;
 
-	q = BCON_NEW("_id", BCON_OID(&l->product), "stock", "{", "$gte",
-	    BCON_INT64(l->quantity), "}");
-	u = BCON_NEW("$inc", "{", "stock", BCON_INT64(-l->quantity), "}");
-	ret = -1;
-	if (mongoc_collection_update_one(t->products, q, u, opts, &r, err))
-		ret = bson_iter_init_find(&it, &r, "matchedCount") &&
-		    bson_iter_as_int64(&it) == 1 ? 1 : 0;
-	else
-		failed(reply, &r);
-	bson_destroy(&r);
-	bson_destroy(q);
-	bson_destroy(u);
+	if (product_filter(t, &q) == 0) {
+		bson_destroy(&q);
+		return (0);
+	}
+	cur = mongoc_collection_find_with_opts(t->products, &q, opts, NULL);
+	while (mongoc_cursor_next(cur, &doc)) {
+		if (!bson_iter_init_find(&it, doc, "_id") ||
+		    !BSON_ITER_HOLDS_OID(&it) ||
+		    (p = product_of(t, bson_iter_oid(&it))) == NULL)
+			continue;
+		p->found = 1;
+		if (bson_iter_init_find(&it, doc, "price"))
+			p->price = bson_iter_as_int64(&it);
+		if (bson_iter_init_find(&it, doc, "stock"))
+			p->left = bson_iter_as_int64(&it);
+		if (bson_iter_init_find(&it, doc, "title") &&
+		    BSON_ITER_HOLDS_UTF8(&it))
+			p->title = bson_strdup(bson_iter_utf8(&it, NULL));
+	}
+	ret = mongoc_cursor_error(cur, err) ? -1 : 0;
+	mongoc_cursor_destroy(cur);
+	bson_destroy(&q);
 	return (ret);
 }
 
-/* A new order document for the cart at its current prices. */
-static bson_t *
-order_doc(const struct txn *t)
+/* ----- allocation ----- */
+
+/* Step 3 for request i: take its lines, or fail it and take nothing. */
+static void
+allocate(struct txn *t, int i)
 {
-	bson_t		*doc, items, line;
-	bson_oid_t	 oid;
-	int64_t		 total;
-	char		 key[16];
-	int		 i;
+	struct cart	*c = &t->cart[i];
+	struct product	*p;
+	int		 j;
+
+	for (j = 0; j < c->n; j++) {
+		p = product_of(t, &c->lines[j].product);
+		if (p == NULL || !p->found) {
+			fail(&t->b->reqs[i], ERR_PRODUCT_UNAVAILABLE,
+			    &c->lines[j].product);
+			return;
+		}
+		if (p->left < c->lines[j].quantity) {
+			fail(&t->b->reqs[i], ERR_OUT_OF_STOCK,
+			    &c->lines[j].product);
+			return;
+		}
+	}
+	for (j = 0; j < c->n; j++) {
+		p = product_of(t, &c->lines[j].product);
+		p->left -= c->lines[j].quantity;
+		p->take += c->lines[j].quantity;
+	}
+	t->b->reqs[i].state = CK_COMPLETED;
+}
+
+/* A new order document for request i's cart at its current prices. */
+static bson_t *
+order_doc(struct txn *t, int i)
+{
+	const struct cart	*c = &t->cart[i];
+	struct product		*p;
+	bson_t			*doc, items, line;
+	bson_oid_t		 oid;
+	int64_t			 total;
+	char			 key[16];
+	int			 j;
 
 	doc = bson_new();
 	bson_oid_init(&oid, NULL);
 	BSON_APPEND_OID(doc, "_id", &oid);
-	BSON_APPEND_UTF8(doc, "checkoutId", t->checkout_id);
-	BSON_APPEND_OID(doc, "userId", &t->user);
+	BSON_APPEND_UTF8(doc, "checkoutId", t->b->reqs[i].checkout_id);
+	BSON_APPEND_OID(doc, "userId", &t->b->reqs[i].user);
 	BSON_APPEND_ARRAY_BEGIN(doc, "items", &items);
-	for (i = 0, total = 0; i < t->cart.n; i++) {
-		bson_snprintf(key, sizeof(key), "%d", i);
+	for (j = 0, total = 0; j < c->n; j++) {
+		p = product_of(t, &c->lines[j].product);
+		bson_snprintf(key, sizeof(key), "%d", j);
 		bson_append_document_begin(&items, key, -1, &line);
-		BSON_APPEND_OID(&line, "productId", &t->cart.lines[i].product);
-		BSON_APPEND_UTF8(&line, "title", t->titles[i]);
-		BSON_APPEND_INT64(&line, "quantity", t->cart.lines[i].quantity);
-		BSON_APPEND_INT64(&line, "price", t->prices[i]);
+		BSON_APPEND_OID(&line, "productId", &c->lines[j].product);
+		BSON_APPEND_UTF8(&line, "title", p->title != NULL ? p->title :
+		    "");
+		BSON_APPEND_INT64(&line, "quantity", c->lines[j].quantity);
+		BSON_APPEND_INT64(&line, "price", p->price);
 		bson_append_document_end(&items, &line);
-		total += t->prices[i] * t->cart.lines[i].quantity;
+		total += p->price * c->lines[j].quantity;
 	}
 	bson_append_array_end(doc, &items);
 	BSON_APPEND_INT64(doc, "total", total);
@@ -202,92 +373,140 @@ order_doc(const struct txn *t)
 	return (doc);
 }
 
-/* Remove the ordered lines from the cart. */
+/* ----- writes ----- */
+
+/* Step 4: one conditional decrement per product, in one bulk write. */
 static bool
-empty_cart(struct txn *t, const bson_t *opts, bson_t **reply,
+take_stock(struct txn *t, const bson_t *opts, bson_t **reply,
     bson_error_t *err)
 {
-	bson_t	*q, u, pull, items, in, ids, r;
-	char	 key[16];
-	bool	 ok;
-	int	 i;
+	mongoc_bulk_operation_t	*bulk;
+	bson_t			 r, *q, *u;
+	bson_iter_t		 it;
+	bool			 ok;
+	int			 i, ops;
 
-	q = BCON_NEW("userId", BCON_OID(&t->user));
-	bson_init(&u);
-	BSON_APPEND_DOCUMENT_BEGIN(&u, "$pull", &pull);
-	BSON_APPEND_DOCUMENT_BEGIN(&pull, "items", &items);
-	BSON_APPEND_DOCUMENT_BEGIN(&items, "productId", &in);
-	BSON_APPEND_ARRAY_BEGIN(&in, "$in", &ids);
-	for (i = 0; i < t->cart.n; i++) {
-		bson_snprintf(key, sizeof(key), "%d", i);
-		BSON_APPEND_OID(&ids, key, &t->cart.lines[i].product);
+	bulk = mongoc_collection_create_bulk_operation_with_opts(t->products,
+	    opts);
+	for (i = 0, ops = 0; i < t->nprods; i++) {
+		if (t->prods[i].take == 0)
+			continue;
+		q = BCON_NEW("_id", BCON_OID(&t->prods[i].id), "stock", "{",
+		    "$gte", BCON_INT64(t->prods[i].take), "}");
+		u = BCON_NEW("$inc", "{", "stock",
+		    BCON_INT64(-t->prods[i].take), "}");
+		mongoc_bulk_operation_update_one(bulk, q, u, false);
+		bson_destroy(q);
+		bson_destroy(u);
+		ops++;
 	}
-	bson_append_array_end(&in, &ids);
-	bson_append_document_end(&items, &in);
-	bson_append_document_end(&pull, &items);
-	bson_append_document_end(&u, &pull);
-	BCON_APPEND(&u, "$inc", "{", "rev", BCON_INT64(1), "}");
-	ok = mongoc_collection_update_one(t->carts, q, &u, opts, &r, err);
+	ok = mongoc_bulk_operation_execute(bulk, &r, err) != 0;
 	if (!ok)
 		failed(reply, &r);
+	else if (!bson_iter_init_find(&it, &r, "nMatched") ||
+	    bson_iter_as_int64(&it) != ops) {
+		/* Cannot happen in a snapshot; never decrement blindly. */
+		bson_set_error(err, 0, 0, "a stock decrement matched nothing");
+		ok = false;
+	}
 	bson_destroy(&r);
-	bson_destroy(&u);
-	bson_destroy(q);
+	mongoc_bulk_operation_destroy(bulk);
 	return (ok);
 }
 
-/* Remember the cart's products: a retry locks them (lock.c). */
-static void
-remember_products(struct txn *t)
-{
-	int	i;
-
-	if (t->nwant > 0)
-		return;
-	for (i = 0; i < t->cart.n && i < LOCK_MAX; i++)
-		db_oid_hex(&t->cart.lines[i].product, t->want[i]);
-	t->nwant = i;
-}
-
+/* Step 5: the orders of the completed requests, in one insert_many. */
 static bool
-txn_steps(struct txn *t, const bson_t *opts, bson_t **reply,
+insert_orders(struct txn *t, const bson_t *opts, bson_t **reply,
     bson_error_t *err)
 {
-	bson_t	r;
-	int	i, missing;
+	const bson_t	**docs;
+	bson_t		 r;
+	bool		 ok;
+	int		 i, n;
 
-	if (carts_load(t->carts, &t->user, opts, &t->cart, err) == -1)
-		return (false);
-	if (t->cart.n == 0)
-		return (refuse(t, "cart_empty", NULL, err));
-	remember_products(t);
-	if (read_products(t, opts, err, &missing) == -1)
-		return (false);
-	if (missing >= 0)
-		return (refuse(t, "product_unavailable",
-		    &t->cart.lines[missing].product, err));
-	for (i = 0; i < t->cart.n; i++) {
-		switch (take_stock(t, &t->cart.lines[i], opts, reply, err)) {
-		case 0:
-			t->seen = t->stocks[i];
-			return (refuse(t, "out_of_stock",
-			    &t->cart.lines[i].product, err));
-		case -1:
-			return (false);
+	docs = bson_malloc0((size_t)t->b->n * sizeof(*docs));
+	for (i = 0, n = 0; i < t->b->n; i++) {
+		if (t->docs[i] != NULL)
+			docs[n++] = t->docs[i];
+	}
+	ok = mongoc_collection_insert_many(t->orders, docs, (size_t)n, opts,
+	    &r, err);
+	/* A duplicate checkoutId: another delivery committed meanwhile. */
+	if (!ok && !db_is_duplicate(err))
+		failed(reply, &r);
+	bson_destroy(&r);
+	bson_free(docs);
+	t->b->writes = ok ? n : 0;
+	return (ok);
+}
+
+/* Step 6: the carts of the completed requests, in one delete_many. */
+static bool
+remove_carts(struct txn *t, const bson_t *opts, bson_t **reply,
+    bson_error_t *err)
+{
+	bson_t	q, in, arr, r;
+	char	key[16];
+	bool	ok;
+	int	i, n;
+
+	bson_init(&q);
+	BSON_APPEND_DOCUMENT_BEGIN(&q, "userId", &in);
+	BSON_APPEND_ARRAY_BEGIN(&in, "$in", &arr);
+	for (i = 0, n = 0; i < t->b->n; i++) {
+		if (t->docs[i] == NULL)
+			continue;
+		bson_snprintf(key, sizeof(key), "%d", n++);
+		BSON_APPEND_OID(&arr, key, &t->b->reqs[i].user);
+	}
+	bson_append_array_end(&in, &arr);
+	bson_append_document_end(&q, &in);
+	ok = mongoc_collection_delete_many(t->carts, &q, opts, &r, err);
+	if (!ok)
+		failed(reply, &r);
+	bson_destroy(&r);
+	bson_destroy(&q);
+	return (ok);
+}
+
+/* Steps 3-6: allocate in order, then write what was allocated. */
+static bool
+write_batch(struct txn *t, const bson_t *opts, bson_t **reply,
+    bson_error_t *err)
+{
+	int	i, n;
+
+	for (i = 0, n = 0; i < t->b->n; i++) {
+		if (t->b->reqs[i].skip || t->b->reqs[i].state != CK_UNKNOWN)
+			continue;
+		allocate(t, i);
+		if (t->b->reqs[i].state == CK_COMPLETED) {
+			t->docs[i] = order_doc(t, i);
+			n++;
 		}
 	}
-	t->order = order_doc(t);
-	if (!mongoc_collection_insert_one(t->orders, t->order, opts, &r,
-	    err)) {
-		t->duplicate = db_is_duplicate(err);
-		failed(reply, t->duplicate ? NULL : &r);
-		bson_destroy(&r);
-		return (false);
-	}
-	bson_destroy(&r);
-	if (!empty_cart(t, opts, reply, err))
-		return (false);
-	return (true);
+	if (n == 0)
+		return (true);
+	return (take_stock(t, opts, reply, err) &&
+	    insert_orders(t, opts, reply, err) &&
+	    remove_carts(t, opts, reply, err));
+}
+
+/* The products the batch's carts name, for on_rerun. */
+static void
+rerun_locks(struct txn *t)
+{
+	char	(*ids)[25];
+	int	 i;
+
+	if (t->b->on_rerun == NULL || t->nlocked > 0 || t->nprods == 0)
+		return;
+	ids = bson_malloc((size_t)t->nprods * sizeof(*ids));
+	for (i = 0; i < t->nprods; i++)
+		db_oid_hex(&t->prods[i].id, ids[i]);
+	t->b->on_rerun(t->b->arg, ids, t->nprods);
+	t->nlocked = t->nprods;
+	bson_free(ids);
 }
 
 static bool
@@ -298,155 +517,249 @@ txn_body(mongoc_client_session_t *s, void *arg, bson_t **reply,
 	bson_t		 opts;
 	bool		 ok;
 
-	/*
-	 * A rerun follows a write conflict: queue up behind the other
-	 * orders of these products instead of racing them again.
-	 */
-	if (t->runs++ > 0 && t->nlocked == 0 && t->nwant > 0) {
-		lock_token(t->token, sizeof(t->token));
-		t->nlocked = lock_products(t->c, t->want, t->nwant, t->token);
-	}
+	if (t->b->runs++ > 0)
+		rerun_locks(t);
 	txn_reset(t);
+	undecide(t->b);
+	t->b->writes = 0;
 	bson_init(&opts);
 	ok = mongoc_client_session_append(s, &opts, err) &&
-	    txn_steps(t, &opts, reply, err);
+	    ((!t->b->look_first && t->b->runs == 1) ||
+	    look(t, t->orders, &opts, err) == 0) &&
+	    read_carts(t, &opts, err) == 0 &&
+	    read_products(t, &opts, err) == 0 &&
+	    write_batch(t, &opts, reply, err);
 	bson_destroy(&opts);
 	return (ok);
 }
 
-/*
- * The order an earlier delivery committed, as JSON (new), or NULL; with
- * *failed_read set if the database could not tell.
- */
-static json_t *
-existing_order(mongoc_collection_t *orders, const char *checkout_id,
-    bson_error_t *err, int *failed_read)
-{
-	bson_t		*q;
-	json_t		*o;
-	enum err	 e;
-
-	q = BCON_NEW("checkoutId", BCON_UTF8(checkout_id));
-	e = db_find_one(orders, q, orders_json, ERR_ORDER_NOT_FOUND, &o);
-	bson_destroy(q);
-	*failed_read = e != ERR_NONE && e != ERR_ORDER_NOT_FOUND;
-	if (*failed_read)
-		bson_set_error(err, 0, 0, "reading the order failed");
-	return (o);
-}
-
-/*
- * Refuse from the stock notes alone (soldout.c), reading the cart
- * outside any transaction; 1 if refused.
- */
 static int
-refused_early(struct txn *t, struct order_result *res)
+run_transaction(mongoc_client_t *client, struct txn *t)
 {
-	struct cart	 cart;
-	bson_error_t	 err;
-	int		 i;
+	mongoc_client_session_t		*s;
+	mongoc_transaction_opt_t	*topts;
+	mongoc_write_concern_t		*wc;
+	bson_error_t			 err;
+	int				 ok;
 
-	if (t->version < 0 ||
-	    carts_load(t->carts, &t->user, NULL, &cart, &err) != 1)
-		return (0);
-	if ((i = soldout_check(t->c, &cart)) >= 0) {
-		res->outcome = ORDER_FAILED;
-		res->code = "out_of_stock";
-		db_oid_hex(&cart.lines[i].product, res->product);
-	}
-	carts_free(&cart);
-	return (i >= 0);
-}
-
-static void
-outcome(struct order_result *res, struct txn *t, int ok,
-    const bson_error_t *err)
-{
-	if (ok) {
-		res->outcome = ORDER_COMPLETED;
-		res->order = orders_json(t->order);
-	} else if (t->refused != NULL) {
-		res->outcome = ORDER_FAILED;
-		res->code = t->refused;
-		if (strcmp(t->refused, "cart_empty") != 0)
-			db_oid_hex(&t->product, res->product);
-		if (strcmp(t->refused, "out_of_stock") == 0 && t->version >= 0)
-			soldout_note(t->c, t->version, &t->product, t->seen);
-	} else {
-		res->outcome = ORDER_RETRY;
-		snprintf(res->detail, sizeof(res->detail), "%s", err->message);
-	}
-}
-
-/*
- * Place the order of checkout_id.  first: no delivery of this job has
- * reached this point before, so there can be no earlier order to find.
- */
-void
-order_place(struct consumer *c, const char *checkout_id, const char *user_id,
-    int first, struct order_result *res)
-{
-	mongoc_client_t		*client = c->mongo;
-	mongoc_client_session_t	*s;
-	mongoc_transaction_opt_t *topts;
-	mongoc_write_concern_t	*wc;
-	struct txn		 t;
-	bson_error_t		 err;
-	int			 ok, bad_read;
-
-	memset(res, 0, sizeof(*res));
-	memset(&t, 0, sizeof(t));
-	t.c = c;
-	t.checkout_id = checkout_id;
-	db_oid_parse(user_id, &t.user);
-	t.carts = db_coll(client, DB_CARTS);
-	t.products = db_coll(client, DB_PRODUCTS);
-	t.orders = db_coll(client, DB_ORDERS);
-	res->outcome = ORDER_RETRY;
-	bad_read = 0;
-	if (!first)
-		res->order = existing_order(t.orders, checkout_id, &err,
-		    &bad_read);
-	if (res->order != NULL || bad_read) {
-		if (res->order != NULL)
-			res->outcome = ORDER_COMPLETED;
-		else
-			snprintf(res->detail, sizeof(res->detail), "%s",
-			    err.message);
-		goto cleanup;
-	}
-	/* Read before the transaction's snapshot: see soldout.c. */
-	t.version = soldout_version(c);
-	if (refused_early(&t, res))
-		goto cleanup;
 	if ((s = mongoc_client_start_session(client, NULL, &err)) == NULL) {
-		snprintf(res->detail, sizeof(res->detail), "%s", err.message);
-		goto cleanup;
+		snprintf(t->b->error, sizeof(t->b->error), "%s", err.message);
+		return (-1);
 	}
 	topts = mongoc_transaction_opts_new();
 	wc = mongoc_write_concern_new();
 	mongoc_write_concern_set_wmajority(wc, 0);
 	mongoc_transaction_opts_set_write_concern(topts, wc);
-	ok = mongoc_client_session_with_transaction(s, txn_body, topts, &t,
+	ok = mongoc_client_session_with_transaction(s, txn_body, topts, t,
 	    NULL, &err);
-	res->attempts = t.runs;
-	res->locked = t.nlocked;
-	if (t.nlocked > 0)
-		unlock_products(c, t.want, t.nlocked, t.token);
-	if (!ok && t.duplicate) {
-		res->order = existing_order(t.orders, checkout_id, &err,
-		    &bad_read);
-		res->outcome = res->order != NULL ? ORDER_COMPLETED :
-		    ORDER_RETRY;
-	} else {
-		outcome(res, &t, ok, &err);
-	}
+	if (!ok)
+		snprintf(t->b->error, sizeof(t->b->error), "%s", err.message);
 	mongoc_write_concern_destroy(wc);
 	mongoc_transaction_opts_destroy(topts);
 	mongoc_client_session_destroy(s);
-cleanup:
+	return (ok ? 0 : -1);
+}
+
+int
+order_batch_place(mongoc_client_t *client, struct order_batch *b)
+{
+	struct txn	t;
+	int		i, ret;
+
+	memset(&t, 0, sizeof(t));
+	t.b = b;
+	b->runs = 0;
+	b->writes = 0;
+	b->error[0] = '\0';
+	t.cart = bson_malloc0((size_t)b->n * sizeof(*t.cart));
+	t.docs = bson_malloc0((size_t)b->n * sizeof(*t.docs));
+	t.prods = bson_malloc0(PRODUCTS_MAX * sizeof(*t.prods));
+	t.carts = db_coll(client, DB_CARTS);
+	t.products = db_coll(client, DB_PRODUCTS);
+	t.orders = db_coll(client, DB_ORDERS);
+	ret = run_transaction(client, &t);
+	for (i = 0; ret == 0 && i < b->n; i++) {
+		if (t.docs[i] != NULL && b->reqs[i].state == CK_COMPLETED)
+			b->reqs[i].order = orders_json(t.docs[i]);
+	}
+	if (ret == -1)
+		undecide(b);
 	txn_reset(&t);
+	bson_free(t.cart);
+	bson_free(t.docs);
+	bson_free(t.prods);
 	mongoc_collection_destroy(t.carts);
 	mongoc_collection_destroy(t.products);
 	mongoc_collection_destroy(t.orders);
+	return (ret);
+}
+
+int
+order_find_existing(mongoc_client_t *client, struct order_req *reqs, int n,
+    char *errbuf, size_t errlen)
+{
+	struct order_batch	b;
+	struct txn		t;
+	mongoc_collection_t	*orders;
+	bson_error_t		 err;
+	int			 ret;
+
+	memset(&b, 0, sizeof(b));
+	memset(&t, 0, sizeof(t));
+	b.reqs = reqs;
+	b.n = n;
+	t.b = &b;
+	orders = db_coll(client, DB_ORDERS);
+	if ((ret = look(&t, orders, NULL, &err)) == -1)
+		snprintf(errbuf, errlen, "%s", err.message);
+	mongoc_collection_destroy(orders);
+	return (ret);
+}
+
+/* ----- seeding the stock gate ----- */
+
+struct seed_read {
+	struct order_seed	*s;
+	int			 n;
+};
+
+/* The stock of each product in s (-1 when it is gone). */
+static int
+seed_stocks(mongoc_client_t *client, struct seed_read *r, const bson_t *opts,
+    bson_error_t *err)
+{
+	mongoc_collection_t	*coll;
+	mongoc_cursor_t		*cur;
+	const bson_t		*doc;
+	bson_iter_t		 it;
+	bson_t			 q, in, arr;
+	char			 key[16];
+	int			 i, ret;
+
+	bson_init(&q);
+	BSON_APPEND_DOCUMENT_BEGIN(&q, "_id", &in);
+	BSON_APPEND_ARRAY_BEGIN(&in, "$in", &arr);
+	for (i = 0; i < r->n; i++) {
+		r->s[i].stock = -1;
+		bson_snprintf(key, sizeof(key), "%d", i);
+		BSON_APPEND_OID(&arr, key, &r->s[i].product);
+	}
+	bson_append_array_end(&in, &arr);
+	bson_append_document_end(&q, &in);
+	coll = db_coll(client, DB_PRODUCTS);
+	cur = mongoc_collection_find_with_opts(coll, &q, opts, NULL);
+	while (mongoc_cursor_next(cur, &doc)) {
+		if (!bson_iter_init_find(&it, doc, "_id") ||
+		    !BSON_ITER_HOLDS_OID(&it))
+			continue;
+		for (i = 0; i < r->n; i++) {
+			if (bson_oid_equal(&r->s[i].product, bson_iter_oid(&it)) &&
+			    bson_iter_init_find(&it, doc, "stock")) {
+				r->s[i].stock = bson_iter_as_int64(&it);
+				break;
+			}
+		}
+	}
+	ret = mongoc_cursor_error(cur, err) ? -1 : 0;
+	mongoc_cursor_destroy(cur);
+	mongoc_collection_destroy(coll);
+	bson_destroy(&q);
+	return (ret);
+}
+
+/* Mark the held checkouts of s that have an order. */
+static void
+seed_mark(struct seed_read *r, const char *id)
+{
+	int	i, j;
+
+	for (i = 0; i < r->n; i++) {
+		for (j = 0; j < r->s[i].nheld; j++) {
+			if (strcmp(r->s[i].held[j], id) == 0)
+				r->s[i].committed[j] = 1;
+		}
+	}
+}
+
+static int
+seed_orders(mongoc_client_t *client, struct seed_read *r, const bson_t *opts,
+    bson_error_t *err)
+{
+	mongoc_collection_t	*coll;
+	mongoc_cursor_t		*cur;
+	const bson_t		*doc;
+	bson_iter_t		 it;
+	bson_t			 q, in, arr;
+	char			 key[16];
+	int			 i, j, n, ret;
+
+	bson_init(&q);
+	BSON_APPEND_DOCUMENT_BEGIN(&q, "checkoutId", &in);
+	BSON_APPEND_ARRAY_BEGIN(&in, "$in", &arr);
+	for (i = 0, n = 0; i < r->n; i++) {
+		for (j = 0; j < r->s[i].nheld; j++) {
+			r->s[i].committed[j] = 0;
+			bson_snprintf(key, sizeof(key), "%d", n++);
+			BSON_APPEND_UTF8(&arr, key, r->s[i].held[j]);
+		}
+	}
+	bson_append_array_end(&in, &arr);
+	bson_append_document_end(&q, &in);
+	ret = 0;
+	if (n > 0) {
+		coll = db_coll(client, DB_ORDERS);
+		cur = mongoc_collection_find_with_opts(coll, &q, opts, NULL);
+		while (mongoc_cursor_next(cur, &doc)) {
+			if (bson_iter_init_find(&it, doc, "checkoutId") &&
+			    BSON_ITER_HOLDS_UTF8(&it))
+				seed_mark(r, bson_iter_utf8(&it, NULL));
+		}
+		ret = mongoc_cursor_error(cur, err) ? -1 : 0;
+		mongoc_cursor_destroy(cur);
+		mongoc_collection_destroy(coll);
+	}
+	bson_destroy(&q);
+	return (ret);
+}
+
+static bool
+seed_body(mongoc_client_session_t *s, void *arg, bson_t **reply,
+    bson_error_t *err)
+{
+	struct seed_read	*r = arg;
+	mongoc_client_t		*client;
+	bson_t			 opts;
+	bool			 ok;
+
+	(void)reply;
+	client = mongoc_client_session_get_client(s);
+	bson_init(&opts);
+	ok = mongoc_client_session_append(s, &opts, err) &&
+	    seed_stocks(client, r, &opts, err) == 0 &&
+	    seed_orders(client, r, &opts, err) == 0;
+	bson_destroy(&opts);
+	return (ok);
+}
+
+int
+order_seed_read(mongoc_client_t *client, struct order_seed *s, int n,
+    char *errbuf, size_t errlen)
+{
+	mongoc_client_session_t	*sess;
+	struct seed_read	 r;
+	bson_error_t		 err;
+	int			 ok;
+
+	r.s = s;
+	r.n = n;
+	if ((sess = mongoc_client_start_session(client, NULL, &err)) == NULL) {
+		snprintf(errbuf, errlen, "%s", err.message);
+		return (-1);
+	}
+	ok = mongoc_client_session_with_transaction(sess, seed_body, NULL, &r,
+	    NULL, &err);
+	if (!ok)
+		snprintf(errbuf, errlen, "%s", err.message);
+	mongoc_client_session_destroy(sess);
+	return (ok ? 0 : -1);
 }

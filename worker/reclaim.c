@@ -4,16 +4,20 @@
  *
  * Every RECLAIM_IDLE_MS / 4 the reclaimer XAUTOCLAIMs entries idle for
  * longer than RECLAIM_IDLE_MS (a worker that died holding them; a live
- * worker renews its claim while it retries) and processes them itself.
- * An entry delivered more than MAX_DELIVERIES times is dead-lettered: its
- * checkout becomes failed with code "internal", nothing is dropped
- * silently.
+ * worker renews its claim while it retries) and runs them itself as one
+ * batch (checkout.c): a dead worker's stock reservations are settled
+ * with its jobs' results, so they come back within RECLAIM_IDLE_MS plus
+ * one pass.  An entry delivered more than MAX_DELIVERIES times is
+ * dead-lettered: its checkout becomes failed with code "internal" (unless
+ * its order exists: then it completed), its reservation is returned,
+ * nothing is dropped silently.
  *
  * It also trims acknowledged entries from the stream (XTRIM MINID up to
  * the oldest pending or undelivered entry), so that the stream's length,
  * which the API compares with QUEUE_MAX, is the work still to do.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../shared/config.h"
@@ -25,45 +29,60 @@
 #define BATCH		16
 #define TRIM_EVERY_MS	2000
 
-/* How many times entry id has been delivered (0 if unknown). */
-static long
-deliveries(struct consumer *c, const char *id)
+/* Set each job's delivery count from XPENDING (for this consumer). */
+static void
+deliveries(struct consumer *c, struct job *jobs, int n)
 {
-	redisReply	*r;
-	long		 n;
+	redisReply	*r, *e;
+	size_t		 i;
+	int		 k;
 
-	r = worker_cmd(c, "XPENDING %s %s %s %s 1", RK_STREAM, RK_GROUP, id,
-	    id);
-	n = 0;
-	if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
-	    r->element[0]->elements == 4)
-		n = (long)r->element[0]->element[3]->integer;
+	r = conn_cmd(c, "XPENDING %s %s %s %s %d %s", RK_STREAM, RK_GROUP,
+	    jobs[0].msgid, jobs[n - 1].msgid, n * 2, c->name);
+	for (i = 0; r != NULL && r->type == REDIS_REPLY_ARRAY &&
+	    i < r->elements; i++) {
+		e = r->element[i];
+		if (e->type != REDIS_REPLY_ARRAY || e->elements != 4)
+			continue;
+		for (k = 0; k < n; k++) {
+			if (strcmp(jobs[k].msgid, e->element[0]->str) == 0)
+				jobs[k].deliveries = (long)e->element[3]->integer;
+		}
+	}
 	if (r != NULL)
 		freeReplyObject(r);
-	return (n);
 }
 
+/*
+ * Run the claimed entries as one batch; those delivered more than
+ * MAX_DELIVERIES times are dead-lettered (unless their order exists).
+ */
 static void
-reclaim_entry(struct consumer *c, const redisReply *entry)
+run_claimed(struct consumer *c, const redisReply *entries)
 {
-	const char	*id;
-	char		 reason[96];
-	long		 n;
+	struct job	*jobs;
+	char		 reason[BATCH][64];
+	int		 i, n;
 
-	if (entry->type != REDIS_REPLY_ARRAY || entry->elements != 2)
-		return;
-	id = entry->element[0]->str;
-	n = deliveries(c, id);
-	log_warn("worker: reclaimed a pending job", "{s:s, s:s, s:i}",
-	    "msgid", id, "checkoutId", checkout_field(entry, "checkoutId"),
-	    "deliveries", (int)n);
-	if (n > cfg.max_deliveries) {
-		snprintf(reason, sizeof(reason), "delivered %ld times", n);
-		reclaim_dead_letter(c, id, checkout_field(entry, "checkoutId"),
-		    checkout_field(entry, "userId"), reason);
-		return;
+	n = (int)entries->elements;
+	jobs = calloc((size_t)n, sizeof(*jobs));
+	for (i = 0; i < n; i++)
+		checkout_parse(entries->element[i], &jobs[i]);
+	deliveries(c, jobs, n);
+	for (i = 0; i < n; i++) {
+		log_warn("worker: reclaimed a pending job", "{s:s, s:s, s:i}",
+		    "msgid", jobs[i].msgid, "checkoutId", jobs[i].id,
+		    "deliveries", (int)jobs[i].deliveries);
+		if (jobs[i].deliveries > cfg.max_deliveries && i < BATCH) {
+			snprintf(reason[i], sizeof(reason[i]),
+			    "delivered %ld times", jobs[i].deliveries);
+			jobs[i].dead = reason[i];
+		}
 	}
-	checkout_job(c, entry, n);
+	checkout_run(c, jobs, n);
+	for (i = 0; i < n; i++)
+		checkout_clear(&jobs[i]);
+	free(jobs);
 }
 
 /* One XAUTOCLAIM pass; the number of entries it claimed. */
@@ -74,7 +93,7 @@ reclaim_once(struct consumer *c)
 	size_t		 i;
 	int		 n;
 
-	r = worker_cmd(c, "XAUTOCLAIM %s %s %s %ld 0-0 COUNT %d", RK_STREAM,
+	r = conn_cmd(c, "XAUTOCLAIM %s %s %s %ld 0-0 COUNT %d", RK_STREAM,
 	    RK_GROUP, c->name, cfg.reclaim_idle_ms, BATCH);
 	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 2) {
 		if (r != NULL)
@@ -83,12 +102,12 @@ reclaim_once(struct consumer *c)
 	}
 	entries = r->element[1];
 	n = (int)entries->elements;
-	for (i = 0; i < entries->elements && !worker_stopping; i++)
-		reclaim_entry(c, entries->element[i]);
+	if (n > 0 && !stop_requested())
+		run_claimed(c, entries);
 	/* Redis 7: ids of pending entries whose data was trimmed. */
 	if (r->elements > 2) {
 		for (i = 0; i < r->element[2]->elements; i++)
-			freeReplyObject(worker_cmd(c, "XACK %s %s %s",
+			freeReplyObject(conn_cmd(c, "XACK %s %s %s",
 			    RK_STREAM, RK_GROUP, r->element[2]->element[i]->str));
 	}
 	freeReplyObject(r);
@@ -117,7 +136,7 @@ last_delivered(struct consumer *c, char *out, size_t len)
 	int		 ret;
 
 	ret = -1;
-	if ((r = worker_cmd(c, "XINFO GROUPS %s", RK_STREAM)) == NULL)
+	if ((r = conn_cmd(c, "XINFO GROUPS %s", RK_STREAM)) == NULL)
 		return (-1);
 	for (i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
 		g = r->element[i];
@@ -143,7 +162,7 @@ trim(struct consumer *c)
 		return;
 	keep = last;
 	oldest[0] = '\0';
-	r = worker_cmd(c, "XPENDING %s %s", RK_STREAM, RK_GROUP);
+	r = conn_cmd(c, "XPENDING %s %s", RK_STREAM, RK_GROUP);
 	if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements >= 2 &&
 	    r->element[1]->type == REDIS_REPLY_STRING) {
 		snprintf(oldest, sizeof(oldest), "%s", r->element[1]->str);
@@ -151,7 +170,7 @@ trim(struct consumer *c)
 	}
 	if (r != NULL)
 		freeReplyObject(r);
-	freeReplyObject(worker_cmd(c, "XTRIM %s MINID %s", RK_STREAM, keep));
+	freeReplyObject(conn_cmd(c, "XTRIM %s MINID %s", RK_STREAM, keep));
 }
 
 void *
@@ -166,15 +185,15 @@ reclaim_main(void *arg)
 	c.mongo = mongoc_client_pool_pop(worker_mongo);
 	every = cfg.reclaim_idle_ms / 4 > 50 ? cfg.reclaim_idle_ms / 4 : 50;
 	last_trim = 0;
-	while (!worker_stopping) {
+	while (!stop_requested()) {
 		if (reclaim_once(&c) < BATCH)
-			worker_sleep_ms(every);
+			stop_sleep_ms(every);
 		if (db_now_ms() - last_trim > TRIM_EVERY_MS) {
 			trim(&c);
 			last_trim = db_now_ms();
 		}
 	}
-	worker_redis_drop(&c);
+	conn_drop(&c);
 	mongoc_client_pool_push(worker_mongo, c.mongo);
 	return (NULL);
 }

@@ -2,18 +2,32 @@
  * worker.h -- what the worker's files share.
  *
  * A worker process runs WORKER_CONSUMERS consumer threads and one
- * reclaimer thread.  Each thread owns its Redis context and its MongoDB
- * client; nothing else is shared but the stop flag and cfg.
+ * reclaimer thread.  Each thread owns its Redis connection (conn.c) and
+ * its MongoDB client; nothing else is shared but cfg and the stop flag
+ * (stop.c).  The files, from the bottom up:
+ *   stop.c      the stop flag and the only way a thread sleeps
+ *   conn.c      a thread's Redis connection, commands and pipelines
+ *   order.c     the MongoDB side (order.h): batch transaction, lookups
+ *   lock.c      per-user locks, and product locks after a conflict
+ *   gate.c      the stock gate: reservations and seeding
+ *   checkout.c  a batch of jobs from delivery to XACK
+ *   reclaim.c   jobs of dead consumers, dead letters, stream trimming
+ *   main.c      the process: start, signals, threads, stop
  */
 #ifndef WORKER_WORKER_H
 #define WORKER_WORKER_H
 
-#include <signal.h>
 #include <stdarg.h>
 
 #include <hiredis/hiredis.h>
 #include <jansson.h>
 #include <mongoc/mongoc.h>
+
+#include "../shared/carts.h"
+#include "../shared/errors.h"
+#include "../shared/protocol.h"
+
+struct rargs;
 
 struct consumer {
 	int			 id;
@@ -23,61 +37,73 @@ struct consumer {
 	pthread_t		 tid;
 };
 
-/* main.c */
-extern volatile sig_atomic_t	worker_stopping;
-extern mongoc_client_pool_t	*worker_mongo;
-int		worker_redis(struct consumer *);
-void		worker_redis_drop(struct consumer *);
-void		worker_sleep_ms(long);
-redisReply	*worker_cmd(struct consumer *, const char *fmt, ...);
-redisReply	*worker_vcmd(struct consumer *, const char *fmt, va_list);
+/* One checkout job, from its stream entry to its XACK. */
+struct job {
+	char			 msgid[48];	/* the stream entry's id */
+	char			 id[32];	/* checkoutId */
+	char			 user[32];	/* userId */
+	char			 rid[64];	/* request id, for the logs */
+	char			 created[40];	/* createdAt of the checkout */
+	char			*lines;		/* new; the lines as submitted */
+	struct cart		 want;		/* lines, parsed */
+	long			 deliveries;	/* -1: not known (a first read) */
+	int64_t			 start;		/* ms, when this worker took it */
+	char			 token[40];	/* of its user's lock */
+	int			 locked;	/* the user's lock is ours */
+	int			 first;		/* no delivery reached the order */
+	const char		*dead;		/* dead-letter reason, or NULL */
+	/* The outcome. */
+	enum checkout_state	 state;		/* COMPLETED/FAILED once decided */
+	int			 ack_only;	/* already final: only XACK */
+	json_t			*order;		/* new; when completed */
+	enum err		 code;		/* when failed */
+	char			 product[25];	/* what the failure is about */
+	int			 by_gate;	/* refused by the stock gate */
+	int			 attempts;	/* transaction runs */
+};
 
-/* lock.c: the per-user lock */
+/* stop.c */
+void		stop_request(void);
+int		stop_requested(void);
+void		stop_sleep_ms(long);
+
+/* conn.c: replies are new (freeReplyObject them); NULL: Redis away */
+int		conn_up(struct consumer *);
+void		conn_drop(struct consumer *);
+redisReply	*conn_cmd(struct consumer *, const char *fmt, ...);
+redisReply	*conn_vcmd(struct consumer *, const char *fmt, va_list);
+redisReply	*conn_argv(struct consumer *, const struct rargs *);
+redisReply	*conn_persist(struct consumer *, const struct rargs *);
+int		conn_pipeline(struct consumer *, const struct rargs *cmds,
+		    int n, redisReply **out);
+int		conn_persist_pipeline(struct consumer *,
+		    const struct rargs *cmds, int n, redisReply **out);
+void		conn_free(redisReply **, struct rargs *, int n);
+
+/* lock.c */
 void		lock_token(char *token, size_t len);
-int		lock_take(struct consumer *, const char *user, const char *token);
-int		lock_release(struct consumer *, const char *user,
-		    const char *token);
+int		lock_take(struct consumer *, struct job *);
+int		lock_users(struct consumer *, struct job **, int n);
+void		unlock_users(struct consumer *, struct job **, int n);
 int		lock_products(struct consumer *, char (*ids)[25], int n,
 		    const char *token);
 void		unlock_products(struct consumer *, char (*ids)[25], int n,
 		    const char *token);
 
-/* order.c: the order transaction */
-enum order_outcome {
-	ORDER_COMPLETED,	/* committed now, or by an earlier delivery */
-	ORDER_FAILED,		/* refused: nothing was changed */
-	ORDER_RETRY		/* the database failed: try again later */
-};
+/* gate.c */
+int		gate_reserve(struct consumer *, struct job **, int n);
+void		gate_forget(struct consumer *, const char *product);
 
-struct order_result {
-	enum order_outcome	 outcome;
-	json_t			*order;		/* new; when completed */
-	const char		*code;		/* when failed */
-	char			 product[25];	/* the product it is about */
-	char			 detail[512];	/* the error, for the log */
-	int			 attempts;	/* transaction runs */
-	int			 locked;	/* product locks it needed */
-};
-
-void		order_place(struct consumer *, const char *checkout_id,
-		    const char *user_id, int first, struct order_result *);
-
-/* checkout.c: one job, from delivery to XACK */
-void		checkout_job(struct consumer *, const redisReply *entry,
-		    long deliveries);
+/* checkout.c */
+int		checkout_parse(const redisReply *entry, struct job *);
+void		checkout_run(struct consumer *, struct job *, int n);
+void		checkout_clear(struct job *);
 const char	*checkout_field(const redisReply *entry, const char *name);
-
-/* soldout.c: refusals without a transaction */
-struct cart;
-long long	soldout_version(struct consumer *);
-void		soldout_note(struct consumer *, long long version,
-		    const bson_oid_t *product, int64_t stock);
-int		soldout_check(struct consumer *, const struct cart *);
 
 /* reclaim.c */
 void		*reclaim_main(void *);
-void		reclaim_dead_letter(struct consumer *, const char *msgid,
-		    const char *checkout_id, const char *user_id,
-		    const char *reason);
+
+/* main.c */
+extern mongoc_client_pool_t	*worker_mongo;
 
 #endif

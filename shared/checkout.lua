@@ -1,0 +1,390 @@
+#!lua name=checkout
+--[[
+checkout.lua -- the Redis side of the checkout protocol, one library of
+Redis 7 functions.  Every process loads it (FUNCTION LOAD REPLACE) when
+it connects, from the copy compiled into it (shared/protocol.c), so the
+API, the workers and shopctl always call the same code.
+
+The keys (names in shared/redis.h):
+  checkout:<id>        hash: status, body (the public JSON), userId, rid
+  checkout:jobs        the stream of jobs: checkoutId, userId, rid,
+                       createdAt, lines ("<productId>:<qty>,...")
+  checkout:dead        dead-lettered jobs: msgid, checkoutId, userId, reason
+  checkout:events      pub/sub channel of status bodies
+  idem:<user>:<key>    "pending|<hash>" or "done|<hash>|<checkoutId>"
+  cart:lines:<user>    the cart hint, "<rev>|<productId>:<qty>,..."
+  catalog:version      bumped by every product write
+  catalog:stock        bumped by every completed order
+  stats:worker         hash of worker counters
+  gate:stock:<pid>     units the stock gate may still admit, or "gone"
+  gate:held:<pid>      hash checkoutId -> units reserved and not settled
+  gate:resv:<id>       hash productId -> units checkout <id> reserved
+
+States of a checkout, in rank order: queued (1) < processing (2) <
+completed = failed (3, final).  A final status is never overwritten.
+
+The functions build gate key names from product ids, so the library
+runs on one Redis primary (Sentinel), not on Redis Cluster.
+
+The stock gate: gate:stock:<pid> mirrors the product's stock in MongoDB
+minus the units reserved by checkouts not yet settled.  A reservation
+takes units from it; settling a failed checkout returns them, settling
+a completed one returns only what the order did not use.  A missing
+counter is seeded from MongoDB (gate_seed_begin, gate_seed_set); every
+product write deletes it (catalog_bump), so the next reservation seeds
+it again.  Its errors only ever lean towards admitting too many, which
+MongoDB then refuses: see gate_seed_set.
+]]
+
+local function split_lines(s)
+  local out = {}
+  for pid, qty in string.gmatch(s or '', '([%x]+):(%d+)') do
+    out[#out + 1] = {pid, tonumber(qty)}
+  end
+  return out
+end
+
+local function is_final(status)
+  return status == 'completed' or status == 'failed'
+end
+
+--[[
+checkout_submit: record a checkout and queue its job, in one call.
+KEYS: [1] checkout:<id>, [2] checkout:jobs, [3] idem:<user>:<key> (any
+      key when ARGV[7] is empty), [4] cart:lines:<user>
+ARGV: [1] id, [2] userId, [3] rid, [4] the queued body, [5] status TTL,
+      [6] QUEUE_MAX, [7] hash of the request body ("" without an
+      Idempotency-Key), [8] key TTL, [9] createdAt, [10] the cart's lines
+      ("" to take them from the hint), [11] TTL of a pending key
+Reply: {"queued"}; {"replay", id}; {"mismatch"} (the key was used with
+      another body); {"pending"} (another request with the key is being
+      recorded); {"nocart"} (no hint: read the cart from the database
+      and call again with its lines; the key, if any, is now pending);
+      {"full"} (the stream holds QUEUE_MAX jobs).
+]]
+local function checkout_submit(keys, args)
+  local haskey = args[7] ~= ''
+  if haskey then
+    local v = redis.call('GET', keys[3])
+    if v then
+      local kind, hash, id = string.match(v, '^(%a+)|([^|]*)|?(.*)$')
+      if hash ~= args[7] then return {'mismatch'} end
+      if kind == 'done' then return {'replay', id} end
+      if args[10] == '' then return {'pending'} end
+      -- pending with lines: our own marker, set by "nocart" below
+    end
+  end
+  local lines = args[10]
+  if lines == '' then
+    local hint = redis.call('GET', keys[4])
+    lines = hint and string.match(hint, '^%d+|(.+)$')
+    if not lines then
+      if haskey then
+        redis.call('SET', keys[3], 'pending|' .. args[7], 'EX', args[11])
+      end
+      return {'nocart'}
+    end
+  end
+  if redis.call('XLEN', keys[2]) >= tonumber(args[6]) then
+    if haskey then redis.call('DEL', keys[3]) end
+    return {'full'}
+  end
+  redis.call('HSET', keys[1], 'userId', args[2], 'status', 'queued',
+    'body', args[4], 'rid', args[3])
+  redis.call('EXPIRE', keys[1], args[5])
+  redis.call('XADD', keys[2], '*', 'checkoutId', args[1], 'userId', args[2],
+    'rid', args[3], 'createdAt', args[9], 'lines', lines)
+  if haskey then
+    redis.call('SET', keys[3], 'done|' .. args[7] .. '|' .. args[1],
+      'EX', args[8])
+  end
+  return {'queued'}
+end
+
+--[[
+checkout_unidem: forget a pending Idempotency-Key (the submit failed).
+KEYS: [1] idem:<user>:<key>.  ARGV: [1] hash of the body.
+Reply: 1 if it was ours and is gone, else 0.
+]]
+local function checkout_unidem(keys, args)
+  if redis.call('GET', keys[1]) == 'pending|' .. args[1] then
+    return redis.call('DEL', keys[1])
+  end
+  return 0
+end
+
+--[[
+checkout_mark: a worker starts on a checkout: status processing, publish.
+KEYS: [1] checkout:<id>.  ARGV: [1] the processing body, [2] userId,
+      [3] the events channel.
+Reply: "completed" or "failed" if already final (nothing changed);
+      "first" if it was queued (no delivery got this far before, so
+      no order can exist); "again" otherwise (look for an order).
+]]
+local function checkout_mark(keys, args)
+  local cur = redis.call('HGET', keys[1], 'status')
+  if is_final(cur) then return cur end
+  redis.call('HSET', keys[1], 'status', 'processing', 'body', args[1],
+    'userId', args[2])
+  redis.call('PUBLISH', args[3], args[1])
+  if cur == 'queued' then return 'first' end
+  return 'again'
+end
+
+-- Settle checkout id's reservation; ordered: productId -> units ordered
+-- (nil when the checkout failed: everything goes back).
+local function settle(id, ordered)
+  local resv = 'gate:resv:' .. id
+  local held = redis.call('HGETALL', resv)
+  for i = 1, #held, 2 do
+    local pid, units = held[i], tonumber(held[i + 1])
+    local back = units - ((ordered and ordered[pid]) or 0)
+    local key = 'gate:stock:' .. pid
+    local cur = redis.call('GET', key)
+    if back > 0 and cur and cur ~= 'gone' then
+      redis.call('INCRBY', key, back)
+    end
+    redis.call('HDEL', 'gate:held:' .. pid, id)
+  end
+  redis.call('DEL', resv)
+end
+
+--[[
+checkout_finish: record a checkout's result, publish it, settle its
+stock reservation and XACK its job, atomically: a job is acknowledged
+only together with its result.  A final status is never overwritten
+(then the job is only acknowledged).
+KEYS: [1] checkout:<id>, [2] checkout:jobs, [3] stats:worker,
+      [4] catalog:stock, [5] checkout:dead, [6] cart:lines:<user>
+ARGV: [1] group, [2] msgid, [3] status, [4] body, [5] userId,
+      [6] status TTL, [7] events channel, [8] dead-letter reason ("" if
+      not dead-lettered), [9] checkoutId, [10] the order's lines,
+      "<productId>:<qty>,..." ("" unless completed)
+Reply: the status found before ("" if none).
+]]
+local function checkout_finish(keys, args)
+  local cur = redis.call('HGET', keys[1], 'status')
+  if not is_final(cur) then
+    redis.call('HSET', keys[1], 'status', args[3], 'body', args[4],
+      'userId', args[5])
+    redis.call('EXPIRE', keys[1], args[6])
+    redis.call('PUBLISH', args[7], args[4])
+    redis.call('HINCRBY', keys[3], args[3], 1)
+    local ordered = nil
+    if args[3] == 'completed' then
+      ordered = {}
+      for _, l in ipairs(split_lines(args[10])) do ordered[l[1]] = l[2] end
+      redis.call('INCR', keys[4])
+      redis.call('DEL', keys[6])
+    end
+    settle(args[9], ordered)
+    if args[8] ~= '' then
+      redis.call('XADD', keys[5], '*', 'msgid', args[2],
+        'checkoutId', args[9], 'userId', args[5], 'reason', args[8])
+      redis.call('HINCRBY', keys[3], 'dead_lettered', 1)
+    end
+  end
+  redis.call('XACK', keys[2], args[1], args[2])
+  return cur or ''
+end
+
+--[[
+checkout_requeue: put a job at the back of the stream (its user is busy).
+KEYS: [1] checkout:jobs.  ARGV: [1] group, [2] msgid, [3] checkoutId,
+      [4] userId, [5] rid, [6] createdAt, [7] lines.
+Reply: the new entry's id.
+]]
+local function checkout_requeue(keys, args)
+  local id = redis.call('XADD', keys[1], '*', 'checkoutId', args[3],
+    'userId', args[4], 'rid', args[5], 'createdAt', args[6],
+    'lines', args[7])
+  redis.call('XACK', keys[1], args[1], args[2])
+  return id
+end
+
+--[[
+gate_reserve: reserve the lines of several checkouts, in the order
+given (stream order).  A checkout is reserved whole or not at all; one
+that already holds a reservation (a redelivery) keeps it.
+KEYS: none (gate keys are built from the ids).
+ARGV: [1] n, then for each checkout: id, number of lines k, then k
+      pairs productId, units.
+Reply: one entry per checkout: {"ok"}; {"short", productId} (not enough
+      left); {"gone", productId} (deleted); {"seed", productId...} (no
+      counter yet: seed them, then ask again).
+]]
+local function gate_reserve(keys, args)
+  local out, i = {}, 2
+  for c = 1, tonumber(args[1]) do
+    local id, k = args[i], tonumber(args[i + 1])
+    local lines = {}
+    for j = 1, k do
+      lines[j] = {args[i + 2 * j], tonumber(args[i + 2 * j + 1])}
+    end
+    i = i + 2 + 2 * k
+    out[c] = nil
+    if redis.call('EXISTS', 'gate:resv:' .. id) == 1 then
+      out[c] = {'ok'}
+    else
+      local missing, bad = {'seed'}, nil
+      for _, l in ipairs(lines) do
+        local v = redis.call('GET', 'gate:stock:' .. l[1])
+        if not v then
+          missing[#missing + 1] = l[1]
+        elseif not bad and v == 'gone' then
+          bad = {'gone', l[1]}
+        elseif not bad and tonumber(v) < l[2] then
+          bad = {'short', l[1]}
+        end
+      end
+      if #missing > 1 then
+        out[c] = missing
+      elseif bad then
+        out[c] = bad
+      else
+        for _, l in ipairs(lines) do
+          redis.call('DECRBY', 'gate:stock:' .. l[1], l[2])
+          redis.call('HSET', 'gate:held:' .. l[1], id, l[2])
+          redis.call('HSET', 'gate:resv:' .. id, l[1], l[2])
+        end
+        out[c] = {'ok'}
+      end
+    end
+  end
+  return out
+end
+
+--[[
+gate_seed_begin: first half of seeding a product's counter.
+KEYS: none.  ARGV: [1] productId.
+Reply: {"set"} if the counter exists; else {"missing", catalog version,
+      then the checkout ids holding reservations of it}.  The caller
+      reads, in one database snapshot, the product's stock and which of
+      those checkouts have an order, then calls gate_seed_set.
+]]
+local function gate_seed_begin(keys, args)
+  if redis.call('EXISTS', 'gate:stock:' .. args[1]) == 1 then
+    return {'set'}
+  end
+  local out = {'missing', redis.call('GET', 'catalog:version') or '0'}
+  for _, id in ipairs(redis.call('HKEYS', 'gate:held:' .. args[1])) do
+    out[#out + 1] = id
+  end
+  return out
+end
+
+--[[
+gate_seed_set: second half: counter = stock in the snapshot, minus the
+units still held by checkouts that had no order in the snapshot.
+A reservation whose order committed before the snapshot is already in
+the stock and is not subtracted; one settled since gate_seed_begin is
+no longer held and is not subtracted (if its order committed after the
+snapshot, the counter is that much too high: the gate admits more and
+MongoDB refuses them).  No reservation can be made while the counter
+is missing.  A product write since gate_seed_begin (the catalogue
+version moved) makes the snapshot stale: nothing is set.
+KEYS: none.  ARGV: [1] productId, [2] the version gate_seed_begin gave,
+      [3] the stock in the snapshot, or "gone", [4...] the held
+      checkout ids that had no order in the snapshot.
+Reply: {"set", value}, or {"retry"} (seed again).
+]]
+local function gate_seed_set(keys, args)
+  local key = 'gate:stock:' .. args[1]
+  local cur = redis.call('GET', key)
+  if cur then return {'set', cur} end
+  if (redis.call('GET', 'catalog:version') or '0') ~= args[2] then
+    return {'retry'}
+  end
+  if args[3] == 'gone' then
+    redis.call('SET', key, 'gone')
+    return {'set', 'gone'}
+  end
+  local value = tonumber(args[3])
+  for i = 4, #args do
+    value = value - (tonumber(redis.call('HGET', 'gate:held:' .. args[1],
+      args[i])) or 0)
+  end
+  redis.call('SET', key, value)
+  return {'set', tostring(value)}
+end
+
+--[[
+gate_forget: drop a product's counter so that the next reservation
+seeds it from MongoDB again (MongoDB refused what the gate admitted).
+KEYS: none.  ARGV: [1] productId.  Reply: 1 if there was one.
+]]
+local function gate_forget(keys, args)
+  local key = 'gate:stock:' .. args[1]
+  if redis.call('GET', key) == 'gone' then return 0 end
+  return redis.call('DEL', key)
+end
+
+--[[
+catalog_bump: a product was written: bump the catalogue version (every
+API process's cache checks it) and drop the product's gate counter.
+KEYS: [1] catalog:version.  ARGV: [1] productId ("" for none).
+Reply: the new version.
+]]
+local function catalog_bump(keys, args)
+  if args[1] ~= '' then redis.call('DEL', 'gate:stock:' .. args[1]) end
+  return redis.call('INCR', keys[1])
+end
+
+--[[
+cart_hint: remember a cart's lines after a cart write, unless a newer
+revision is already remembered (two writes' hints may arrive out of
+order).  An empty cart leaves "<rev>|", which the submit does not
+trust (it asks the database).
+KEYS: [1] cart:lines:<user>.  ARGV: [1] the cart's revision, [2] lines
+      "<productId>:<qty>,...", [3] TTL.
+Reply: 1 if stored, 0 if an equal or newer revision was there.
+]]
+local function cart_hint(keys, args)
+  local cur = redis.call('GET', keys[1])
+  local rev = cur and tonumber(string.match(cur, '^(%d+)|'))
+  if rev and rev >= tonumber(args[1]) then return 0 end
+  redis.call('SET', keys[1], args[1] .. '|' .. args[2], 'EX', args[3])
+  return 1
+end
+
+--[[
+lock_release: compare-and-delete of a lock.
+KEYS: [1] the lock.  ARGV: [1] the holder's token.
+Reply: 1 if released, 0 if it was not ours (expired, taken since).
+]]
+local function lock_release(keys, args)
+  if redis.call('GET', keys[1]) == args[1] then
+    return redis.call('DEL', keys[1])
+  end
+  return 0
+end
+
+--[[
+stats_batch: count one batch a worker finished.
+KEYS: [1] stats:worker.  ARGV: [1] its size, [2] the field of its size
+      bucket ("batch_le_<n>"), [3] how many the gate refused.
+Reply: 1.
+]]
+local function stats_batch(keys, args)
+  redis.call('HINCRBY', keys[1], 'batches', 1)
+  redis.call('HINCRBY', keys[1], 'batched', args[1])
+  redis.call('HINCRBY', keys[1], args[2], 1)
+  if args[3] ~= '0' then
+    redis.call('HINCRBY', keys[1], 'gate_refused', args[3])
+  end
+  return 1
+end
+
+redis.register_function('checkout_submit', checkout_submit)
+redis.register_function('checkout_unidem', checkout_unidem)
+redis.register_function('checkout_mark', checkout_mark)
+redis.register_function('checkout_finish', checkout_finish)
+redis.register_function('checkout_requeue', checkout_requeue)
+redis.register_function('gate_reserve', gate_reserve)
+redis.register_function('gate_seed_begin', gate_seed_begin)
+redis.register_function('gate_seed_set', gate_seed_set)
+redis.register_function('gate_forget', gate_forget)
+redis.register_function('catalog_bump', catalog_bump)
+redis.register_function('cart_hint', cart_hint)
+redis.register_function('lock_release', lock_release)
+redis.register_function('stats_batch', stats_batch)

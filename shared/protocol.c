@@ -1,0 +1,158 @@
+/*
+ * protocol.c -- the checkout states, the status body, failures and the
+ * lines a job carries (protocol.h), and the Redis library they go with
+ * (checkout.lua, compiled in as protocol_library).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+#include "protocol.h"
+
+/* checkout.lua as a C string, made by the Makefile. */
+#include "checkout_lua.h"
+
+static const char *const names[] = {
+	[CK_UNKNOWN] = "",
+	[CK_QUEUED] = "queued",
+	[CK_PROCESSING] = "processing",
+	[CK_COMPLETED] = "completed",
+	[CK_FAILED] = "failed",
+};
+
+const char *
+protocol_state_name(enum checkout_state s)
+{
+	if ((int)s < 0 || s > CK_FAILED)
+		return ("");
+	return (names[s]);
+}
+
+enum checkout_state
+protocol_state(const char *text)
+{
+	int	s;
+
+	if (text == NULL || *text == '\0')
+		return (CK_UNKNOWN);
+	for (s = CK_QUEUED; s <= CK_FAILED; s++) {
+		if (strcmp(names[s], text) == 0)
+			return ((enum checkout_state)s);
+	}
+	return (CK_UNKNOWN);
+}
+
+int
+protocol_rank(enum checkout_state s)
+{
+	switch (s) {
+	case CK_QUEUED:
+		return (1);
+	case CK_PROCESSING:
+		return (2);
+	case CK_COMPLETED:
+	case CK_FAILED:
+		return (3);
+	default:
+		return (0);
+	}
+}
+
+char *
+protocol_body(const char *checkout_id, enum checkout_state s,
+    const char *created_at, json_t *order, json_t *error)
+{
+	json_t	*b;
+	char	 now[40], *text;
+
+	db_iso_time(db_now_ms(), now, sizeof(now));
+	b = json_pack("{s:s, s:s, s:s, s:s}", "checkoutId", checkout_id,
+	    "status", protocol_state_name(s), "createdAt",
+	    created_at != NULL && *created_at != '\0' ? created_at : now,
+	    "updatedAt", now);
+	if (order != NULL) {
+		json_object_set(b, "orderId", json_object_get(order, "id"));
+		json_object_set(b, "order", order);
+	}
+	if (error != NULL)
+		json_object_set(b, "error", error);
+	text = json_dumps(b, JSON_COMPACT | JSON_PRESERVE_ORDER |
+	    JSON_REAL_PRECISION(15));
+	json_decref(b);
+	return (text);
+}
+
+json_t *
+protocol_failure(enum err e, const char *product)
+{
+	const struct err_info	*info;
+	json_t			*o;
+
+	info = err_info(e);
+	o = json_pack("{s:s, s:s}", "code", info->code, "message",
+	    info->message);
+	if (product != NULL && *product != '\0')
+		json_object_set_new(o, "productId", json_string(product));
+	return (o);
+}
+
+int
+protocol_lines_format(const struct cart *c, char *buf, size_t len)
+{
+	char	hex[25];
+	size_t	off;
+	int	i, n;
+
+	buf[0] = '\0';
+	for (i = 0, off = 0; i < c->n; i++) {
+		db_oid_hex(&c->lines[i].product, hex);
+		n = snprintf(buf + off, len - off, "%s%s:%lld", i > 0 ? "," :
+		    "", hex, (long long)c->lines[i].quantity);
+		if (n < 0 || (size_t)n >= len - off)
+			return (-1);
+		off += (size_t)n;
+	}
+	return (0);
+}
+
+/* One "<productId>:<qty>" of text at *p into c; -1 if malformed. */
+static int
+parse_line(const char **p, struct cart *c)
+{
+	char		 hex[25], *end;
+	bson_oid_t	 pid;
+	long long	 q;
+	int		 i;
+
+	if (strlen(*p) < 26 || (*p)[24] != ':')
+		return (-1);
+	memcpy(hex, *p, 24);
+	hex[24] = '\0';
+	if (db_oid_parse(hex, &pid) == -1)
+		return (-1);
+	q = strtoll(*p + 25, &end, 10);
+	if (end == *p + 25 || q <= 0 || (*end != ',' && *end != '\0'))
+		return (-1);
+	*p = *end == ',' ? end + 1 : end;
+	if ((i = carts_find(c, &pid)) >= 0) {
+		c->lines[i].quantity += q;
+		return (0);
+	}
+	return (carts_append(c, &pid, q));
+}
+
+int
+protocol_lines_parse(const char *text, struct cart *c)
+{
+	const char	*p;
+
+	memset(c, 0, sizeof(*c));
+	for (p = text; p != NULL && *p != '\0';) {
+		if (parse_line(&p, c) == -1) {
+			carts_free(c);
+			return (-1);
+		}
+	}
+	return (0);
+}

@@ -1,0 +1,87 @@
+/*
+ * protocol.h -- the checkout protocol's one owner: the states of a
+ * checkout, the public status body, the failure a checkout ends with,
+ * the cart lines a job carries, and the Redis functions (checkout.lua)
+ * that record, queue, mark, finish and gate checkouts.
+ *
+ * The API submits and reads; the worker marks, gates and finishes; both
+ * render bodies here, so GET /api/checkout/:id, the WebSocket and the
+ * worker's PUBLISH always show the same shape:
+ *   {checkoutId, status, createdAt, updatedAt, orderId?, order?, error?}
+ * Each Redis function is documented (KEYS, ARGV, reply) in
+ * shared/checkout.lua.
+ */
+#ifndef SHARED_PROTOCOL_H
+#define SHARED_PROTOCOL_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "carts.h"
+#include "errors.h"
+
+enum checkout_state {
+	CK_UNKNOWN,		/* no record, or a value we do not know */
+	CK_QUEUED,		/* submitted, waiting in the stream */
+	CK_PROCESSING,		/* a worker has it */
+	CK_COMPLETED,		/* final: the order exists */
+	CK_FAILED		/* final: nothing was ordered */
+};
+
+/* The Redis functions of checkout.lua, by name. */
+#define FN_SUBMIT	"checkout_submit"
+#define FN_UNIDEM	"checkout_unidem"
+#define FN_MARK		"checkout_mark"
+#define FN_FINISH	"checkout_finish"
+#define FN_REQUEUE	"checkout_requeue"
+#define FN_RESERVE	"gate_reserve"
+#define FN_SEED_BEGIN	"gate_seed_begin"
+#define FN_SEED_SET	"gate_seed_set"
+#define FN_GATE_FORGET	"gate_forget"
+#define FN_CATALOG_BUMP	"catalog_bump"
+#define FN_CART_HINT	"cart_hint"
+#define FN_LOCK_RELEASE	"lock_release"
+#define FN_STATS_BATCH	"stats_batch"
+
+/* The library's source, for FUNCTION LOAD REPLACE (static). */
+extern const char	protocol_library[];
+
+/* "queued", ... (static); "" for CK_UNKNOWN. */
+const char		*protocol_state_name(enum checkout_state);
+
+/* The state a status text names; CK_UNKNOWN for NULL or anything else. */
+enum checkout_state	 protocol_state(const char *);
+
+/* Rank for waiting: 0 unknown, 1 queued, 2 processing, 3 final. */
+int			 protocol_rank(enum checkout_state);
+
+/*
+ * The public status body as compact JSON text (new; free() it).  order
+ * (its id becomes orderId) and error are borrowed and may be NULL.
+ */
+char	*protocol_body(const char *checkout_id, enum checkout_state,
+	    const char *created_at, json_t *order, json_t *error);
+
+/*
+ * The error object of a failed checkout (new): {code, message,
+ * productId?} from shared/errors.c's table.  product may be NULL.
+ */
+json_t	*protocol_failure(enum err, const char *product);
+
+/*
+ * Lines as a job and the cart hint carry them: "<productId>:<qty>,...".
+ * Format c's lines into buf; -1 if they do not fit.
+ */
+int	protocol_lines_format(const struct cart *c, char *buf, size_t len);
+
+/*
+ * Parse text into c (carts_free() it); -1 if malformed.  A product that
+ * appears twice is summed.
+ */
+int	protocol_lines_parse(const char *text, struct cart *c);
+
+/* Longest lines text for lines lines: 24 + 1 + 20 + 1 bytes each. */
+#define PROTOCOL_LINES_MAX(lines)	((size_t)(lines) * 46 + 1)
+
+#endif

@@ -1,0 +1,173 @@
+/*
+ * conn.c -- a worker thread's Redis connection.
+ *
+ * Each thread owns one synchronous connection (struct consumer's redis),
+ * opened on first use and dropped after any I/O error, so that the next
+ * call reconnects; connecting loads the checkout library (redis.c).  A
+ * call returns NULL while Redis is away: the caller keeps its job and
+ * tries again later.  The persist variants try until Redis answers or
+ * the worker stops, for results that must not be lost.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../shared/config.h"
+#include "../shared/log.h"
+#include "../shared/redis.h"
+#include "worker.h"
+
+#define PERSIST_WAIT_MS	200
+
+/* Connect c->redis if needed: 0, or -1 (logged). */
+int
+conn_up(struct consumer *c)
+{
+	char	err[512];
+
+	if (c->redis != NULL)
+		return (0);
+	if ((c->redis = redis_connect(err, sizeof(err))) == NULL) {
+		log_warn("worker: redis unavailable", "{s:s, s:s}", "consumer",
+		    c->name, "error", err);
+		return (-1);
+	}
+	return (0);
+}
+
+void
+conn_drop(struct consumer *c)
+{
+	if (c->redis != NULL)
+		redisFree(c->redis);
+	c->redis = NULL;
+}
+
+/*
+ * Redis lost our library (FUNCTION FLUSH, a new empty server): drop the
+ * connection, so that reconnecting loads it again.
+ */
+static int
+lost_library(struct consumer *c, redisReply *r)
+{
+	if (r == NULL || r->type != REDIS_REPLY_ERROR ||
+	    strstr(r->str, "Function not found") == NULL)
+		return (0);
+	log_warn("worker: redis lost the checkout library; reloading", NULL);
+	conn_drop(c);
+	return (1);
+}
+
+redisReply *
+conn_vcmd(struct consumer *c, const char *fmt, va_list ap)
+{
+	redisReply	*r;
+
+	if (conn_up(c) == -1)
+		return (NULL);
+	if ((r = redisvCommand(c->redis, fmt, ap)) == NULL)
+		conn_drop(c);
+	return (r);
+}
+
+redisReply *
+conn_cmd(struct consumer *c, const char *fmt, ...)
+{
+	redisReply	*r;
+	va_list		 ap;
+
+	va_start(ap, fmt);
+	r = conn_vcmd(c, fmt, ap);
+	va_end(ap);
+	return (r);
+}
+
+redisReply *
+conn_argv(struct consumer *c, const struct rargs *a)
+{
+	redisReply	*r;
+	int		 tries;
+
+	for (tries = 0; tries < 2; tries++) {
+		if (conn_up(c) == -1)
+			return (NULL);
+		r = redisCommandArgv(c->redis, a->n, a->v,
+		    a->len);
+		if (r == NULL) {
+			conn_drop(c);
+			return (NULL);
+		}
+		if (!lost_library(c, r))
+			return (r);
+		freeReplyObject(r);
+	}
+	return (NULL);
+}
+
+int
+conn_pipeline(struct consumer *c, const struct rargs *cmds, int n,
+    redisReply **out)
+{
+	void	*r;
+	int	 i, j;
+
+	if (conn_up(c) == -1)
+		return (-1);
+	for (i = 0; i < n; i++)
+		redisAppendCommandArgv(c->redis, cmds[i].n,
+		    cmds[i].v, cmds[i].len);
+	for (i = 0; i < n; i++) {
+		if (redisGetReply(c->redis, &r) != REDIS_OK) {
+			for (j = 0; j < i; j++)
+				freeReplyObject(out[j]);
+			conn_drop(c);
+			return (-1);
+		}
+		out[i] = r;
+	}
+	for (i = 0; i < n; i++) {
+		if (lost_library(c, out[i])) {
+			for (j = 0; j < n; j++)
+				freeReplyObject(out[j]);
+			return (-1);
+		}
+	}
+	return (0);
+}
+
+redisReply *
+conn_persist(struct consumer *c, const struct rargs *a)
+{
+	redisReply	*r;
+
+	while ((r = conn_argv(c, a)) == NULL && !stop_requested())
+		stop_sleep_ms(PERSIST_WAIT_MS);
+	return (r);
+}
+
+int
+conn_persist_pipeline(struct consumer *c, const struct rargs *cmds, int n,
+    redisReply **out)
+{
+	while (conn_pipeline(c, cmds, n, out) == -1) {
+		if (stop_requested())
+			return (-1);
+		stop_sleep_ms(PERSIST_WAIT_MS);
+	}
+	return (0);
+}
+
+/* Free n replies and n argument lists. */
+void
+conn_free(redisReply **replies, struct rargs *cmds, int n)
+{
+	int	i;
+
+	for (i = 0; i < n; i++) {
+		if (replies != NULL && replies[i] != NULL)
+			freeReplyObject(replies[i]);
+		if (cmds != NULL)
+			rargs_free(&cmds[i]);
+	}
+}
