@@ -8,7 +8,8 @@
 # Redis runs with AOF and appendfsync always: a write is on disk before
 # Redis answers it, so even a killed Redis keeps every accepted checkout,
 # status and idempotency key (tests/test_invariants.py kills it).  SecantusDB keeps its
-# WiredTiger files in $DATA_DIR/mongo.  SECANTUS_SERVER=rs uses the Rust
+# WiredTiger files in $DATA_DIR/mongo and runs with conf/secantusd.toml
+# (every commit fsynced: a completed order survives a killed database).  SECANTUS_SERVER=rs uses the Rust
 # server (scripts/deps.sh rs installs it) instead of the Python one.
 
 is_loopback() {
@@ -72,6 +73,7 @@ start_mongo() {
 	fi
 	mkdir -p "$DATA_DIR/mongo"
 	start_proc secantus "$DATA_DIR/log/secantus.log" "$(secantus_cmd)" \
+	    --config "$TOP/conf/secantusd.toml" \
 	    --host 127.0.0.1 --port "$MONGO_PORT" \
 	    --storage-path "$DATA_DIR/mongo"
 	wait_port 127.0.0.1 "$MONGO_PORT" 30 SecantusDB

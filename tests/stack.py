@@ -94,7 +94,8 @@ class Stack:
             "ENV_FILE": "/dev/null",
             "PORT": str(self.port),
             "REDIS_URL": f"redis://127.0.0.1:{self.redis_port}/0",
-            "MONGO_URI": f"mongodb://127.0.0.1:{self.mongo_port}/shop",
+            "MONGO_URI": f"mongodb://127.0.0.1:{self.mongo_port}/shop"
+                         "?retryWrites=false",
             "JWT_SECRET": "test-secret-" + "x" * 40,
             "DATA_DIR": str(self.dir),
             "ADMIN_EMAIL": "admin@example.com",
@@ -168,7 +169,8 @@ class Stack:
         binary = (ROOT / ".tools/bin/secantusd-rs" if server == "rs"
                   else VENV / "bin/secantusd-py")
         self.procs["mongo"] = self._spawn("mongo", [
-            str(binary), "--host", "127.0.0.1",
+            str(binary), "--config", str(ROOT / "conf/secantusd.toml"),
+            "--host", "127.0.0.1",
             "--port", str(self.mongo_port),
             "--storage-path", str(self.dir / "mongo")])
         wait_until(lambda: self.mongo.admin.command("ping"), 30, "secantus")

@@ -14,6 +14,7 @@ import signal
 import time
 
 import bson
+import pytest
 import requests
 
 from util import make_jwt, product
@@ -123,13 +124,25 @@ def after_some_final(stack, ids, k):
 CHAOS = {"RECLAIM_IDLE_MS": "1500", "LOCK_TTL_MS": "3000"}
 
 
-def test_no_oversell_with_many_buyers_and_workers(fresh_stack):
-    s = fresh_stack(workers=2, env={"WORKER_CONSUMERS": "3"})
+@pytest.fixture(params=["batched", "BATCH_MAX=1"])
+def stack_of(request, fresh_stack):
+    """fresh_stack, once with batches and once one checkout at a time."""
+    extra = {} if request.param == "batched" else {"BATCH_MAX": "1"}
+
+    def make(**kw):
+        kw["env"] = dict(kw.get("env") or {}, **extra)
+        return fresh_stack(**kw)
+
+    return make
+
+
+def test_no_oversell_with_many_buyers_and_workers(stack_of):
+    s = stack_of(workers=2, env={"WORKER_CONSUMERS": "3"})
     run(s, stock=20, n=60)
 
 
-def test_no_oversell_when_a_worker_is_killed(fresh_stack):
-    s = fresh_stack(workers=2, env=CHAOS)
+def test_no_oversell_when_a_worker_is_killed(stack_of):
+    s = stack_of(workers=2, env=CHAOS)
 
     def kill(stack, ids):
         after_some_final(stack, ids, 5)
@@ -139,8 +152,8 @@ def test_no_oversell_when_a_worker_is_killed(fresh_stack):
     run(s, stock=20, n=60, during=kill)
 
 
-def test_no_oversell_when_redis_restarts(fresh_stack):
-    s = fresh_stack(workers=2, env=CHAOS)
+def test_no_oversell_when_redis_restarts(stack_of):
+    s = stack_of(workers=2, env=CHAOS)
 
     def restart(stack, ids):
         after_some_final(stack, ids, 5)
@@ -169,8 +182,8 @@ def test_api_answers_503_while_redis_is_down(fresh_stack):
     assert r.headers["Retry-After"]
 
 
-def test_no_oversell_when_the_database_restarts(fresh_stack):
-    s = fresh_stack(workers=2, env=CHAOS)
+def test_no_oversell_when_the_database_restarts(stack_of):
+    s = stack_of(workers=2, env=CHAOS)
     pid = product(s, 1.5, 20)
     people = buyers(s, 61, pid)
     late = people.pop()
@@ -221,8 +234,8 @@ def test_poison_jobs_are_dead_lettered(fresh_stack):
     assert s.db.products.find_one({"_id": bson.ObjectId(pid)})["stock"] == 5
 
 
-def test_sigterm_finishes_the_job_in_hand_and_exits_0(fresh_stack):
-    s = fresh_stack(workers=0, env={"WORKER_CONSUMERS": "1"})
+def test_sigterm_finishes_the_job_in_hand_and_exits_0(stack_of):
+    s = stack_of(workers=0, env={"WORKER_CONSUMERS": "1"})
     pid = product(s, 1.5, 100)
     people = buyers(s, 20, pid)
     ids = submit_all(s, people)

@@ -467,6 +467,7 @@ place(struct consumer *c, struct job **jobs, int n)
 static void
 run_locked(struct consumer *c, struct job **jobs, int n)
 {
+	long	wait;
 	int	i;
 
 	if (mark_all(c, jobs, n) == -1 || find_existing(c, jobs, n) == -1)
@@ -477,10 +478,11 @@ run_locked(struct consumer *c, struct job **jobs, int n)
 			jobs[i]->code = ERR_INTERNAL;
 		}
 	}
+	wait = RETRY_FIRST_MS;
 	while (gate_reserve(c, jobs, n) == -1) {
-		if (stop_requested())
+		if (back_off(c, jobs, n, &wait, "gate", "reserving stock "
+		    "failed (Redis, or MongoDB while seeding)") == -1)
 			return;
-		stop_sleep_ms(RETRY_FIRST_MS);
 	}
 	if (place(c, jobs, n) == -1)
 		return;
