@@ -58,6 +58,8 @@ struct ctx {
 	const struct route	*route;
 	char			 rid[40];	/* request id, for the logs */
 	char			 param[32];	/* the ":id" path segment */
+	char			 checkout_id[25];	/* one it queued, for
+						   its log line */
 	struct principal	 who;		/* set by api_auth() */
 	json_t			*body;		/* new; the parsed body */
 	struct call		*call;		/* the call being waited on */

@@ -2,10 +2,13 @@
  * checkout.c -- POST /api/checkout (submit), GET /api/checkout/:id
  * (status, long-poll) and GET /api/checkout/:id/events (WebSocket push).
  *
- * Submitting runs no order: it checks the Idempotency-Key, checks that
- * the cart is not empty, then records the checkout as queued and XADDs
- * the job in one Lua script (with the idempotency record, and a 503 when
- * the stream is longer than QUEUE_MAX), and answers 202.  With
+ * Submitting runs no order: one call of the library's checkout_submit
+ * (shared/checkout.lua) checks the Idempotency-Key, takes the cart's
+ * lines from the hint the API keeps after each cart write, refuses when
+ * the stream is longer than QUEUE_MAX (503), records the checkout as
+ * queued and XADDs the job with its lines; then the API answers 202.
+ * Without a hint the cart is read from MongoDB (400 cart_empty if it is
+ * empty) and the call made again with its lines.  With
  * Prefer: wait=N (or CHECKOUT_WAIT_DEFAULT) it holds the request until
  * the worker publishes the result: 201 with the order, 409 with the
  * failure, or 202 at the deadline; it is woken by the published result,
@@ -18,9 +21,9 @@
  * The same key with another body is a 422; while the first request is
  * still being recorded, a concurrent one gets 409.
  *
- * The status record in Redis holds the public body the worker wrote
- * ("body"), the owner ("userId") and the status; GET returns the body
- * as it is, to the owner or an admin.
+ * The status record in Redis holds the public body (shared/protocol.c
+ * renders it, here and in the worker), the owner ("userId") and the
+ * status; GET returns the body as it is, to the owner or an admin.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -171,14 +174,10 @@ submit_call(struct http_request *req, struct ctx *ctx, struct submit *s,
     const char *lines)
 {
 	struct rargs	 a;
-	json_t		*body;
 	char		*text;
 	int		 r;
 
-	body = json_pack("{s:s, s:s, s:s, s:s}", "checkoutId", s->id,
-	    "status", "queued", "createdAt", s->now, "updatedAt", s->now);
-	text = json_dump_body(body);
-	json_decref(body);
+	text = protocol_body(s->id, CK_QUEUED, s->now, NULL, NULL);
 	rargs_fcall(&a, FN_SUBMIT, 4);
 	rargs_addf(&a, "%s%s", RK_CHECKOUT, s->id);
 	rargs_add(&a, RK_STREAM);
@@ -288,8 +287,7 @@ submit_cart(struct http_request *req, struct ctx *ctx, struct submit *s)
 static int
 submit_queued(struct http_request *req, struct ctx *ctx, struct submit *s)
 {
-	log_info("checkout: queued", "{s:s, s:s, s:s}", "rid", ctx->rid,
-	    "checkoutId", s->id, "userId", ctx->who.sub);
+	memcpy(ctx->checkout_id, s->id, sizeof(ctx->checkout_id));
 	if (s->waiter == NULL) {
 		answer_accepted(req, s->id, 202);
 		return (KORE_RESULT_OK);

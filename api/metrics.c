@@ -17,6 +17,7 @@
 
 #include "api.h"
 #include "../shared/config.h"
+#include "../shared/protocol.h"
 #include "../shared/redis.h"
 
 #define MAX_ROUTES	32
@@ -38,14 +39,6 @@ struct counters {
 static struct counters	*shared;
 static const char	*names[MAX_ROUTES];
 static size_t		 nroutes;
-
-/* KEYS: stream, stats.  ARGV: group.  {xlen, pending, stats...} */
-static const char gauges_lua[] =
-    "local p = redis.pcall('XPENDING', KEYS[1], ARGV[1]) "
-    "local n = 0 "
-    "if type(p) == 'table' then n = p[1] end "
-    "return {redis.call('XLEN', KEYS[1]), n, "
-    "  redis.call('HGETALL', KEYS[2])}";
 
 /* In the parent, before the fork: the shared counters and route names. */
 int
@@ -160,6 +153,29 @@ stat_of(json_t *pairs, const char *name)
 	return (0);
 }
 
+/* The workers' batch sizes as a histogram (stats "batch_le_<n>"). */
+static void
+batches_text(struct kore_buf *b, json_t *st)
+{
+	static const int	 le[] = { 1, 2, 4, 8, 16, 32, 64, 128 };
+	json_int_t		 cum;
+	size_t			 i;
+	char			 name[32];
+
+	kore_buf_appendf(b, "# HELP checkout_batch_size Checkouts per order "
+	    "transaction batch.\n# TYPE checkout_batch_size histogram\n");
+	for (i = 0, cum = 0; i < sizeof(le) / sizeof(le[0]); i++) {
+		snprintf(name, sizeof(name), "batch_le_%d", le[i]);
+		cum += stat_of(st, name);
+		kore_buf_appendf(b, "checkout_batch_size_bucket{le=\"%d\"} "
+		    "%lld\n", le[i], (long long)cum);
+	}
+	kore_buf_appendf(b, "checkout_batch_size_bucket{le=\"+Inf\"} %lld\n"
+	    "checkout_batch_size_sum %lld\ncheckout_batch_size_count %lld\n",
+	    (long long)stat_of(st, "batches"), (long long)stat_of(st,
+	    "batched"), (long long)stat_of(st, "batches"));
+}
+
 static void
 queue_text(struct kore_buf *b, json_t *r)
 {
@@ -181,6 +197,10 @@ queue_text(struct kore_buf *b, json_t *r)
 	    stat_of(st, "dead_lettered"));
 	gauge(b, "checkout_lock_contention_total", "Jobs that found their "
 	    "user's lock taken.", "counter", stat_of(st, "lock_contention"));
+	gauge(b, "checkout_gate_refused_total", "Checkouts the stock gate "
+	    "refused without a database operation.", "counter",
+	    stat_of(st, "gate_refused"));
+	batches_text(b, st);
 }
 
 static int
@@ -207,8 +227,8 @@ metrics_get(struct http_request *req, struct ctx *ctx)
 			api_error(req, ERR_UNAUTHENTICATED, NULL);
 			return (KORE_RESULT_OK);
 		}
-		return (call_redis(req, ctx, 1, "EVAL %s 2 %s %s %s",
-		    gauges_lua, RK_STREAM, RK_STATS, RK_GROUP));
+		return (call_redis(req, ctx, 1, "FCALL %s 2 %s %s %s",
+		    FN_METRICS, RK_STREAM, RK_STATS, RK_GROUP));
 	}
 	kore_buf_init(&b, 8192);
 	requests_text(&b);

@@ -375,6 +375,18 @@ local function stats_batch(keys, args)
   return 1
 end
 
+--[[
+metrics_gauges: what /metrics shows of the queue and the workers.
+KEYS: [1] checkout:jobs, [2] stats:worker.  ARGV: [1] group.
+Reply: {stream length, pending entries, the stats hash as a flat array}.
+]]
+local function metrics_gauges(keys, args)
+  local p = redis.pcall('XPENDING', keys[1], args[1])
+  local n = 0
+  if type(p) == 'table' then n = p[1] end
+  return {redis.call('XLEN', keys[1]), n, redis.call('HGETALL', keys[2])}
+end
+
 redis.register_function('checkout_submit', checkout_submit)
 redis.register_function('checkout_unidem', checkout_unidem)
 redis.register_function('checkout_mark', checkout_mark)
@@ -388,3 +400,5 @@ redis.register_function('catalog_bump', catalog_bump)
 redis.register_function('cart_hint', cart_hint)
 redis.register_function('lock_release', lock_release)
 redis.register_function('stats_batch', stats_batch)
+redis.register_function{function_name = 'metrics_gauges',
+  callback = metrics_gauges, flags = {'no-writes'}}

@@ -59,8 +59,10 @@ static const struct var vars[] = {
 	    "redis://[:password@]host[:port][/db]"),
 	L("REDIS_TIMEOUT_MS", redis_timeout_ms, "2000", 50, 60000,
 	    "a Redis call slower than this answers 503"),
-	S("MONGO_URI", mongo_uri, "mongodb://127.0.0.1:27017/shop",
-	    "MongoDB URI; the path names the database"),
+	S("MONGO_URI", mongo_uri,
+	    "mongodb://127.0.0.1:27017/shop?retryWrites=false",
+	    "MongoDB URI; the path names the database (retryWrites=false for "
+	    "the embedded SecantusDB: docs/DATABASE.md)"),
 	L("MONGO_TIMEOUT_MS", mongo_timeout_ms, "5000", 100, 120000,
 	    "MongoDB server-selection and socket timeout"),
 	S("JWT_SECRET", jwt_secret, NULL,
@@ -113,6 +115,11 @@ static const struct var vars[] = {
 	    "Redis and SecantusDB data, logs and pid files of `make run`"),
 	L("WORKERS", workers, "2", 0, 256, "worker processes `make run` starts"),
 	S("LOG_LEVEL", log_level, "info", "debug, info, warn or error"),
+	S("LOG_REQUESTS", log_requests, "sample:100",
+	    "request lines the API writes: all, sample:N (one in N) or none; "
+	    "errors, slow requests and checkouts are always written"),
+	L("LOG_SLOW_MS", log_slow_ms, "250", 1, 600000,
+	    "a request slower than this is always logged"),
 };
 
 #define NVARS	(sizeof(vars) / sizeof(vars[0]))
@@ -131,6 +138,7 @@ static const char	*lookup(const struct dotenv *, const char *);
 static int	set_var(const struct var *, const char *, char *, size_t);
 static int	check(char *, size_t);
 static int	parse_redis_url(char *, size_t);
+static int	parse_log_requests(char *, size_t);
 static int	parse_mongo_uri(char *, size_t);
 
 int
@@ -326,6 +334,8 @@ check(char *err, size_t errlen)
 		    "warn or error, not \"%s\"", cfg.log_level);
 		return (-1);
 	}
+	if (parse_log_requests(err, errlen) == -1)
+		return (-1);
 	if ((cfg.admin_email[0] == '\0') != (cfg.admin_password[0] == '\0')) {
 		snprintf(err, errlen, "config: ADMIN_EMAIL and ADMIN_PASSWORD "
 		    "must be set together");
@@ -334,6 +344,34 @@ check(char *err, size_t errlen)
 	if (parse_redis_url(err, errlen) == -1)
 		return (-1);
 	return (parse_mongo_uri(err, errlen));
+}
+
+/* LOG_REQUESTS: all, none or sample:N (1 <= N <= 1000000). */
+static int
+parse_log_requests(char *err, size_t errlen)
+{
+	char	*end;
+	long	 n;
+
+	if (strcmp(cfg.log_requests, "all") == 0) {
+		cfg.log_sample = 1;
+		return (0);
+	}
+	if (strcmp(cfg.log_requests, "none") == 0) {
+		cfg.log_sample = 0;
+		return (0);
+	}
+	if (strncmp(cfg.log_requests, "sample:", 7) == 0) {
+		n = strtol(cfg.log_requests + 7, &end, 10);
+		if (end != cfg.log_requests + 7 && *end == '\0' && n >= 1 &&
+		    n <= 1000000) {
+			cfg.log_sample = n;
+			return (0);
+		}
+	}
+	snprintf(err, errlen, "config: LOG_REQUESTS must be all, none or "
+	    "sample:N with N from 1 to 1000000, not \"%s\"", cfg.log_requests);
+	return (-1);
 }
 
 /* redis://[[user]:password@]host[:port][/db] */

@@ -76,6 +76,9 @@ struct config {
 	char	data_dir[CONFIG_STR_MAX];
 	long	workers;		/* worker processes started by run */
 	char	log_level[16];		/* debug | info | warn | error */
+	char	log_requests[32];	/* all | sample:N | none */
+	long	log_sample;		/* parsed: 1 all, N one in N, 0 none */
+	long	log_slow_ms;		/* requests slower than this: logged */
 };
 
 extern struct config	cfg;

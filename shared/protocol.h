@@ -43,6 +43,7 @@ enum checkout_state {
 #define FN_CART_HINT	"cart_hint"
 #define FN_LOCK_RELEASE	"lock_release"
 #define FN_STATS_BATCH	"stats_batch"
+#define FN_METRICS	"metrics_gauges"
 
 /* The library's source, for FUNCTION LOAD REPLACE (static). */
 extern const char	protocol_library[];

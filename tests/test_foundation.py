@@ -238,3 +238,44 @@ def test_metrics_token_when_configured(fresh_stack):
     assert s.get("/metrics").status_code == 401
     r = s.get("/metrics", headers={"Authorization": "Bearer scrape-me"})
     assert r.status_code == 200 and "http_requests_total" in r.text
+
+
+def request_lines(stack):
+    import json
+    return [json.loads(line) for line in stack.log("api").splitlines()
+            if '"msg":"request"' in line]
+
+
+def test_request_logs_keep_errors_slow_and_checkouts_and_sample_the_rest(
+        fresh_stack):
+    from util import new_user, product
+    s = fresh_stack(workers=0, env={"LOG_REQUESTS": "sample:50"})
+    before = len([x for x in request_lines(s) if x["route"] == "health"])
+    for _ in range(200):
+        s.get("/health")
+    for _ in range(5):
+        s.get("/api/nope")
+    a = product(s, 1, 5)
+    _, token = new_user(s)
+    s.post("/api/cart/me", {"productId": a, "quantity": 1}, token=token)
+    wait_until(lambda: s.redis.get(f"cart:lines:{_['id']}") is not None,
+               5, "the cart hint")
+    cid = s.post("/api/checkout", {}, token=token).json()["checkoutId"]
+    time.sleep(0.5)                         # the API flushes every 100 ms
+    lines = request_lines(s)
+    health = [x for x in lines if x["route"] == "health"]
+    assert 1 <= len(health) - before <= 10            # about 200 / 50
+    assert len([x for x in lines if x["status"] == 404]) == 5   # all errors
+    (sub,) = [x for x in lines if x["route"] == "checkout_submit"]
+    assert sub["checkoutId"] == cid and sub["status"] == 202
+
+
+def test_request_logs_can_be_off_but_errors_stay(fresh_stack):
+    s = fresh_stack(workers=0, env={"LOG_REQUESTS": "none",
+                                    "LOG_SLOW_MS": "100000"})
+    for _ in range(50):
+        s.get("/health")
+    s.get("/api/nope")
+    time.sleep(0.5)
+    lines = request_lines(s)
+    assert [x["status"] for x in lines] == [404]
