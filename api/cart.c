@@ -16,12 +16,14 @@
  * One database operation per write: the products a cart names come
  * from this process's product cache (cache.c), checked against the
  * catalogue version, which is fetched together with the cart hint in one
- * Redis MGET.  The hint ("<rev>|<productId>:<qty>,...", kept after each
- * cart answer through the library's cart_hint, newest revision wins)
- * says which products the cart holds before it is read; what is not
- * cached is read from the database (and cached), so a stale hint costs
- * one more query, never a wrong answer.  The submit path trusts a hint
- * with lines (api/checkout.c).
+ * Redis MGET.  The hint ("<rev>|<cartId>|<productId>:<qty>,...", kept
+ * after each cart answer through the library's cart_hint, newest
+ * revision wins) says what the cart holds before it is read: the new
+ * cart is computed from it and written only where the cart is still
+ * exactly that revision with those lines.  A stale or missing hint
+ * costs a read and a second write, never a wrong cart; products not
+ * cached cost one query (and are cached).  The submit path trusts a
+ * hint with lines (api/checkout.c).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +37,8 @@
 #include "../shared/money.h"
 #include "../shared/protocol.h"
 #include "../shared/redis.h"
+
+#define STORE_TRIES	20	/* conditional writes before 503 */
 
 enum { CART_START, CART_CACHED, CART_DONE };
 
@@ -300,45 +304,132 @@ check_products(json_t *in, char *field, size_t len)
 	return (ERR_NONE);
 }
 
-/* The request's lines as a cart (for a replace). */
-static int
-request_cart(json_t *in, struct cart *c)
+/* Apply the request to c: set or remove one line, or replace them all. */
+static enum err
+apply(struct cart *c, json_t *in)
 {
-	json_t		*line;
+	json_t		*items, *line;
 	bson_oid_t	 pid;
-	size_t		 i;
+	int64_t		 qty;
+	size_t		 n;
+	int		 i;
+
+	if ((items = json_object_get(in, "items")) != NULL) {
+		c->n = 0;
+		json_array_foreach(items, n, line) {
+			in_oid(line, "productId", &pid);
+			qty = json_integer_value(json_object_get(line,
+			    "quantity"));
+			if (carts_append(c, &pid, qty) == -1)
+				return (ERR_INTERNAL);
+		}
+		return (ERR_NONE);
+	}
+	in_oid(in, "productId", &pid);
+	qty = json_integer_value(json_object_get(in, "quantity"));
+	i = carts_find(c, &pid);
+	if (qty == 0) {
+		if (i >= 0)
+			carts_remove(c, i);
+	} else if (i >= 0) {
+		c->lines[i].quantity = qty;
+	} else if (c->n >= cfg.cart_max_lines) {
+		return (ERR_CART_TOO_LARGE);
+	} else if (carts_append(c, &pid, qty) == -1) {
+		return (ERR_INTERNAL);
+	}
+	return (ERR_NONE);
+}
+
+/* The cart a hint "<rev>|<cartId>|<lines>" describes; -1 if none. */
+static int
+hint_cart(const char *hint, struct cart *c)
+{
+	const char	*id, *lines;
+	char		 hex[25], *end;
+	long long	 rev;
 
 	memset(c, 0, sizeof(*c));
-	json_array_foreach(json_object_get(in, "items"), i, line) {
-		in_oid(line, "productId", &pid);
-		if (carts_append(c, &pid, json_integer_value(json_object_get(
-		    line, "quantity"))) == -1)
-			return (-1);
+	if (hint == NULL || (rev = strtoll(hint, &end, 10)) <= 0 ||
+	    *end != '|' || (lines = strchr(end + 1, '|')) == NULL)
+		return (-1);
+	id = end + 1;
+	if (lines - id != 24)
+		return (-1);
+	memcpy(hex, id, 24);
+	hex[24] = '\0';
+	/* Lines first: parsing them starts c afresh. */
+	if (protocol_lines_parse(lines + 1, c) == -1)
+		return (-1);
+	if (db_oid_parse(hex, &c->id) == -1) {
+		carts_free(c);
+		return (-1);
 	}
+	c->exists = 1;
+	c->rev = rev;
 	return (0);
 }
 
-/* The write itself: one findAndModify.  ERR_CART_TOO_LARGE if full. */
+/*
+ * Compute the cart from old and write it if the cart is still old:
+ * 1 written (into c), 0 changed meanwhile, -1 not written, *e saying
+ * why (a full cart, or the database).
+ */
+static int
+try_store(mongoc_collection_t *carts, json_t *in, const bson_oid_t *user,
+    const struct cart *old, int from_hint, struct cart *c,
+    bson_error_t *berr, enum err *e)
+{
+	int	r;
+
+	if (carts_copy(c, old) == -1) {
+		*e = ERR_INTERNAL;
+		return (-1);
+	}
+	if ((*e = apply(c, in)) != ERR_NONE)
+		return (-1);
+	if (!old->exists)
+		r = carts_insert(carts, user, c, berr);
+	else
+		r = carts_update_if(carts, user, old, from_hint, c, berr);
+	if (r == -1)
+		*e = db_error(berr);
+	else if (r == 0)
+		carts_free(c);
+	return (r);
+}
+
+/*
+ * Write the request: from the hint in one operation when the cart is
+ * still what the hint says; else read, apply, write conditionally, and
+ * again if another write got in between.  The cart as written goes to c.
+ */
 static enum err
 store(mongoc_collection_t *carts, json_t *in, const bson_oid_t *user,
     struct cart *c, bson_error_t *berr)
 {
-	bson_oid_t	pid;
-	int		r;
+	struct cart	old;
+	enum err	e;
+	int		tries, r;
 
-	if (json_object_get(in, "items") != NULL) {
-		if (request_cart(in, c) == -1)
-			return (ERR_INTERNAL);
-		r = carts_replace(carts, user, c, berr);
-	} else {
-		in_oid(in, "productId", &pid);
-		r = carts_set_line(carts, user, &pid, json_integer_value(
-		    json_object_get(in, "quantity")), cfg.cart_max_lines, c,
-		    berr);
+	r = 0;
+	e = ERR_NONE;
+	if (hint_cart(json_string_value(json_object_get(in, "hint")), &old) ==
+	    0)
+		r = try_store(carts, in, user, &old, 1, c, berr, &e);
+	for (tries = 0; r == 0 && tries < STORE_TRIES; tries++) {
+		carts_free(&old);
+		if (carts_load(carts, user, NULL, &old, berr) == -1) {
+			e = db_error(berr);
+			r = -1;
+			break;
+		}
+		r = try_store(carts, in, user, &old, 0, c, berr, &e);
 	}
-	if (r == -1)
-		return (db_error(berr));
-	return (r == 0 ? ERR_CART_TOO_LARGE : ERR_NONE);
+	carts_free(&old);
+	if (r == 0)
+		e = ERR_OVERLOADED;
+	return (e);
 }
 
 /*
@@ -435,9 +526,10 @@ known_products(struct cartreq *r, const char *hint)
 	id = json_string_value(json_object_get(r->in, "productId"));
 	if (id != NULL && (p = cache_product(id, &r->v)) != NULL)
 		json_object_set_new(known, id, json_deep_copy(p));
-	/* The hint, "<rev>|<id>:<qty>,...": the cart's products. */
-	for (s = hint != NULL ? strchr(hint, '|') : NULL; s != NULL;
-	    s = strchr(s, ',')) {
+	/* The hint, "<rev>|<cartId>|<id>:<qty>,...": the cart's products. */
+	s = hint != NULL ? strchr(hint, '|') : NULL;
+	s = s != NULL ? strchr(s + 1, '|') : NULL;
+	for (; s != NULL; s = strchr(s, ',')) {
 		s++;
 		if (strlen(s) < 24)
 			break;
@@ -459,6 +551,8 @@ cart_run(struct http_request *req, struct ctx *ctx, struct cartreq *r,
 	in = json_deep_copy(r->in);
 	json_object_set_new(in, "known", known_products(r, hint));
 	json_object_set_new(in, "fetched", json_object());
+	if (hint != NULL)
+		json_object_set_new(in, "hint", json_string(hint));
 	return (call_offload(req, ctx, CART_DONE, OFFLOAD_DB, r->run, in));
 }
 
@@ -508,6 +602,9 @@ finish(struct http_request *req, struct ctx *ctx, struct cartreq *r)
 	    json_object_get(r->in, "userId")));
 	rargs_addf(&a, "%lld", (long long)json_integer_value(
 	    json_object_get(out, "rev")));
+	id = json_string_value(json_object_get(json_object_get(out, "cart"),
+	    "id"));
+	rargs_add(&a, id != NULL ? id : "");
 	rargs_add(&a, json_string_value(json_object_get(out, "lines")));
 	rargs_addf(&a, "%d", CART_HINT_TTL);
 	aredis_fire_args(&a);

@@ -3,9 +3,10 @@
  * API (api/cart.c) and the worker (worker/order.c).
  *
  * A cart is {userId, items: [{productId, quantity}], rev, updatedAt}.
- * Every write is one atomic findAndModify, so two concurrent changes
- * never overwrite each other; rev counts writes, so that the cart hint
- * in Redis (checkout.lua's cart_hint) keeps the newest one.  An order
+ * A write is conditional on the revision and the lines it was computed
+ * from (carts_update_if), so two concurrent changes never overwrite each
+ * other: the loser reads again.  rev counts writes, so that the cart
+ * hint in Redis (checkout.lua's cart_hint) keeps the newest.  An order
  * removes the cart (worker/order.c); the next write starts it again.
  */
 #ifndef SHARED_CARTS_H
@@ -39,21 +40,30 @@ int	carts_load(mongoc_collection_t *, const bson_oid_t *user,
 void	carts_parse(const bson_t *doc, struct cart *c);
 
 /*
- * Set product's line in user's cart to qty (0 removes it) in one
- * findAndModify, creating the cart if needed; the cart as written goes
- * to c (carts_free() it).  Returns 1, 0 if the cart already has
- * max_lines lines without product, -1 on error (err set).
+ * Create user's cart with c's lines (c gets its id, rev 1 and time).
+ * Returns 1, 0 if a cart exists already (read it and update), -1 on
+ * error (err set).
  */
-int	carts_set_line(mongoc_collection_t *, const bson_oid_t *user,
-	    const bson_oid_t *product, int64_t qty, long max_lines,
+int	carts_insert(mongoc_collection_t *, const bson_oid_t *user,
 	    struct cart *c, bson_error_t *err);
 
 /*
- * Replace user's cart lines with c's in one findAndModify (creating the
- * cart if needed); c then holds the cart as written.  1, or -1 on error.
+ * Write c's lines as the next revision of user's cart, only if the cart
+ * is still at old's revision and, with same_lines, has exactly old's
+ * lines in order (old came from a hint, not from the database): what
+ * was written is then exactly c.  Returns 1 (c gets old's id and the
+ * new revision), 0 if the cart is not old any more (read it again), -1
+ * on error.
  */
-int	carts_replace(mongoc_collection_t *, const bson_oid_t *user,
-	    struct cart *c, bson_error_t *err);
+int	carts_update_if(mongoc_collection_t *, const bson_oid_t *user,
+	    const struct cart *old, int same_lines, struct cart *c,
+	    bson_error_t *err);
+
+/* A copy of src's lines and identity into dst; -1 out of memory. */
+int	carts_copy(struct cart *dst, const struct cart *src);
+
+/* Remove line i. */
+void	carts_remove(struct cart *c, int i);
 
 /* The index of product in c, or -1. */
 int	carts_find(const struct cart *c, const bson_oid_t *product);

@@ -12,7 +12,7 @@ The keys (names in shared/redis.h):
   checkout:dead        dead-lettered jobs: msgid, checkoutId, userId, reason
   checkout:events      pub/sub channel of status bodies
   idem:<user>:<key>    "pending|<hash>" or "done|<hash>|<checkoutId>"
-  cart:lines:<user>    the cart hint, "<rev>|<productId>:<qty>,..."
+  cart:lines:<user>    the cart hint, "<rev>|<cartId>|<productId>:<qty>,..."
   catalog:version      bumped by every product write
   catalog:stock        bumped by every completed order
   stats:worker         hash of worker counters
@@ -77,7 +77,7 @@ local function checkout_submit(keys, args)
   local lines = args[10]
   if lines == '' then
     local hint = redis.call('GET', keys[4])
-    lines = hint and string.match(hint, '^%d+|(.+)$')
+    lines = hint and string.match(hint, '^%d+|%x*|(.+)$')
     if not lines then
       if haskey then
         redis.call('SET', keys[3], 'pending|' .. args[7], 'EX', args[11])
@@ -113,22 +113,43 @@ local function checkout_unidem(keys, args)
   return 0
 end
 
---[[
-checkout_mark: a worker starts on a checkout: status processing, publish.
-KEYS: [1] checkout:<id>.  ARGV: [1] the processing body, [2] userId,
-      [3] the events channel.
-Reply: "completed" or "failed" if already final (nothing changed);
-      "first" if it was queued (no delivery got this far before, so
-      no order can exist); "again" otherwise (look for an order).
-]]
-local function checkout_mark(keys, args)
-  local cur = redis.call('HGET', keys[1], 'status')
+-- Mark checkout id processing and publish; the reply as batch_begin's.
+local function mark(id, body, user, channel)
+  local key = 'checkout:' .. id
+  local cur = redis.call('HGET', key, 'status')
   if is_final(cur) then return cur end
-  redis.call('HSET', keys[1], 'status', 'processing', 'body', args[1],
-    'userId', args[2])
-  redis.call('PUBLISH', args[3], args[1])
+  redis.call('HSET', key, 'status', 'processing', 'body', body,
+    'userId', user)
+  redis.call('PUBLISH', channel, body)
   if cur == 'queued' then return 'first' end
   return 'again'
+end
+
+--[[
+batch_begin: a worker starts on a batch: take each job's user lock
+(SET lock:user:<id> <token> NX PX ttl) and mark the checkouts it got
+processing (publishing each), in one call.
+KEYS: none.
+ARGV: [1] lock TTL in ms, [2] the events channel, then four per job:
+      checkoutId, userId, lock token, the processing body.
+Reply: one per job: "busy" (another holds its user's lock: nothing
+      done); "completed" or "failed" (already final: nothing changed,
+      only acknowledge it); "first" (it was queued: no delivery got this
+      far before, so no order can exist); "again" (look for an order).
+]]
+local function batch_begin(keys, args)
+  local out = {}
+  for i = 3, #args, 4 do
+    local id, user, token, body = args[i], args[i + 1], args[i + 2],
+      args[i + 3]
+    if redis.call('SET', 'lock:user:' .. user, token, 'NX', 'PX',
+        args[1]) then
+      out[#out + 1] = mark(id, body, user, args[2])
+    else
+      out[#out + 1] = 'busy'
+    end
+  end
+  return out
 end
 
 -- Settle checkout id's reservation; ordered: productId -> units ordered
@@ -149,43 +170,69 @@ local function settle(id, ordered)
   redis.call('DEL', resv)
 end
 
---[[
-checkout_finish: record a checkout's result, publish it, settle its
-stock reservation and XACK its job, atomically: a job is acknowledged
-only together with its result.  A final status is never overwritten
-(then the job is only acknowledged).
-KEYS: [1] checkout:<id>, [2] checkout:jobs, [3] stats:worker,
-      [4] catalog:stock, [5] checkout:dead, [6] cart:lines:<user>
-ARGV: [1] group, [2] msgid, [3] status, [4] body, [5] userId,
-      [6] status TTL, [7] events channel, [8] dead-letter reason ("" if
-      not dead-lettered), [9] checkoutId, [10] the order's lines,
-      "<productId>:<qty>,..." ("" unless completed)
-Reply: the status found before ("" if none).
-]]
-local function checkout_finish(keys, args)
-  local cur = redis.call('HGET', keys[1], 'status')
-  if not is_final(cur) then
-    redis.call('HSET', keys[1], 'status', args[3], 'body', args[4],
-      'userId', args[5])
-    redis.call('EXPIRE', keys[1], args[6])
-    redis.call('PUBLISH', args[7], args[4])
-    redis.call('HINCRBY', keys[3], args[3], 1)
+-- Record one job's result (see batch_finish); the status found before.
+local function finish(keys, args, j)
+  local id, user, status, body = args[j + 1], args[j + 2], args[j + 3],
+    args[j + 4]
+  local key = 'checkout:' .. id
+  local cur = redis.call('HGET', key, 'status')
+  if not is_final(cur) and status ~= '' then
+    redis.call('HSET', key, 'status', status, 'body', body, 'userId', user)
+    redis.call('EXPIRE', key, args[2])
+    redis.call('PUBLISH', args[3], body)
+    redis.call('HINCRBY', keys[2], status, 1)
     local ordered = nil
-    if args[3] == 'completed' then
+    if status == 'completed' then
       ordered = {}
-      for _, l in ipairs(split_lines(args[10])) do ordered[l[1]] = l[2] end
-      redis.call('INCR', keys[4])
-      redis.call('DEL', keys[6])
+      for _, l in ipairs(split_lines(args[j + 6])) do ordered[l[1]] = l[2] end
+      redis.call('INCR', keys[3])
+      redis.call('DEL', 'cart:lines:' .. user)
     end
-    settle(args[9], ordered)
-    if args[8] ~= '' then
-      redis.call('XADD', keys[5], '*', 'msgid', args[2],
-        'checkoutId', args[9], 'userId', args[5], 'reason', args[8])
-      redis.call('HINCRBY', keys[3], 'dead_lettered', 1)
+    settle(id, ordered)
+    if args[j + 5] ~= '' then
+      redis.call('XADD', keys[4], '*', 'msgid', args[j], 'checkoutId', id,
+        'userId', user, 'reason', args[j + 5])
+      redis.call('HINCRBY', keys[2], 'dead_lettered', 1)
     end
   end
-  redis.call('XACK', keys[2], args[1], args[2])
+  redis.call('XACK', keys[1], args[1], args[j])
+  if args[j + 7] ~= '' and
+      redis.call('GET', 'lock:user:' .. user) == args[j + 7] then
+    redis.call('DEL', 'lock:user:' .. user)
+  end
   return cur or ''
+end
+
+--[[
+batch_finish: record each job's result, publish it, settle its stock
+reservation, XACK it and release its user's lock, for a whole batch in
+one call: a job is acknowledged only together with its result.  A final
+status is never overwritten (then the job is only acknowledged); an
+empty status only acknowledges.  Counts the batch in stats:worker.
+KEYS: [1] checkout:jobs, [2] stats:worker, [3] catalog:stock,
+      [4] checkout:dead
+ARGV: [1] group, [2] status TTL, [3] events channel, [4] the batch's
+      size, [5] its size bucket ("batch_le_<n>"), [6] how many the gate
+      refused, then eight per job: msgid, checkoutId, userId, status,
+      body, dead-letter reason ("" if none), the order's lines
+      "<productId>:<qty>,..." ("" unless completed), lock token ("" if
+      it holds none).
+Reply: per job, the status found before ("" if none).
+]]
+local function batch_finish(keys, args)
+  local out = {}
+  for j = 7, #args, 8 do
+    out[#out + 1] = finish(keys, args, j)
+  end
+  if tonumber(args[4]) > 0 then
+    redis.call('HINCRBY', keys[2], 'batches', 1)
+    redis.call('HINCRBY', keys[2], 'batched', args[4])
+    redis.call('HINCRBY', keys[2], args[5], 1)
+  end
+  if args[6] ~= '0' then
+    redis.call('HINCRBY', keys[2], 'gate_refused', args[6])
+  end
+  return out
 end
 
 --[[
@@ -331,20 +378,54 @@ local function catalog_bump(keys, args)
 end
 
 --[[
-cart_hint: remember a cart's lines after a cart write, unless a newer
-revision is already remembered (two writes' hints may arrive out of
-order).  An empty cart leaves "<rev>|", which the submit does not
-trust (it asks the database).
-KEYS: [1] cart:lines:<user>.  ARGV: [1] the cart's revision, [2] lines
-      "<productId>:<qty>,...", [3] TTL.
+cart_hint: remember a cart after a cart answer, unless a newer revision
+is already remembered (two answers' hints may arrive out of order).  An
+empty cart leaves "<rev>|<cartId>|", which the submit does not trust (it
+asks the database).  The API also writes carts from the hint, but only
+where the cart is still exactly that revision with those lines.
+KEYS: [1] cart:lines:<user>.  ARGV: [1] the cart's revision, [2] its id,
+      [3] lines "<productId>:<qty>,...", [4] TTL.
 Reply: 1 if stored, 0 if an equal or newer revision was there.
 ]]
 local function cart_hint(keys, args)
   local cur = redis.call('GET', keys[1])
   local rev = cur and tonumber(string.match(cur, '^(%d+)|'))
   if rev and rev >= tonumber(args[1]) then return 0 end
-  redis.call('SET', keys[1], args[1] .. '|' .. args[2], 'EX', args[3])
+  redis.call('SET', keys[1], args[1] .. '|' .. args[2] .. '|' .. args[3],
+    'EX', args[4])
   return 1
+end
+
+--[[
+locks_take: take several locks at once, or none: a transaction's
+product locks, all or nothing, so that two holders never wait for each
+other in a circle.
+KEYS: none.  ARGV: [1] token, [2] TTL in ms, [3...] the lock keys.
+Reply: 1 taken, 0 one is held (nothing taken: try again).
+]]
+local function locks_take(keys, args)
+  for i = 3, #args do
+    if redis.call('EXISTS', args[i]) == 1 then return 0 end
+  end
+  for i = 3, #args do
+    redis.call('SET', args[i], args[1], 'PX', args[2])
+  end
+  return 1
+end
+
+--[[
+locks_release: release the locks still holding token.
+KEYS: none.  ARGV: [1] token, [2...] the lock keys.
+Reply: how many were released.
+]]
+local function locks_release(keys, args)
+  local n = 0
+  for i = 2, #args do
+    if redis.call('GET', args[i]) == args[1] then
+      n = n + redis.call('DEL', args[i])
+    end
+  end
+  return n
 end
 
 --[[
@@ -357,22 +438,6 @@ local function lock_release(keys, args)
     return redis.call('DEL', keys[1])
   end
   return 0
-end
-
---[[
-stats_batch: count one batch a worker finished.
-KEYS: [1] stats:worker.  ARGV: [1] its size, [2] the field of its size
-      bucket ("batch_le_<n>"), [3] how many the gate refused.
-Reply: 1.
-]]
-local function stats_batch(keys, args)
-  redis.call('HINCRBY', keys[1], 'batches', 1)
-  redis.call('HINCRBY', keys[1], 'batched', args[1])
-  redis.call('HINCRBY', keys[1], args[2], 1)
-  if args[3] ~= '0' then
-    redis.call('HINCRBY', keys[1], 'gate_refused', args[3])
-  end
-  return 1
 end
 
 --[[
@@ -389,8 +454,8 @@ end
 
 redis.register_function('checkout_submit', checkout_submit)
 redis.register_function('checkout_unidem', checkout_unidem)
-redis.register_function('checkout_mark', checkout_mark)
-redis.register_function('checkout_finish', checkout_finish)
+redis.register_function('batch_begin', batch_begin)
+redis.register_function('batch_finish', batch_finish)
 redis.register_function('checkout_requeue', checkout_requeue)
 redis.register_function('gate_reserve', gate_reserve)
 redis.register_function('gate_seed_begin', gate_seed_begin)
@@ -399,6 +464,7 @@ redis.register_function('gate_forget', gate_forget)
 redis.register_function('catalog_bump', catalog_bump)
 redis.register_function('cart_hint', cart_hint)
 redis.register_function('lock_release', lock_release)
-redis.register_function('stats_batch', stats_batch)
+redis.register_function('locks_take', locks_take)
+redis.register_function('locks_release', locks_release)
 redis.register_function{function_name = 'metrics_gauges',
   callback = metrics_gauges, flags = {'no-writes'}}

@@ -32,8 +32,8 @@ enum checkout_state {
 /* The Redis functions of checkout.lua, by name. */
 #define FN_SUBMIT	"checkout_submit"
 #define FN_UNIDEM	"checkout_unidem"
-#define FN_MARK		"checkout_mark"
-#define FN_FINISH	"checkout_finish"
+#define FN_BEGIN	"batch_begin"
+#define FN_FINISH	"batch_finish"
 #define FN_REQUEUE	"checkout_requeue"
 #define FN_RESERVE	"gate_reserve"
 #define FN_SEED_BEGIN	"gate_seed_begin"
@@ -42,7 +42,8 @@ enum checkout_state {
 #define FN_CATALOG_BUMP	"catalog_bump"
 #define FN_CART_HINT	"cart_hint"
 #define FN_LOCK_RELEASE	"lock_release"
-#define FN_STATS_BATCH	"stats_batch"
+#define FN_LOCKS_TAKE	"locks_take"
+#define FN_LOCKS_RELEASE	"locks_release"
 #define FN_METRICS	"metrics_gauges"
 
 /* The library's source, for FUNCTION LOAD REPLACE (static). */

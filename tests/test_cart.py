@@ -157,3 +157,52 @@ def test_concurrent_updates_lose_nothing(stack):
     assert codes == [200] * 8
     cart = stack.get("/api/cart/me", token=token).json()
     assert sorted(i["productId"] for i in cart["items"]) == sorted(ids)
+
+
+def db_ops(stack):
+    c = stack.mongo.admin.command("serverStatus")["opcounters"]
+    return {k: c[k] for k in ("insert", "query", "update", "delete",
+                              "getmore")}
+
+
+def test_a_write_from_a_fresh_hint_is_one_database_operation(fresh_stack):
+    from stack import wait_until
+    s = fresh_stack(workers=0, env={"API_WORKERS": "1"})
+    user, token = new_user(s)
+    a, b = product(s, 1), product(s, 2)
+    cart = s.post("/api/cart/me", {"items": [
+        {"productId": a, "quantity": 1}, {"productId": b, "quantity": 1}]},
+        token=token).json()                     # a and b now cached
+    key = f"cart:lines:{user['id']}"
+    wait_until(lambda: s.redis.get(key) == f"1|{cart['id']}|{a}:1,{b}:1",
+               5, "the hint")
+    before = db_ops(s)
+    r = s.post("/api/cart/me", {"productId": b, "quantity": 4}, token=token)
+    after = db_ops(s)
+    assert r.status_code == 200
+    assert [(i["productId"], i["quantity"]) for i in r.json()["items"]] == \
+        [(a, 1), (b, 4)]
+    assert r.json()["id"] == cart["id"]
+    spent = {k: after[k] - before[k] for k in after if after[k] > before[k]}
+    assert spent == {"update": 1}, spent
+
+
+def test_a_stale_hint_never_writes_a_wrong_cart(stack):
+    from stack import wait_until
+    user, token = new_user(stack)
+    a, b = product(stack, 1), product(stack, 2)
+    cart = stack.post("/api/cart/me", {"productId": a, "quantity": 1},
+                      token=token).json()
+    key = f"cart:lines:{user['id']}"
+    wait_until(lambda: stack.redis.get(key) is not None, 5, "the hint")
+    # Same revision, other lines: the conditional write must not match.
+    stack.redis.set(key, f"1|{cart['id']}|{b}:5")
+    r = stack.post("/api/cart/me", {"productId": a, "quantity": 3},
+                   token=token)
+    assert r.status_code == 200
+    assert [(i["productId"], i["quantity"]) for i in r.json()["items"]] == \
+        [(a, 3)]
+    import bson
+    doc = stack.db.carts.find_one({"userId": bson.ObjectId(user["id"])})
+    assert [(str(i["productId"]), i["quantity"]) for i in doc["items"]] == \
+        [(a, 3)] and doc["rev"] == 2

@@ -301,7 +301,7 @@ def test_a_stale_cart_hint_ends_as_cart_empty(stack):
     user, token = new_user(stack)
     r = stack.post("/api/checkout", {}, token=token)
     assert r.status_code == 400                     # no hint: the database
-    stack.redis.set(f"cart:lines:{user['id']}", f"9|{a}:1")  # gone stale
+    stack.redis.set(f"cart:lines:{user['id']}", f"9||{a}:1")  # gone stale
     r = stack.post("/api/checkout", {}, token=token)
     assert r.status_code == 202
     st = final(stack, r.json()["checkoutId"], token)
@@ -313,8 +313,9 @@ def test_cart_writes_keep_the_hint_and_orders_drop_it(stack):
     a = product(stack, 1, 5)
     user, token = buyer(stack, [(a, 2)])
     # The hint is written after the answer (it is only a hint).
+    cart = stack.get("/api/cart/me", token=token).json()
     wait_until(lambda: stack.redis.get(f"cart:lines:{user['id']}") ==
-               f"1|{a}:2", 5, "the cart hint")
+               f"1|{cart['id']}|{a}:2", 5, "the cart hint")
     r = checkout_waiting(stack, token)
     assert r.status_code == 201
     assert stack.redis.get(f"cart:lines:{user['id']}") is None

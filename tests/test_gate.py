@@ -71,7 +71,7 @@ def test_refusals_of_a_sold_out_product_cost_no_database_operation(
         {"productId": bson.ObjectId(pid), "quantity": 1}]} for u in users])
     pipe = s.redis.pipeline()
     for u in users:                 # what a cart write leaves (cart.c)
-        pipe.set(f"cart:lines:{u['_id']}", f"1|{pid}:1")
+        pipe.set(f"cart:lines:{u['_id']}", f"1||{pid}:1")
     pipe.execute()
     tokens = [make_token(s, u["_id"]) for u in users]
     before = ops(s)

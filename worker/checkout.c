@@ -3,23 +3,23 @@
  *
  * A consumer hands checkout_run() what one XREADGROUP gave it: one job
  * on an idle system, up to BATCH_MAX under load.  For the batch:
- *   1. take every user's lock in one pipeline (a job whose user is busy,
- *      or whose user has an earlier job in the batch, runs on its own
- *      afterwards, waiting for the lock up to LOCK_WAIT_MS, then goes
- *      to the back of the stream);
- *   2. mark each checkout processing and publish (checkout_mark); one
- *      that is final already is only acknowledged;
- *   3. a job delivered before: look for its order (order.c) — if it
+ *   1. take every user's lock and mark each checkout processing (and
+ *      publish), in one call (the library's batch_begin); a job whose
+ *      user is busy, or has an earlier job in the batch, runs on its
+ *      own afterwards, waiting for the lock up to LOCK_WAIT_MS, then
+ *      goes to the back of the stream; a checkout that is final already
+ *      is only acknowledged;
+ *   2. a job delivered before: look for its order (order.c) — if it
  *      exists the checkout completed, whatever happens next;
- *   4. reserve the lines in the stock gate (gate.c): what it refuses
+ *   3. reserve the lines in the stock gate (gate.c): what it refuses
  *      fails with no MongoDB operation;
- *   5. place the rest in one transaction (order.c), retrying with
- *      back-off while the database fails (the claims are renewed
- *      meanwhile so that no other worker takes the jobs);
- *   6. record each result, publish it, settle its reservation and
- *      XACK, in one library call per job, all in one pipeline
- *      (checkout_finish): a job is acknowledged only with its result;
- *   7. release the locks.
+ *   4. take the locks of the batch's products, then place the rest in
+ *      one transaction (order.c), retrying with back-off while the
+ *      database fails (the claims are renewed meanwhile so that no
+ *      other worker takes the jobs);
+ *   5. record each result, publish it, settle its reservation, XACK it
+ *      and release its user's lock, all in one call (batch_finish): a
+ *      job is acknowledged only together with its result.
  * Every step may be repeated safely, which is what makes redelivery
  * harmless: a final status is never overwritten, a reservation is made
  * once per checkout, and an order is found by its unique checkoutId
@@ -45,12 +45,13 @@
 #define RETRY_FIRST_MS	100
 #define RETRY_MAX_MS	2000
 
-/* What product locks a rerun of the transaction took. */
-struct rerun {
+/* The product locks of one transaction. */
+struct plocks {
 	struct consumer	*c;
 	char		 token[40];
 	char		(*ids)[25];	/* owned */
 	int		 n;
+	int		 held;		/* taken */
 };
 
 /* ----- jobs ----- */
@@ -118,39 +119,50 @@ open_job(const struct job *j)
 
 /* ----- Redis steps ----- */
 
-/* Step 2: mark every job processing; -1 if the worker is stopping. */
+/*
+ * Step 1: lock and mark jobs (batch_begin).  Each job's locked, first
+ * and ack_only say what it got.  0, or -1 if the worker is stopping.
+ */
 static int
-mark_all(struct consumer *c, struct job **jobs, int n)
+begin(struct consumer *c, struct job **jobs, int n)
 {
-	struct rargs	*cmds;
-	redisReply	**r;
+	struct rargs	 a;
+	redisReply	*r, *e;
 	char		*body;
 	int		 i, ret;
 
-	cmds = calloc((size_t)n, sizeof(*cmds));
-	r = calloc((size_t)n, sizeof(*r));
+	rargs_fcall(&a, FN_BEGIN, 0);
+	rargs_addf(&a, "%ld", cfg.lock_ttl_ms);
+	rargs_add(&a, RK_EVENTS);
 	for (i = 0; i < n; i++) {
+		lock_token(jobs[i]->token, sizeof(jobs[i]->token));
 		body = protocol_body(jobs[i]->id, CK_PROCESSING,
 		    jobs[i]->created, NULL, NULL);
-		rargs_fcall(&cmds[i], FN_MARK, 1);
-		rargs_addf(&cmds[i], "%s%s", RK_CHECKOUT, jobs[i]->id);
-		rargs_add(&cmds[i], body);
-		rargs_add(&cmds[i], jobs[i]->user);
-		rargs_add(&cmds[i], RK_EVENTS);
+		rargs_add(&a, jobs[i]->id);
+		rargs_add(&a, jobs[i]->user);
+		rargs_add(&a, jobs[i]->token);
+		rargs_add(&a, body);
 		free(body);
 	}
-	ret = conn_persist_pipeline(c, cmds, n, r);
+	r = conn_persist(c, &a);
+	rargs_free(&a);
+	ret = r != NULL && r->type == REDIS_REPLY_ARRAY &&
+	    (int)r->elements == n ? 0 : -1;
 	for (i = 0; ret == 0 && i < n; i++) {
-		if (r[i]->type != REDIS_REPLY_STRING)
-			continue;	/* an error: treat as delivered before */
-		jobs[i]->ack_only = protocol_rank(protocol_state(r[i]->str))
-		    == 3;
-		jobs[i]->first = strcmp(r[i]->str, "first") == 0;
+		e = r->element[i];
+		if (e->type != REDIS_REPLY_STRING ||
+		    strcmp(e->str, "busy") == 0)
+			continue;
+		jobs[i]->locked = 1;
+		jobs[i]->ack_only = protocol_rank(protocol_state(e->str)) == 3;
+		jobs[i]->first = strcmp(e->str, "first") == 0;
 	}
-	conn_free(ret == 0 ? r : NULL, cmds, n);
-	free(cmds);
-	free(r);
-	return (ret);
+	if (r != NULL && ret == -1 && r->type == REDIS_REPLY_ERROR)
+		log_error("worker: batch_begin failed", "{s:s}", "error",
+		    r->str);
+	if (r != NULL)
+		freeReplyObject(r);
+	return (r == NULL ? -1 : 0);
 }
 
 /* The order's lines as "<productId>:<qty>,..." (new). */
@@ -174,7 +186,7 @@ ordered_lines(json_t *order)
 	return (buf);
 }
 
-/* The checkout_finish call for job j. */
+/* batch_finish's eight arguments for job j. */
 static void
 finish_args(struct rargs *a, struct job *j)
 {
@@ -184,50 +196,21 @@ finish_args(struct rargs *a, struct job *j)
 	err = NULL;
 	if (j->state == CK_FAILED)
 		err = protocol_failure(j->code, j->product);
-	body = j->ack_only ? strdup("") : protocol_body(j->id, j->state,
-	    j->created, j->order, err);
+	body = j->ack_only || j->state == CK_UNKNOWN ? strdup("") :
+	    protocol_body(j->id, j->state, j->created, j->order, err);
 	lines = j->state == CK_COMPLETED ? ordered_lines(j->order) :
 	    strdup("");
-	rargs_fcall(a, FN_FINISH, 6);
-	rargs_addf(a, "%s%s", RK_CHECKOUT, j->id);
-	rargs_add(a, RK_STREAM);
-	rargs_add(a, RK_STATS);
-	rargs_add(a, RK_STOCK);
-	rargs_add(a, RK_DEAD);
-	rargs_addf(a, "%s%s", RK_CART_LINES, j->user);
-	rargs_add(a, RK_GROUP);
 	rargs_add(a, j->msgid);
-	rargs_add(a, protocol_state_name(j->state));
-	rargs_add(a, body);
-	rargs_add(a, j->user);
-	rargs_addf(a, "%ld", cfg.checkout_ttl);
-	rargs_add(a, RK_EVENTS);
-	rargs_add(a, j->dead != NULL ? j->dead : "");
 	rargs_add(a, j->id);
+	rargs_add(a, j->user);
+	rargs_add(a, j->ack_only ? "" : protocol_state_name(j->state));
+	rargs_add(a, body);
+	rargs_add(a, j->dead != NULL ? j->dead : "");
 	rargs_add(a, lines);
+	rargs_add(a, j->locked ? j->token : "");
 	free(body);
 	free(lines);
 	json_decref(err);
-}
-
-/* The batch's counters: its size, and what the gate refused. */
-static void
-stats_args(struct rargs *a, struct job **jobs, int n)
-{
-	static const int	 sizes[] = { 1, 2, 4, 8, 16, 32, 64, 128 };
-	size_t			 k;
-	int			 i, refused;
-
-	for (k = 0; k < sizeof(sizes) / sizeof(sizes[0]) - 1 &&
-	    n > sizes[k]; k++)
-		;
-	for (i = 0, refused = 0; i < n; i++)
-		refused += jobs[i]->by_gate;
-	rargs_fcall(a, FN_STATS_BATCH, 1);
-	rargs_add(a, RK_STATS);
-	rargs_addf(a, "%d", n);
-	rargs_addf(a, "batch_le_%d", sizes[k]);
-	rargs_addf(a, "%d", refused);
 }
 
 static void
@@ -247,36 +230,49 @@ log_done(struct consumer *c, const struct job *j, int batch)
 }
 
 /*
- * Step 6: record every result, settle, XACK, in one pipeline; then log.
- * Nothing is logged if the worker stopped before Redis answered: the
- * jobs stay pending and are reclaimed.
+ * Step 5: record every result, settle, XACK and unlock, in one call,
+ * counting the batch; then log.  Nothing is logged if the worker stopped
+ * before Redis answered: the jobs stay pending and are reclaimed.
  */
 static void
 finish_all(struct consumer *c, struct job **jobs, int n)
 {
-	struct rargs	*cmds;
-	redisReply	**r;
-	int		 i;
+	static const int	 sizes[] = { 1, 2, 4, 8, 16, 32, 64, 128 };
+	struct rargs		 a;
+	redisReply		*r;
+	size_t			 k;
+	int			 i, refused;
 
-	cmds = calloc((size_t)n + 1, sizeof(*cmds));
-	r = calloc((size_t)n + 1, sizeof(*r));
+	for (k = 0; k < sizeof(sizes) / sizeof(sizes[0]) - 1 &&
+	    n > sizes[k]; k++)
+		;
+	for (i = 0, refused = 0; i < n; i++)
+		refused += jobs[i]->by_gate;
+	rargs_fcall(&a, FN_FINISH, 4);
+	rargs_add(&a, RK_STREAM);
+	rargs_add(&a, RK_STATS);
+	rargs_add(&a, RK_STOCK);
+	rargs_add(&a, RK_DEAD);
+	rargs_add(&a, RK_GROUP);
+	rargs_addf(&a, "%ld", cfg.checkout_ttl);
+	rargs_add(&a, RK_EVENTS);
+	rargs_addf(&a, "%d", n);
+	rargs_addf(&a, "batch_le_%d", sizes[k]);
+	rargs_addf(&a, "%d", refused);
 	for (i = 0; i < n; i++)
-		finish_args(&cmds[i], jobs[i]);
-	stats_args(&cmds[n], jobs, n);
-	if (conn_persist_pipeline(c, cmds, n + 1, r) == 0) {
-		for (i = 0; i < n; i++) {
-			if (r[i]->type == REDIS_REPLY_ERROR)
-				log_error("worker: finishing failed",
-				    "{s:s, s:s}", "checkoutId", jobs[i]->id,
-				    "error", r[i]->str);
-			else
+		finish_args(&a, jobs[i]);
+	if ((r = conn_persist(c, &a)) != NULL) {
+		if (r->type == REDIS_REPLY_ERROR)
+			log_error("worker: finishing failed", "{s:s}", "error",
+			    r->str);
+		else
+			for (i = 0; i < n; i++)
 				log_done(c, jobs[i], n);
-		}
-		conn_free(r, NULL, n + 1);
+		freeReplyObject(r);
 	}
-	conn_free(NULL, cmds, n + 1);
-	free(cmds);
-	free(r);
+	rargs_free(&a);
+	for (i = 0; i < n; i++)
+		jobs[i]->locked = 0;
 }
 
 /* Renew the claims of the jobs: they are being worked on. */
@@ -306,8 +302,8 @@ static int
 back_off(struct consumer *c, struct job **jobs, int n, long *wait,
     const char *what, const char *error)
 {
-	log_warn("worker: database failed, retrying", "{s:s, s:s, s:i}",
-	    "step", what, "error", error, "batch", n);
+	log_warn("worker: retrying", "{s:s, s:s, s:i}", "step", what,
+	    "error", error, "batch", n);
 	if (stop_requested())
 		return (-1);
 	stop_sleep_ms(*wait);
@@ -318,7 +314,7 @@ back_off(struct consumer *c, struct job **jobs, int n, long *wait,
 
 /* ----- MongoDB steps ----- */
 
-/* The order requests for the open jobs; map[k] is the job of request k. */
+/* The order requests for the jobs want() picks; map[k]: request k's job. */
 static int
 requests(struct job **jobs, int n, int (*want)(const struct job *),
     struct order_req *reqs, int *map)
@@ -356,7 +352,7 @@ delivered_before(const struct job *j)
 	return (open_job(j) && (!j->first || j->dead != NULL));
 }
 
-/* Step 3: find orders of jobs delivered before; -1 if stopping. */
+/* Step 2: find orders of jobs delivered before; -1 if stopping. */
 static int
 find_existing(struct consumer *c, struct job **jobs, int n)
 {
@@ -384,24 +380,75 @@ find_existing(struct consumer *c, struct job **jobs, int n)
 	return (ret);
 }
 
+/* Add pid to l's products, once. */
+static void
+plocks_add(struct plocks *l, const char *pid, int max)
+{
+	int	i;
+
+	for (i = 0; i < l->n; i++) {
+		if (strcmp(l->ids[i], pid) == 0)
+			return;
+	}
+	if (l->n < max)
+		memcpy(l->ids[l->n++], pid, 25);
+}
+
+/* Step 4a: the locks of the products the open jobs will order. */
+static void
+plocks_take(struct plocks *l, struct job **jobs, int n)
+{
+	char	hex[25];
+	int	i, k, max;
+
+	for (i = 0, max = 0; i < n; i++)
+		max += open_job(jobs[i]) ? jobs[i]->want.n : 0;
+	if (max == 0)
+		return;
+	l->ids = calloc((size_t)max, sizeof(*l->ids));
+	for (i = 0; i < n; i++) {
+		for (k = 0; open_job(jobs[i]) && k < jobs[i]->want.n; k++) {
+			db_oid_hex(&jobs[i]->want.lines[k].product, hex);
+			plocks_add(l, hex, max);
+		}
+	}
+	lock_token(l->token, sizeof(l->token));
+	l->held = lock_products(l->c, l->ids, l->n, l->token);
+}
+
+static void
+plocks_release(struct plocks *l)
+{
+	if (l->held)
+		unlock_products(l->c, l->ids, l->n, l->token);
+	free(l->ids);
+	memset(l, 0, sizeof(*l));
+}
+
+/*
+ * The transaction hit a write conflict without the locks (it orders a
+ * product the jobs' lines did not name, or the locks timed out): take
+ * the locks of every product it orders before it runs again.
+ */
 static void
 on_rerun(void *arg, char (*pids)[25], int n)
 {
-	struct rerun	*r = arg;
+	struct plocks	*l = arg;
 
-	if (r->ids != NULL)
+	if (l->held)
 		return;
-	r->ids = calloc((size_t)n, sizeof(*r->ids));
-	memcpy(r->ids, pids, (size_t)n * sizeof(*r->ids));
-	r->n = n;
-	lock_token(r->token, sizeof(r->token));
-	lock_products(r->c, r->ids, r->n, r->token);
+	free(l->ids);
+	l->ids = calloc((size_t)n, sizeof(*l->ids));
+	memcpy(l->ids, pids, (size_t)n * sizeof(*l->ids));
+	l->n = n;
+	lock_token(l->token, sizeof(l->token));
+	l->held = lock_products(l->c, l->ids, l->n, l->token);
 }
 
 /* Run the batch transaction until the database answers. */
 static int
 place_all(struct consumer *c, struct job **jobs, int n,
-    struct order_req *reqs, int k, struct rerun *rr, int *runs)
+    struct order_req *reqs, int k, struct plocks *l, int *runs)
 {
 	struct order_batch	b;
 	long			wait;
@@ -411,7 +458,7 @@ place_all(struct consumer *c, struct job **jobs, int n,
 	b.reqs = reqs;
 	b.n = k;
 	b.on_rerun = on_rerun;
-	b.arg = rr;
+	b.arg = l;
 	wait = RETRY_FIRST_MS;
 	for (tries = 0;; tries++) {
 		/* After a failed try the orders may have committed after all. */
@@ -426,33 +473,33 @@ place_all(struct consumer *c, struct job **jobs, int n,
 }
 
 /*
- * Step 5: the open jobs in one transaction.  MongoDB refused what the
+ * Step 4: the open jobs in one transaction.  MongoDB refused what the
  * gate admitted: that product's counter is dropped and seeded again.
  */
 static int
 place(struct consumer *c, struct job **jobs, int n)
 {
 	struct order_req	*reqs;
-	struct rerun		 rr;
+	struct plocks		 l;
 	int			*map, k, i, ret, runs;
 
 	reqs = calloc((size_t)n, sizeof(*reqs));
 	map = calloc((size_t)n, sizeof(*map));
-	memset(&rr, 0, sizeof(rr));
-	rr.c = c;
+	memset(&l, 0, sizeof(l));
+	l.c = c;
 	ret = 0;
 	runs = 0;
-	if ((k = requests(jobs, n, open_job, reqs, map)) > 0)
-		ret = place_all(c, jobs, n, reqs, k, &rr, &runs);
+	if ((k = requests(jobs, n, open_job, reqs, map)) > 0) {
+		plocks_take(&l, jobs, n);
+		ret = place_all(c, jobs, n, reqs, k, &l, &runs);
+	}
+	plocks_release(&l);
 	for (i = 0; ret == 0 && i < k; i++) {
 		jobs[map[i]]->attempts = runs;
 		take_result(jobs[map[i]], &reqs[i]);
-		if (jobs[map[i]]->code == ERR_OUT_OF_STOCK)
+		if (jobs[map[i]]->code == ERR_OUT_OF_STOCK &&
+		    !jobs[map[i]]->by_gate)
 			gate_forget(c, jobs[map[i]]->product);
-	}
-	if (rr.ids != NULL) {
-		unlock_products(c, rr.ids, rr.n, rr.token);
-		free(rr.ids);
 	}
 	for (i = 0; i < k; i++)
 		order_req_clear(&reqs[i]);
@@ -463,14 +510,14 @@ place(struct consumer *c, struct job **jobs, int n)
 
 /* ----- the batch ----- */
 
-/* Steps 2-6 for jobs whose users' locks are held. */
+/* Steps 2-5 for jobs whose users' locks are held. */
 static void
 run_locked(struct consumer *c, struct job **jobs, int n)
 {
 	long	wait;
 	int	i;
 
-	if (mark_all(c, jobs, n) == -1 || find_existing(c, jobs, n) == -1)
+	if (find_existing(c, jobs, n) == -1)
 		return;
 	for (i = 0; i < n; i++) {
 		if (open_job(jobs[i]) && jobs[i]->dead != NULL) {
@@ -511,33 +558,35 @@ requeue(struct consumer *c, struct job *j)
 }
 
 /*
- * Take j's user's lock, waiting up to LOCK_WAIT_MS.  1 taken; 0 the job
- * was sent to the back of the stream instead; -1 stopping.
+ * Begin j alone, waiting for its user's lock up to LOCK_WAIT_MS.  1 it
+ * has it; 0 the job was sent to the back of the stream instead (or, a
+ * dead letter, left pending); -1 stopping.
  */
 static int
-lock_wait(struct consumer *c, struct job *j)
+begin_waiting(struct consumer *c, struct job *j)
 {
 	int64_t	until;
-	int	got, counted;
+	int	counted;
 
 	until = db_now_ms() + LOCK_WAIT_MS;
 	counted = 0;
-	while ((got = lock_take(c, j)) != 1) {
-		if (stop_requested())
+	for (;;) {
+		if (begin(c, &j, 1) == -1 || stop_requested())
 			return (-1);
-		if (got == 0 && !counted++)
+		if (j->locked)
+			return (1);
+		if (!counted++)
 			freeReplyObject(conn_cmd(c, "HINCRBY %s lock_contention "
 			    "1", RK_STATS));
-		if (got == 0 && db_now_ms() > until) {
+		if (db_now_ms() > until) {
 			/* A dead letter stays pending: requeueing it would
 			 * reset its delivery count. */
 			if (j->dead == NULL)
 				requeue(c, j);
 			return (0);
 		}
-		stop_sleep_ms(got == -1 ? 200 : LOCK_POLL_MS);
+		stop_sleep_ms(LOCK_POLL_MS);
 	}
-	return (1);
 }
 
 /* Jobs without valid ids cannot be locked or ordered: dead letters. */
@@ -597,25 +646,19 @@ checkout_run(struct consumer *c, struct job *all, int n)
 		else
 			now[nnow++] = jobs[i];
 	}
-	while (nnow > 0 && lock_users(c, now, nnow) == -1 &&
-	    !stop_requested())
-		stop_sleep_ms(200);
-	for (i = 0, n = 0; i < nnow; i++) {
-		if (now[i]->locked)
-			now[n++] = now[i];
-		else
-			later[nlater++] = now[i];
-	}
-	if (n > 0) {
-		if (!stop_requested())
+	if (nnow > 0 && begin(c, now, nnow) == 0) {
+		for (i = 0, n = 0; i < nnow; i++) {
+			if (now[i]->locked)
+				now[n++] = now[i];
+			else
+				later[nlater++] = now[i];
+		}
+		if (n > 0)
 			run_locked(c, now, n);
-		unlock_users(c, now, n);
 	}
 	for (i = 0; i < nlater && !stop_requested(); i++) {
-		if (lock_wait(c, later[i]) != 1)
-			continue;
-		run_locked(c, &later[i], 1);
-		unlock_users(c, &later[i], 1);
+		if (begin_waiting(c, later[i]) == 1)
+			run_locked(c, &later[i], 1);
 	}
 	free(jobs);
 	free(now);

@@ -8,7 +8,7 @@
  *   stop.c      the stop flag and the only way a thread sleeps
  *   conn.c      a thread's Redis connection, commands and pipelines
  *   order.c     the MongoDB side (order.h): batch transaction, lookups
- *   lock.c      per-user locks, and product locks after a conflict
+ *   lock.c      lock tokens, and product locks before a transaction
  *   gate.c      the stock gate: reservations and seeding
  *   checkout.c  a batch of jobs from delivery to XACK
  *   reclaim.c   jobs of dead consumers, dead letters, stream trimming
@@ -82,9 +82,6 @@ void		conn_free(redisReply **, struct rargs *, int n);
 
 /* lock.c */
 void		lock_token(char *token, size_t len);
-int		lock_take(struct consumer *, struct job *);
-int		lock_users(struct consumer *, struct job **, int n);
-void		unlock_users(struct consumer *, struct job **, int n);
 int		lock_products(struct consumer *, char (*ids)[25], int n,
 		    const char *token);
 void		unlock_products(struct consumer *, char (*ids)[25], int n,
