@@ -40,7 +40,8 @@ obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 SHARED_OBJ	:= $(call obj,$(SHARED_SRC))
 HEADERS		:= $(wildcard */*.h)
 
-BINS	:= $(B)/api.so $(B)/worker $(B)/shopctl $(B)/unit $(B)/dbcheck
+BINS	:= $(B)/api.so $(B)/worker $(B)/shopctl $(B)/unit $(B)/dbcheck \
+	   $(B)/ceiling
 
 .PHONY: all deps run test unit bench lint fmt clean
 ifeq ($(DEPS_OK),yes)
@@ -91,6 +92,11 @@ $(B)/unit: $(call obj,$(TEST_SRC)) $(SHARED_OBJ)
 	@$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(B)/dbcheck: $(call obj,tests/dbcheck.c) $(SHARED_OBJ)
+	@echo "LD $@"
+	@$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+# The worker's batch transaction alone: the database's ceiling (bench).
+$(B)/ceiling: $(call obj,bench/ceiling.c worker/order.c) $(SHARED_OBJ)
 	@echo "LD $@"
 	@$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 

@@ -302,13 +302,18 @@ ctx_free(struct http_request *req)
 	ctx->data = NULL;
 }
 
-/* Take the client's X-Request-Id if it is sane, else make one. */
+/*
+ * Take the client's X-Request-Id if it is sane, else make one: a random
+ * prefix drawn once per process and a counter, so that ids are unique
+ * without a system call per request.
+ */
 static void
 request_id(struct http_request *req, struct ctx *ctx)
 {
-	const char	*h;
-	unsigned char	 raw[12];
-	size_t		 i, n;
+	static unsigned char	 prefix[6];
+	static uint64_t		 seq;
+	const char		*h;
+	size_t			 n;
 
 	if (http_request_header(req, "x-request-id", &h) &&
 	    (n = strlen(h)) > 0 && n < sizeof(ctx->rid) &&
@@ -316,9 +321,15 @@ request_id(struct http_request *req, struct ctx *ctx)
 	    "0123456789-_.:") == n) {
 		memcpy(ctx->rid, h, n + 1);
 	} else {
-		randombytes_buf(raw, sizeof(raw));
-		for (i = 0; i < sizeof(raw); i++)
-			snprintf(ctx->rid + i * 2, 3, "%02x", raw[i]);
+		if (seq == 0) {
+			randombytes_buf(prefix, sizeof(prefix));
+			randombytes_buf(&seq, sizeof(seq));
+			seq &= 0xffffffffffULL;
+		}
+		snprintf(ctx->rid, sizeof(ctx->rid), "%02x%02x%02x%02x%02x%02x"
+		    "%012llx", prefix[0], prefix[1], prefix[2], prefix[3],
+		    prefix[4], prefix[5], (unsigned long long)(++seq &
+		    0xffffffffffffULL));
 	}
 	http_response_header(req, "x-request-id", ctx->rid);
 }
@@ -388,17 +399,10 @@ request_log(struct http_request *req, struct ctx *ctx)
 	    NROUTES, req->status, ms / 1000.0);
 	if (!log_enabled(LOG_LVL_INFO) || !request_logged(req, ctx, ms))
 		return;
-	if (ctx->checkout_id[0] != '\0')
-		log_info("request", "{s:s, s:s, s:s, s:s, s:i, s:f, s:s, s:s}",
-		    "rid", ctx->rid, "method", http_method_text(req->method),
-		    "path", req->path, "route", ctx->route->name, "status",
-		    req->status, "ms", ms, "checkoutId", ctx->checkout_id,
-		    "userId", ctx->who.sub);
-	else
-		log_info("request", "{s:s, s:s, s:s, s:s, s:i, s:f}", "rid",
-		    ctx->rid, "method", http_method_text(req->method), "path",
-		    req->path, "route", ctx->route != NULL ? ctx->route->name :
-		    "-", "status", req->status, "ms", ms);
+	log_request(ctx->rid, http_method_text(req->method), req->path,
+	    ctx->route != NULL ? ctx->route->name : "-", req->status, ms,
+	    ctx->checkout_id[0] != '\0' ? ctx->checkout_id : NULL,
+	    ctx->checkout_id[0] != '\0' ? ctx->who.sub : NULL);
 }
 
 int

@@ -14,6 +14,7 @@ import time
 class Result:
     def __init__(self):
         self.latencies = []   # seconds, one per request
+        self.started_at = []  # perf_counter() when each was sent
         self.statuses = []    # HTTP status, or 0 for a failed connection
         self.bodies = []      # response bodies (bytes), if kept
         self.started = 0.0
@@ -58,6 +59,7 @@ async def _worker(host, port, queue, res, keep):
         except asyncio.QueueEmpty:
             break
         t0 = time.perf_counter()
+        res.started_at[i] = t0
         for attempt in range(2):
             try:
                 if writer is None:
@@ -82,6 +84,7 @@ async def _worker(host, port, queue, res, keep):
 async def _run(host, port, requests, concurrency, keep):
     res = Result()
     res.latencies = [0.0] * len(requests)
+    res.started_at = [0.0] * len(requests)
     res.statuses = [0] * len(requests)
     res.bodies = [b""] * len(requests)
     queue = asyncio.Queue()

@@ -1,8 +1,9 @@
 """
-report.py -- bench/results.json as bench/REPORT.md.
+report.py -- bench/results-rs.json and bench/results-py.json (from
+BENCH_DB=py) as bench/REPORT.md, the two database servers side by side.
 
 `python bench/report.py` re-renders the report from the last results;
-the narrative (what the numbers mean, the bottleneck found) lives in
+the narrative (what the numbers mean, the bottlenecks found) lives in
 bench/NOTES.md and is included as it is.
 """
 import json
@@ -10,87 +11,187 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+RUNS = (("rs", "results-rs.json", "Rust server (default)"),
+        ("py", "results-py.json", "Python server"))
 
 
-def _row(name, x, ceiling):
-    share = (f"{100 * x['requests_per_s'] / ceiling:.0f}%"
-             if ceiling else "-")
-    return (f"| {name} | {x['requests_per_s']:,.0f} | {share} | "
-            f"{x.get('p50_ms')} | {x.get('p99_ms')} | "
-            f"{x.get('non_2xx', 0)} |")
+def load_runs():
+    out = []
+    for key, name, label in RUNS:
+        path = ROOT / "bench" / name
+        if path.exists():
+            out.append((key, label, json.loads(path.read_text())))
+    return out
 
 
-def render(r):
-    sc = r["scenarios"]
-    m = r["machine"]
-    ceiling = sc.get("health", {}).get("requests_per_s")
-    out = ["# Benchmark report", "",
-           f"Run {r['when']} on {m['cpus']} CPUs ({m['cpu']}), "
-           f"{m['memory_mb']:,} MiB, kernel {m['kernel']}; "
-           f"{m['database']}; scale {r['scale']}; "
-           f"{r.get('seconds', '?')} s in all.  Produced by `make bench` "
-           "(bench/run.py); raw figures in bench/results.json.", "",
-           "The load generators (wrk, bench/load.py) run on the same "
-           "machine as the server, Redis and the database, so every rate "
-           "is shown beside `/health` measured in the same run: the "
-           "server's own ceiling on this machine today.", ""]
-    http = [(k, v) for k, v in (("GET /health", sc.get("health")),
-                                ("GET /api/products?limit=20",
-                                 sc.get("products")),
-                                ("POST /api/cart/me", sc.get("cart")),
-                                ("POST /api/auth/login", sc.get("login")),
-                                ("POST /api/checkout (submit only)",
-                                 sc.get("submit"))) if v]
-    if http:
-        out += ["## Request rates", "",
-                "| Scenario | requests/s | of /health | p50 ms | p99 ms | "
-                "non-2xx |", "|---|---|---|---|---|---|"]
-        out += [_row(k, v, ceiling) for k, v in http]
-        out.append("")
-    if "login" in sc:
-        lg = sc["login"]
-        out += ["## Logins and the event loop", "",
-                "argon2id runs on its own thread pool; `/health` answered "
-                "one request at a time while the logins ran:", "",
-                "| /health | p50 ms | p99 ms |", "|---|---|---|",
-                f"| idle | {lg['health_while_idle_p50_ms']} | "
-                f"{lg['health_while_idle_p99_ms']} |",
-                f"| during {lg['requests_per_s']:.0f} logins/s | "
-                f"{lg['health_during_logins_p50_ms']} | "
-                f"{lg['health_during_logins_p99_ms']} |", ""]
-    if "orders" in sc:
-        out += ["## End to end: submit to completed", "",
-                "| workers | orders | seconds | orders/s |",
-                "|---|---|---|---|"]
-        for w, v in sc["orders"].items():
-            out.append(f"| {w} | {v['orders']} | {v['seconds']} | "
-                       f"{v['orders_per_s']} |")
-        out.append("")
-    if "flash" in sc:
-        f = sc["flash"]
-        out += ["## The flash sale", "",
-                f"{f['buyers']:,} buyers, each with one unit in the cart, "
-                f"{f['stock']} units in stock, every buyer submitting at "
-                "once (1,000 connections).", "",
-                "| | |", "|---|---|",
-                f"| accepted (202) / rejected | {f['accepted']:,} / "
-                f"{f['rejected']:,} |",
-                f"| 5xx answers | {f['http_5xx']} |",
-                f"| all submits sent and answered in | "
-                f"{f['submit_window_s']} s |",
-                f"| submit latency p50 / p99 / max | {f['submit_p50_ms']} / "
-                f"{f['submit_p99_ms']} / {f['submit_max_ms']} ms |",
-                f"| every buyer has a final status after | "
-                f"{f['all_final_s']} s |",
-                f"| orders created (must be {f['stock']}) | {f['orders']} |",
-                f"| final stock (must be 0) | {f['final_stock']} |",
-                f"| queue length peak | {f['queue_peak']:,} |",
-                f"| API RSS peak (all kore processes) | {f['api_rss_mb']} "
-                "MiB |",
-                f"| worker RSS peak (2 processes) | {f['workers_rss_mb']} "
-                "MiB |",
-                f"| verdict | {'exactly right' if f['ok'] else 'WRONG'} |",
-                ""]
+def get(r, *path):
+    cur = r["scenarios"]
+    for p in path:
+        if not isinstance(cur, dict) or p not in cur:
+            return None
+        cur = cur[p]
+    return cur
+
+
+def fmt(v, unit=""):
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        v = f"{v:,.1f}" if v >= 10 else f"{v:,.2f}"
+    elif isinstance(v, int):
+        v = f"{v:,}"
+    return f"{v}{unit}"
+
+
+def table(runs, rows, first="Measure"):
+    out = ["| " + first + " | " + " | ".join(lbl for _, lbl, _ in runs) +
+           " |", "|---" * (len(runs) + 1) + "|"]
+    for name, fn in rows:
+        out.append(f"| {name} | " + " | ".join(fn(r) for _, _, r in runs) +
+                   " |")
+    return out + [""]
+
+
+def share(r, part, whole):
+    a, b = get(r, *part), get(r, *whole)
+    if a is None or not b:
+        return "-"
+    return f"{100 * a / b:.0f}%"
+
+
+def goal_rows():
+    def e2e(r):
+        return (fmt(get(r, "orders", "hot_product_2_workers", "orders_per_s"))
+                + f" ({share(r, ('orders', 'hot_product_2_workers', 'orders_per_s'), ('ceiling', 'hot_product', 'orders_per_s'))}"
+                " of the ceiling)")
+
+    return [
+        ("orders/s end to end, one hot product, 2 workers (goal: 70% of "
+         "the database's ceiling)", e2e),
+        ("the ceiling: the batch transaction alone, 64 per transaction",
+         lambda r: fmt(get(r, "ceiling", "hot_product", "orders_per_s"))),
+        ("flash sale: every buyer final after the last submit answered "
+         "(goal: 3 s)",
+         lambda r: fmt(get(r, "flash", "final_after_last_answer_s"), " s")),
+        ("submits/s (goal: 20,000, p99 under 10 ms)",
+         lambda r: fmt(get(r, "submit", "requests_per_s")) + ", p99 " +
+         fmt(get(r, "submit", "p99_ms"), " ms")),
+        ("cart updates/s (goal: 500)",
+         lambda r: fmt(get(r, "cart", "requests_per_s"))),
+    ]
+
+
+def rate_rows():
+    def rate(name):
+        return lambda r: (fmt(get(r, name, "requests_per_s")) + " (" +
+                          share(r, (name, "requests_per_s"),
+                                ("health", "requests_per_s")) + ", p99 " +
+                          fmt(get(r, name, "p99_ms"), " ms") + ")")
+
+    return [("GET /health (the ceiling)", rate("health")),
+            ("GET /api/products?limit=20", rate("products")),
+            ("POST /api/cart/me", rate("cart")),
+            ("  MongoDB operations per cart update",
+             lambda r: fmt(get(r, "cart", "db_ops_per_update"))),
+            ("POST /api/auth/login (argon2id)", rate("login")),
+            ("  /health p99 during logins",
+             lambda r: fmt(get(r, "login", "health_during_logins_p99_ms"),
+                           " ms")),
+            ("POST /api/checkout, submit only", rate("submit"))]
+
+
+def order_rows(runs):
+    keys = []
+    for _, _, r in runs:
+        for k in (get(r, "orders") or {}):
+            if k not in keys:
+                keys.append(k)
+    rows = []
+    for k in keys:
+        rows.append((k.replace("_", " "), lambda r, k=k: fmt(
+            get(r, "orders", k, "orders_per_s")) + " orders/s, " +
+            fmt(get(r, "orders", k, "db_ops_per_order")) + " ops/order, "
+            "mean batch " + fmt(get(r, "orders", k, "batches", "mean"))))
+    for k in ("hot_product", "hot_product_1_per_txn", "100_products",
+              "3_line_carts"):
+        rows.append(("ceiling: " + k.replace("_", " "), lambda r, k=k: fmt(
+            get(r, "ceiling", k, "orders_per_s")) + " orders/s"))
+    return rows
+
+
+def flash_rows():
+    def f(key, unit=""):
+        return lambda r: fmt(get(r, "flash", key), unit)
+
+    return [("buyers / units", lambda r: fmt(get(r, "flash", "buyers")) +
+             " / " + fmt(get(r, "flash", "stock"))),
+            ("accepted (202) / 5xx", lambda r: fmt(get(r, "flash",
+             "accepted")) + " / " + fmt(get(r, "flash", "http_5xx"))),
+            ("all submits answered in", f("submit_window_s", " s")),
+            ("submit p50 / p99 / max", lambda r: f("submit_p50_ms")(r) +
+             " / " + f("submit_p99_ms")(r) + " / " +
+             f("submit_max_ms", " ms")(r)),
+            ("every buyer final after the first submit",
+             f("all_final_s", " s")),
+            ("... after the last submit was answered",
+             f("final_after_last_answer_s", " s")),
+            ("orders (must be the stock) / final stock (must be 0)",
+             lambda r: f("orders")(r) + " / " + f("final_stock")(r)),
+            ("refused by the stock gate", f("refused_by_gate")),
+            ("MongoDB operations in the sale / per order",
+             lambda r: f("db_ops")(r) + " / " + f("db_ops_per_order")(r)),
+            ("MongoDB operations per refusal (1,000 more buyers after it)",
+             f("db_ops_per_refusal")),
+            ("batches / mean size", lambda r: fmt(get(r, "flash", "batches",
+             "batches")) + " / " + fmt(get(r, "flash", "batches", "mean"))),
+            ("queue peak", f("queue_peak")),
+            ("RSS peak: API / workers", lambda r: f("api_rss_mb")(r) +
+             " / " + f("workers_rss_mb", " MiB")(r)),
+            ("verdict", lambda r: "-" if get(r, "flash") is None else
+             "exactly right" if get(r, "flash", "ok") else "WRONG")]
+
+
+def render_all():
+    runs = load_runs()
+    if not runs:
+        return "# Benchmark report\n\nNo results yet: run `make bench`.\n"
+    out = ["# Benchmark report", ""]
+    for _, label, r in runs:
+        m = r["machine"]
+        out.append(f"- {label}: run {r['when']} on {m['cpus']} CPUs "
+                   f"({m['cpu']}), {m['memory_mb']:,} MiB, {m['database']}, "
+                   f"scale {r['scale']}, {r.get('seconds', '?')} s.")
+    out += ["", "Produced by `make bench` (bench/run.py; `BENCH_DB=rs make "
+            "bench` for the Rust server's column); raw figures in "
+            "bench/results*.json.  The load generators run on the same "
+            "machine as the server, Redis and the database, so rates are "
+            "shown beside `/health` of the same run.", "",
+            "## The goals", ""]
+    out += table(runs, goal_rows())
+    out += ["## Request rates", ""]
+    out += table(runs, rate_rows())
+    out += ["## Orders, end to end and the database's ceiling", "",
+            "End to end: every buyer's checkout submitted at once, timed "
+            "until every one is final.  The ceiling: `build/ceiling`, the "
+            "worker's own batch transaction run alone by one client.", ""]
+    out += table(runs, order_rows(runs))
+    out += ["## The flash sale", ""]
+    out += table(runs, flash_rows())
+    for key, label, r in runs:
+        pic = get(r, "flash", "picture")
+        if pic:
+            out += [f"![Flash sale, {label}]({pic})", ""]
+    for _, label, r in runs:
+        soak = get(r, "soak")
+        if soak:
+            out += [f"## Soak ({label}, {soak['minutes']} minutes)", "",
+                    "| minute | cart writes | p50 ms | p99 ms | max ms | "
+                    "database RSS MiB |", "|---|---|---|---|---|---|"]
+            out += [f"| {m['minute']} | {m['writes']} | {m['p50_ms']} | "
+                    f"{m['p99_ms']} | {m['max_ms']} | {m['db_rss_mb']} |"
+                    for m in soak["per_minute"]]
+            out += ["", f"p50 at the end / at the start: "
+                    f"{soak['p50_ratio']} (goal: at most 2).", ""]
     notes = ROOT / "bench/NOTES.md"
     if notes.exists():
         out += [notes.read_text().rstrip(), ""]
@@ -98,5 +199,4 @@ def render(r):
 
 
 if __name__ == "__main__":
-    res = json.loads((ROOT / "bench/results.json").read_text())
-    sys.stdout.write(render(res))
+    sys.stdout.write(render_all())

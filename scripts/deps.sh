@@ -36,13 +36,21 @@ fi
 # The Debian package enables a system-wide redis-server unit; we run our
 # own per project, so the packaged one is not started here.
 
-# `deps.sh rs`: also build the Rust SecantusDB server into .tools/bin
-# (about 6 minutes once; docs/DATABASE.md says why it is optional).
-if [ "${1:-}" = rs ] && [ ! -x "$top/.tools/bin/secantusd-rs" ]; then
-	echo "deps: building secantusd-rs (SecantusDB's Rust server)" >&2
-	rustup toolchain install 1.98 --profile minimal >/dev/null
-	cargo +1.98 install --quiet secantus-mdb@0.5.3-beta.196 \
-	    --root "$top/.tools"
+# SecantusDB's Rust server, the default database (docs/DATABASE.md says
+# why): built once into .tools/bin, from the crate's own Cargo.lock,
+# with the toolchain it needs (rustup, rustc 1.98): about 7 minutes on 2
+# CPUs, then never again.  SECANTUS_SERVER=py skips it; if the build
+# fails, the Python server (in .venv) is used instead, and said so.
+rs_bin="$top/.tools/bin/secantusd-rs"
+if [ "${SECANTUS_SERVER:-rs}" != py ] && [ ! -x "$rs_bin" ]; then
+	echo "deps: building secantusd-rs, SecantusDB's Rust server (once," \
+	    "about 7 minutes)" >&2
+	if ! { rustup toolchain install 1.98 --profile minimal >/dev/null &&
+	    cargo +1.98 install --quiet --locked \
+	    secantus-mdb@0.5.3-beta.196 --root "$top/.tools"; }; then
+		echo "deps: WARNING: building secantusd-rs failed; the Python" \
+		    "server will be used (slower: docs/DATABASE.md)" >&2
+	fi
 fi
 
 venv="$top/.venv"

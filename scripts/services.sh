@@ -7,10 +7,11 @@
 #
 # Redis runs with AOF and appendfsync always: a write is on disk before
 # Redis answers it, so even a killed Redis keeps every accepted checkout,
-# status and idempotency key (tests/test_invariants.py kills it).  SecantusDB keeps its
-# WiredTiger files in $DATA_DIR/mongo and runs with conf/secantusd.toml
-# (every commit fsynced: a completed order survives a killed database).  SECANTUS_SERVER=rs uses the Rust
-# server (scripts/deps.sh rs installs it) instead of the Python one.
+# status and idempotency key (tests/test_invariants.py kills it).
+# SecantusDB keeps its WiredTiger files in $DATA_DIR/mongo and runs with
+# conf/secantusd.toml (every commit fsynced: a completed order survives
+# a killed database).  Its Rust server is the default (built by
+# scripts/deps.sh); SECANTUS_SERVER=py runs the Python one.
 
 is_loopback() {
 	case "$1" in
@@ -54,8 +55,11 @@ start_redis() {
 	wait_port 127.0.0.1 "$REDIS_PORT" 10 Redis
 }
 
+# The Rust server when it is built (scripts/deps.sh), unless
+# SECANTUS_SERVER=py; the Python server otherwise.
 secantus_cmd() {
-	if [ "${SECANTUS_SERVER:-py}" = rs ]; then
+	if [ "${SECANTUS_SERVER:-rs}" != py ] &&
+	    [ -x "$TOP/.tools/bin/secantusd-rs" ]; then
 		echo "$TOP/.tools/bin/secantusd-rs"
 	else
 		echo "$TOP/.venv/bin/secantusd-py"

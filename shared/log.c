@@ -25,6 +25,7 @@ static const char	*levels[] = { "debug", "info", "warn", "error" };
 
 static const char	*service = "app";
 static enum log_level	 threshold = LOG_LVL_INFO;
+static int		 pid;		/* set by log_init, after a fork */
 
 static pthread_mutex_t	 buf_lock = PTHREAD_MUTEX_INITIALIZER;
 static int		 buffered;		/* set once, before threads */
@@ -83,6 +84,7 @@ log_init(const char *svc)
 	size_t	i;
 
 	service = svc;
+	pid = (int)getpid();
 	for (i = 0; i < sizeof(levels) / sizeof(levels[0]); i++) {
 		if (strcmp(cfg.log_level, levels[i]) == 0)
 			threshold = (enum log_level)i;
@@ -95,17 +97,103 @@ log_enabled(enum log_level level)
 	return (level >= threshold);
 }
 
+/* Now as "2026-11-25T14:42:14.123Z"; the date part is kept per second. */
 static void
 timestamp(char *buf, size_t len)
 {
-	struct timeval	tv;
-	struct tm	tm;
+	static __thread time_t	last = -1;
+	static __thread char	date[80];
+	struct timeval		tv;
+	struct tm		tm;
 
 	gettimeofday(&tv, NULL);
-	gmtime_r(&tv.tv_sec, &tm);
-	snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ",
-	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-	    tm.tm_min, tm.tm_sec, (long)(tv.tv_usec / 1000));
+	if (tv.tv_sec != last) {
+		gmtime_r(&tv.tv_sec, &tm);
+		snprintf(date, sizeof(date), "%04d-%02d-%02dT%02d:%02d:%02d",
+		    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+		    tm.tm_min, tm.tm_sec);
+		last = tv.tv_sec;
+	}
+	snprintf(buf, len, "%.24s.%03ldZ", date, (long)(tv.tv_usec / 1000));
+}
+
+/* Append s to buf at *off as a JSON string (quoted, escaped). */
+static void
+put_string(char *buf, size_t len, size_t *off, const char *s)
+{
+	static const char	hex[] = "0123456789abcdef";
+	unsigned char		c;
+
+	if (*off + 2 >= len)
+		return;
+	buf[(*off)++] = '"';
+	for (; *s != '\0' && *off + 8 < len; s++) {
+		c = (unsigned char)*s;
+		if (c == '"' || c == '\\') {
+			buf[(*off)++] = '\\';
+			buf[(*off)++] = (char)c;
+		} else if (c < 0x20 || c == 0x7f) {
+			memcpy(buf + *off, "\\u00", 4);
+			buf[*off + 4] = hex[c >> 4];
+			buf[*off + 5] = hex[c & 15];
+			*off += 6;
+		} else {
+			buf[(*off)++] = (char)c;
+		}
+	}
+	buf[(*off)++] = '"';
+}
+
+/* Append ,"name": and the JSON string s. */
+static void
+put_field(char *buf, size_t len, size_t *off, const char *name,
+    const char *s)
+{
+	int	n;
+
+	n = snprintf(buf + *off, len - *off, ",\"%s\":", name);
+	if (n > 0 && (size_t)n < len - *off) {
+		*off += (size_t)n;
+		put_string(buf, len, off, s);
+	}
+}
+
+void
+log_request(const char *rid, const char *method, const char *path,
+    const char *route, int status, double ms, const char *checkout_id,
+    const char *user)
+{
+	char	line[2048], ts[40];
+	size_t	off;
+	int	n;
+
+	if (!log_enabled(LOG_LVL_INFO))
+		return;
+	timestamp(ts, sizeof(ts));
+	n = snprintf(line, sizeof(line), "{\"ts\":\"%s\",\"level\":\"info\","
+	    "\"svc\":\"%s\",\"pid\":%d,\"msg\":\"request\"", ts, service,
+	    pid);
+	if (n < 0 || (size_t)n >= sizeof(line))
+		return;
+	off = (size_t)n;
+	put_field(line, sizeof(line), &off, "rid", rid);
+	put_field(line, sizeof(line), &off, "method", method);
+	put_field(line, sizeof(line), &off, "path", path);
+	put_field(line, sizeof(line), &off, "route", route);
+	n = snprintf(line + off, sizeof(line) - off, ",\"status\":%d,"
+	    "\"ms\":%.3f", status, ms);
+	if (n < 0 || (size_t)n >= sizeof(line) - off)
+		return;
+	off += (size_t)n;
+	if (checkout_id != NULL)
+		put_field(line, sizeof(line), &off, "checkoutId", checkout_id);
+	if (user != NULL)
+		put_field(line, sizeof(line), &off, "userId", user);
+	if (off + 2 >= sizeof(line))
+		return;
+	line[off++] = '}';
+	line[off++] = '\n';
+	emit(line, off);
 }
 
 void
@@ -120,8 +208,7 @@ log_event(enum log_level level, const char *msg, const char *fmt, ...)
 		return;
 	timestamp(ts, sizeof(ts));
 	line = json_pack("{s:s, s:s, s:s, s:i, s:s}", "ts", ts,
-	    "level", levels[level], "svc", service, "pid", (int)getpid(),
-	    "msg", msg);
+	    "level", levels[level], "svc", service, "pid", pid, "msg", msg);
 	if (line == NULL)
 		return;
 	if (fmt != NULL) {

@@ -29,6 +29,15 @@ int	log_enabled(enum log_level);
 void	log_event(enum log_level, const char *msg, const char *fmt, ...);
 
 /*
+ * One request line (msg "request") at info, formatted without building
+ * a JSON tree: the API writes one per request it logs.  checkout_id and
+ * user may be NULL.  Strings are escaped as JSON needs.
+ */
+void	log_request(const char *rid, const char *method, const char *path,
+	    const char *route, int status, double ms, const char *checkout_id,
+	    const char *user);
+
+/*
  * Buffer lines in memory until log_flush() or 64 KiB, instead of one
  * write(2) per line: the API flushes from a 100 ms timer, so a busy
  * server does not pay a system call per request.  A crash loses at most

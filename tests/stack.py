@@ -49,6 +49,15 @@ def free_port():
             return port
 
 
+def secantus_binary():
+    """SecantusDB's Rust server when it is built, unless
+    SECANTUS_SERVER=py; else the Python one (as scripts/services.sh)."""
+    rs = ROOT / ".tools/bin/secantusd-rs"
+    if os.environ.get("SECANTUS_SERVER", "rs") != "py" and rs.exists():
+        return rs
+    return VENV / "bin/secantusd-py"
+
+
 def wait_until(pred, timeout, what):
     end = time.time() + timeout
     while time.time() < end:
@@ -165,9 +174,7 @@ class Stack:
     # ----- SecantusDB -----
 
     def start_mongo(self):
-        server = os.environ.get("SECANTUS_SERVER", "py")
-        binary = (ROOT / ".tools/bin/secantusd-rs" if server == "rs"
-                  else VENV / "bin/secantusd-py")
+        binary = secantus_binary()
         self.procs["mongo"] = self._spawn("mongo", [
             str(binary), "--config", str(ROOT / "conf/secantusd.toml"),
             "--host", "127.0.0.1",

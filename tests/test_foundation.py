@@ -278,4 +278,6 @@ def test_request_logs_can_be_off_but_errors_stay(fresh_stack):
     s.get("/api/nope")
     time.sleep(0.5)
     lines = request_lines(s)
-    assert [x["status"] for x in lines] == [404]
+    assert [x for x in lines if x["route"] == "health"] == []
+    assert [x["status"] for x in lines if x["path"] == "/api/nope"] == [404]
+    assert all(x["status"] >= 400 for x in lines)
