@@ -276,12 +276,17 @@ api_require_admin(struct http_request *req, struct ctx *ctx)
 	return (1);
 }
 
-/* Check the bearer token and fill ctx->who. */
+/*
+ * The caller: ctx->who, once the token is checked (tokens.c, before the
+ * route).  For a TOKEN_IN_SCRIPT route, the token checked alone.
+ */
 enum err
 api_auth(struct http_request *req, struct ctx *ctx)
 {
 	const char	*h;
 
+	if (tokens_checked(ctx))
+		return (ctx->auth_err);
 	if (!http_request_header(req, "authorization", &h))
 		return (ERR_UNAUTHENTICATED);
 	if (strncasecmp(h, "Bearer ", 7) != 0)
@@ -318,6 +323,27 @@ api_client_ip(struct http_request *req, char *out, size_t outlen)
 		inet_ntop(AF_INET, &c->addr.ipv4.sin_addr, out, outlen);
 	else if (c->family == AF_INET6)
 		inet_ntop(AF_INET6, &c->addr.ipv6.sin6_addr, out, outlen);
+}
+
+/*
+ * What a per-client limit counts: the client's IPv4 address, or the /64
+ * network of an IPv6 one (one subscriber commonly holds a whole /64).
+ */
+void
+api_client_net(struct http_request *req, char *out, size_t outlen)
+{
+	struct in6_addr	a6;
+	char		ip[64];
+
+	api_client_ip(req, ip, sizeof(ip));
+	if (strchr(ip, ':') == NULL || inet_pton(AF_INET6, ip, &a6) != 1) {
+		snprintf(out, outlen, "%s", ip);
+		return;
+	}
+	memset(&a6.s6_addr[8], 0, 8);
+	if (inet_ntop(AF_INET6, &a6, ip, sizeof(ip)) == NULL)
+		snprintf(ip, sizeof(ip), "unknown");
+	snprintf(out, outlen, "%s/64", ip);
 }
 
 /* Set "id" and "_id" (which the original's clients read) on obj. */

@@ -33,7 +33,7 @@ struct rargs;
 /* Lists: ?limit= 1..LIST_MAX (default LIST_DEFAULT), ?offset= 0.. */
 #define LIST_DEFAULT	20
 #define LIST_MAX	100
-#define OFFSET_MAX	1000000
+#define OFFSET_MAX	10000
 
 /* The thread pools blocking work runs on (offload.c). */
 enum offload_pool {
@@ -42,12 +42,22 @@ enum offload_pool {
 	OFFLOAD__COUNT
 };
 
+/* What a route does with a bearer token (tokens.c). */
+enum route_token {
+	TOKEN_NONE,		/* public: none is read */
+	TOKEN_HEADER,		/* Authorization, checked before the route */
+	TOKEN_OR_QUERY,		/* the same, or ?access_token= (WebSocket) */
+	TOKEN_IN_SCRIPT		/* verified alone; its Redis side is checked
+				   by the route's own Redis call (submit) */
+};
+
 /* A route: method mask, path pattern with ":id" segments, function. */
 struct route {
 	int		 methods;
 	const char	*pattern;
 	const char	*name;		/* label in logs and metrics */
 	int		(*fn)(struct http_request *, struct ctx *);
+	enum route_token token;
 };
 
 /*
@@ -60,7 +70,9 @@ struct ctx {
 	char			 param[32];	/* the ":id" path segment */
 	char			 checkout_id[25];	/* one it queued, for
 						   its log line */
-	struct principal	 who;		/* set by api_auth() */
+	struct principal	 who;		/* set by the token check */
+	int			 token_state;	/* tokens.c's progress */
+	enum err		 auth_err;	/* its verdict, once checked */
 	json_t			*body;		/* new; the parsed body */
 	struct call		*call;		/* the call being waited on */
 	int			 step;		/* the handler's progress */
@@ -106,6 +118,8 @@ int		api_query(struct http_request *, const char *name, char *out,
 		    size_t outlen);
 enum err	api_auth(struct http_request *, struct ctx *);
 void		api_client_ip(struct http_request *, char *out, size_t outlen);
+void		api_client_net(struct http_request *, char *out,
+		    size_t outlen);
 json_t		*api_id_pair(json_t *obj, const char *hex);
 void		*api_data(struct ctx *, size_t,
 		    void (*data_free)(void *));
@@ -155,20 +169,35 @@ void		aredis_subscribe(const char *channel,
 		    void (*on_message)(const char *, size_t),
 		    void (*on_resubscribed)(void));
 
+/* tokens.c: is the bearer token good, and still standing */
+int		tokens_check(struct http_request *, struct ctx *);
+int		tokens_checked(const struct ctx *);
+void		tokens_forget(const char *sig);
+void		tokens_epoch_run(struct call *, mongoc_client_t *);
+void		tokens_epoch_set(const char *user, long long epoch);
+
 /* auth.c */
 int		auth_register(struct http_request *, struct ctx *);
 int		auth_login(struct http_request *, struct ctx *);
+int		auth_logout(struct http_request *, struct ctx *);
+int		auth_password(struct http_request *, struct ctx *);
 int		auth_me(struct http_request *, struct ctx *);
+
+/* users.c */
+json_t		*users_json(const bson_t *doc);
+int		users_list(struct http_request *, struct ctx *);
+int		users_get(struct http_request *, struct ctx *);
+int		users_update(struct http_request *, struct ctx *);
 
 /* events.c: checkout status changes to waiting requests and sockets */
 void		events_init(void (*send)(struct connection *, const char *,
 		    size_t, int final), void (*refresh)(struct connection *,
 		    const char *));
-struct call	*events_wait(struct http_request *, const char *id,
-		    int wake_rank, uint64_t deadline);
+struct call	*events_wait(struct http_request *, const char *user,
+		    const char *id, int wake_rank, uint64_t deadline);
 void		events_set_wake(struct call *, int rank);
-void		events_watch(struct connection *, const char *id,
-		    int seen_rank);
+int		events_watch(struct connection *, const char *user,
+		    const char *id, int seen_rank);
 void		events_unwatch(struct connection *);
 
 /* checkout.c */

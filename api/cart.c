@@ -5,9 +5,9 @@
  * removes it) or {items: [{productId, quantity}]} (replaces the cart).
  * Quantities are 1..CART_MAX_QTY, a cart has at most CART_MAX_LINES
  * lines and lists each product once; unknown products are refused
- * before anything is written.  Every write is one atomic findAndModify
- * (shared/carts.c), so concurrent changes to one cart never overwrite
- * each other.
+ * before anything is written.  Every write is conditional on the cart's
+ * revision (shared/carts.c), so concurrent changes to one cart never
+ * overwrite each other: the loser reads again.
  *
  * The answer lists each line with the product's current title and
  * price, its line total, and the cart's subtotal; a line whose product

@@ -45,7 +45,7 @@
 
 #define PENDING_TTL	60	/* seconds a key may stay "being recorded" */
 
-enum { SUB_START, SUB_SUBMITTED, SUB_CART, SUB_WAITED };
+enum { SUB_START, SUB_SUBMITTED, SUB_CART, SUB_EPOCH, SUB_WAITED };
 enum { GET_START, GET_READ, GET_WAITED };
 
 struct submit {
@@ -178,11 +178,14 @@ submit_call(struct http_request *req, struct ctx *ctx, struct submit *s,
 	int		 r;
 
 	text = protocol_body(s->id, CK_QUEUED, s->now, NULL, NULL);
-	rargs_fcall(&a, FN_SUBMIT, 4);
+	rargs_fcall(&a, FN_SUBMIT, 7);
 	rargs_addf(&a, "%s%s", RK_CHECKOUT, s->id);
 	rargs_add(&a, RK_STREAM);
 	rargs_add(&a, s->key[0] != '\0' ? s->key : RK_IDEM "none");
 	rargs_addf(&a, "%s%s", RK_CART_LINES, ctx->who.sub);
+	rargs_addf(&a, "%s%s", RK_EPOCH, ctx->who.sub);
+	rargs_addf(&a, "%s%s", RK_REVOKED, ctx->who.sig);
+	rargs_addf(&a, "%s%s", RK_RL_SUBMIT, ctx->who.sub);
 	rargs_add(&a, s->id);
 	rargs_add(&a, ctx->who.sub);
 	rargs_add(&a, ctx->rid);
@@ -194,6 +197,10 @@ submit_call(struct http_request *req, struct ctx *ctx, struct submit *s,
 	rargs_add(&a, s->now);
 	rargs_add(&a, lines);
 	rargs_addf(&a, "%d", PENDING_TTL);
+	rargs_addf(&a, "%ld", ctx->who.ver);
+	rargs_addf(&a, "%ld", cfg.submit_limit);
+	rargs_addf(&a, "%ld", cfg.submit_window * 1000);
+	rargs_addf(&a, "%llu", (unsigned long long)db_now_ms());
 	r = call_args(req, ctx, SUB_SUBMITTED, &a);
 	rargs_free(&a);
 	free(text);
@@ -244,9 +251,10 @@ submit_start(struct http_request *req, struct ctx *ctx, struct submit *s)
 	bson_oid_init(&oid, NULL);
 	db_oid_hex(&oid, s->id);
 	db_iso_time(db_now_ms(), s->now, sizeof(s->now));
+	/* Over the user's waiters, the submit is answered 202 at once. */
 	if (s->wait > 0)
-		s->waiter = events_wait(req, s->id, 3, kore_time_ms() +
-		    (uint64_t)s->wait * 1000);
+		s->waiter = events_wait(req, ctx->who.sub, s->id, 3,
+		    kore_time_ms() + (uint64_t)s->wait * 1000);
 	return (submit_call(req, ctx, s, ""));
 }
 
@@ -283,6 +291,28 @@ submit_cart(struct http_request *req, struct ctx *ctx, struct submit *s)
 	return (r);
 }
 
+/* The user's epoch, from MongoDB (Redis did not know it): again. */
+static int
+submit_epoch(struct http_request *req, struct ctx *ctx, struct submit *s)
+{
+	json_t		*epoch;
+	enum err	 e;
+
+	e = call_result(ctx, &epoch);
+	if (e == ERR_NONE) {
+		tokens_epoch_set(ctx->who.sub, json_integer_value(epoch));
+		if (json_integer_value(epoch) != ctx->who.ver)
+			e = ERR_TOKEN_REVOKED;
+	}
+	json_decref(epoch);
+	if (e != ERR_NONE) {
+		unidem(s);
+		api_error(req, e, NULL);
+		return (KORE_RESULT_OK);
+	}
+	return (submit_call(req, ctx, s, ""));
+}
+
 /* Queued: answer 202, or hold the request until the result. */
 static int
 submit_queued(struct http_request *req, struct ctx *ctx, struct submit *s)
@@ -306,6 +336,7 @@ submit_submitted(struct http_request *req, struct ctx *ctx, struct submit *s)
 {
 	json_t		*r;
 	const char	*v;
+	char		 retry[24];
 	enum err	 e;
 
 	if ((e = call_result(ctx, &r)) != ERR_NONE) {
@@ -315,6 +346,21 @@ submit_submitted(struct http_request *req, struct ctx *ctx, struct submit *s)
 	v = json_string_value(json_array_get(r, 0));
 	if (v == NULL)
 		v = "";
+	if (strcmp(v, "noepoch") == 0) {
+		json_decref(r);
+		return (call_offload(req, ctx, SUB_EPOCH, OFFLOAD_DB,
+		    tokens_epoch_run, json_pack("{s:s}", "id", ctx->who.sub)));
+	}
+	if (strcmp(v, "limited") == 0) {
+		snprintf(retry, sizeof(retry), "%lld", (long long)(json_integer_value(
+		    json_array_get(r, 1)) + 999) / 1000);
+		json_decref(r);
+		http_response_header(req, "retry-after", retry);
+		api_error_msg(req, ERR_RATE_LIMITED, NULL, "at most %ld checkouts "
+		    "per %ld seconds; retry later", cfg.submit_limit,
+		    cfg.submit_window);
+		return (KORE_RESULT_OK);
+	}
 	if (strcmp(v, "nocart") == 0) {
 		json_decref(r);
 		return (call_offload(req, ctx, SUB_CART, OFFLOAD_DB,
@@ -332,7 +378,8 @@ submit_submitted(struct http_request *req, struct ctx *ctx, struct submit *s)
 		api_error(req, strcmp(v, "pending") == 0 ?
 		    ERR_IDEMPOTENCY_IN_PROGRESS : strcmp(v, "mismatch") == 0 ?
 		    ERR_IDEMPOTENCY_MISMATCH : strcmp(v, "full") == 0 ?
-		    ERR_QUEUE_FULL : ERR_INTERNAL, NULL);
+		    ERR_QUEUE_FULL : strcmp(v, "revoked") == 0 ?
+		    ERR_TOKEN_REVOKED : ERR_INTERNAL, NULL);
 	json_decref(r);
 	return (KORE_RESULT_OK);
 }
@@ -370,6 +417,7 @@ submit_waited(struct http_request *req, struct ctx *ctx, struct submit *s)
  *   202 {checkoutId, status, statusUrl} + Location; 200 replay;
  *   201 order / 409 failure when waiting; 400 cart_empty; 401; 403;
  *   409 idempotency_in_progress; 422 idempotency_key_reused;
+ *   429 rate_limited (SUBMIT_LIMIT per SUBMIT_WINDOW, Retry-After);
  *   503 queue_full or a dependency down, with Retry-After
  */
 int
@@ -385,6 +433,8 @@ checkout_submit(struct http_request *req, struct ctx *ctx)
 		return (submit_submitted(req, ctx, s));
 	case SUB_CART:
 		return (submit_cart(req, ctx, s));
+	case SUB_EPOCH:
+		return (submit_epoch(req, ctx, s));
 	default:
 		return (submit_waited(req, ctx, s));
 	}
@@ -463,9 +513,13 @@ status_start(struct http_request *req, struct ctx *ctx, struct status *st)
 		return (KORE_RESULT_OK);
 	}
 	/* Wait from before the read: a change after it cannot be missed. */
-	if (st->wait > 0)
-		st->waiter = events_wait(req, ctx->param, 4, kore_time_ms() +
-		    (uint64_t)st->wait * 1000);
+	if (st->wait > 0 && (st->waiter = events_wait(req, ctx->who.sub,
+	    ctx->param, 4, kore_time_ms() + (uint64_t)st->wait * 1000)) ==
+	    NULL) {
+		api_error_msg(req, ERR_RATE_LIMITED, NULL, "at most %ld waiting "
+		    "requests and WebSockets per user", cfg.waiters_per_user);
+		return (KORE_RESULT_OK);
+	}
 	return (call_redis(req, ctx, GET_READ, "HGETALL %s%s", RK_CHECKOUT,
 	    ctx->param));
 }
@@ -533,10 +587,11 @@ checkout_status(struct http_request *req, struct ctx *ctx)
 
 /*
  * What the handshake leaves on the connection for ws_connect, which
- * frees it: the newest status body and its rank.
+ * frees it: the newest status body and its rank, and whose it is.
  */
 struct ws_start {
 	char	id[25];
+	char	user[25];
 	int	rank;
 	char	body[];
 };
@@ -571,9 +626,10 @@ checkout_ws_connect(struct connection *c)
 	struct ws_start	*w = c->hdlr_extra;
 
 	c->hdlr_extra = NULL;
+	/* Its request's waiter held the user's place until just now. */
+	if (w->rank < 3 && events_watch(c, w->user, w->id, w->rank) == -1)
+		w->rank = 3;
 	ws_send(c, w->body, strlen(w->body), w->rank >= 3);
-	if (w->rank < 3)
-		events_watch(c, w->id, w->rank);
 	kore_free(w);
 	return (KORE_RESULT_OK);
 }
@@ -619,21 +675,6 @@ ws_upgrade(struct http_request *req)
 	    strcmp(h, "13") == 0);
 }
 
-/* A token from Authorization, or ?access_token= (browsers' WebSocket). */
-static enum err
-ws_auth(struct http_request *req, struct ctx *ctx)
-{
-	const char	*h;
-	char		 token[4100];
-
-	if (http_request_header(req, "authorization", &h))
-		return (api_auth(req, ctx));
-	if (api_query(req, "access_token", token, sizeof(token)) != 1)
-		return (ERR_UNAUTHENTICATED);
-	return (jwt_token_verify(token, cfg.jwt_secret, time(NULL),
-	    &ctx->who));
-}
-
 /* Check the handshake and token, watch, then read the status. */
 static int
 ws_start(struct http_request *req, struct ctx *ctx, struct ws *w)
@@ -645,14 +686,18 @@ ws_start(struct http_request *req, struct ctx *ctx, struct ws *w)
 		api_error(req, ERR_WEBSOCKET_REQUIRED, NULL);
 		return (KORE_RESULT_OK);
 	}
-	if ((e = ws_auth(req, ctx)) != ERR_NONE ||
+	if ((e = api_auth(req, ctx)) != ERR_NONE ||
 	    (e = api_param_oid(ctx, &oid)) != ERR_NONE) {
 		api_error(req, e, NULL);
 		return (KORE_RESULT_OK);
 	}
 	/* Watch from before the read: a change after it cannot be missed. */
-	w->waiter = events_wait(req, ctx->param, 4, kore_time_ms() +
-	    (uint64_t)cfg.redis_timeout_ms * 2);
+	if ((w->waiter = events_wait(req, ctx->who.sub, ctx->param, 4,
+	    kore_time_ms() + (uint64_t)cfg.redis_timeout_ms * 2)) == NULL) {
+		api_error_msg(req, ERR_RATE_LIMITED, NULL, "at most %ld waiting "
+		    "requests and WebSockets per user", cfg.waiters_per_user);
+		return (KORE_RESULT_OK);
+	}
 	return (call_redis(req, ctx, 1, "HGETALL %s%s", RK_CHECKOUT,
 	    ctx->param));
 }
@@ -681,6 +726,7 @@ ws_newest(struct ctx *ctx, json_t *fields, struct ws *w)
 	}
 	ws = kore_calloc(1, sizeof(*ws) + strlen(body) + 1);
 	memcpy(ws->id, ctx->param, 24);	/* a valid id: 24 characters */
+	memcpy(ws->user, ctx->who.sub, 25);
 	ws->rank = rank;
 	memcpy(ws->body, body, strlen(body) + 1);
 	free(text);

@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "../shared/config.h"
 #include "../shared/log.h"
 #include "../shared/protocol.h"
 #include "../shared/redis.h"
@@ -35,6 +36,7 @@
 
 struct waiter {
 	char			 id[25];	/* checkout id */
+	char			 user[25];	/* whose: counted in users[] */
 	int			 wake_rank;	/* wake at this rank or above */
 	int			 seen_rank;	/* rank of the newest body seen */
 	uint64_t		 deadline;	/* kore_time_ms(); 0: none */
@@ -46,6 +48,17 @@ struct waiter {
 };
 
 TAILQ_HEAD(waiterq, waiter);
+
+/* How many waiters a user holds in this process (WAITERS_PER_USER). */
+struct holder {
+	char			 user[25];
+	int			 n;
+	TAILQ_ENTRY(holder)	 list;
+};
+
+TAILQ_HEAD(holderq, holder);
+
+static struct holderq	holders[BUCKETS];
 
 static struct waiterq	buckets[BUCKETS];
 static struct waiterq	conns[BUCKETS];
@@ -69,9 +82,56 @@ conn_bucket(const struct connection *c)
 
 static void	detach(struct call *);
 
+static struct holder *
+holder_of(const char *user, int create)
+{
+	struct holderq	*q;
+	struct holder	*h;
+
+	q = &holders[api_hash(user) % BUCKETS];
+	TAILQ_FOREACH(h, q, list) {
+		if (strcmp(h->user, user) == 0)
+			return (h);
+	}
+	if (!create)
+		return (NULL);
+	if ((h = calloc(1, sizeof(*h))) == NULL)
+		fatal("events: out of memory");
+	snprintf(h->user, sizeof(h->user), "%s", user);
+	TAILQ_INSERT_TAIL(q, h, list);
+	return (h);
+}
+
+/* Count a waiter for user: 0, or -1 if the user holds too many. */
+static int
+hold(const char *user)
+{
+	struct holder	*h;
+
+	h = holder_of(user, 1);
+	if (h->n >= cfg.waiters_per_user)
+		return (-1);
+	h->n++;
+	return (0);
+}
+
+static void
+unhold(const char *user)
+{
+	struct holder	*h;
+
+	if ((h = holder_of(user, 0)) == NULL)
+		return;
+	if (--h->n <= 0) {
+		TAILQ_REMOVE(&holders[api_hash(user) % BUCKETS], h, list);
+		free(h);
+	}
+}
+
 static void
 remove_waiter(struct waiter *w)
 {
+	unhold(w->user);
 	TAILQ_REMOVE(bucket_of(w->id), w, bucket);
 	if (w->ws != NULL) {
 		TAILQ_REMOVE(conn_bucket(w->ws), w, byconn);
@@ -181,6 +241,7 @@ events_init(void (*send)(struct connection *, const char *, size_t, int),
 	for (i = 0; i < BUCKETS; i++) {
 		TAILQ_INIT(&buckets[i]);
 		TAILQ_INIT(&conns[i]);
+		TAILQ_INIT(&holders[i]);
 	}
 	ws_send = send;
 	ws_refresh = refresh;
@@ -188,15 +249,21 @@ events_init(void (*send)(struct connection *, const char *, size_t, int),
 	kore_timer_add(expire, EXPIRE_MS, NULL, 0);
 }
 
-/* A new waiter for checkout id; ws for a socket's, else a request's. */
+/*
+ * A new waiter of user for checkout id; ws for a socket's, else a
+ * request's.  NULL if the user holds WAITERS_PER_USER already.
+ */
 static struct waiter *
-add_waiter(const char *id, struct connection *ws)
+add_waiter(const char *user, const char *id, struct connection *ws)
 {
 	struct waiter	*w;
 
+	if (hold(user) == -1)
+		return (NULL);
 	if ((w = calloc(1, sizeof(*w))) == NULL)
 		fatal("events: out of memory");
 	snprintf(w->id, sizeof(w->id), "%s", id);
+	snprintf(w->user, sizeof(w->user), "%s", user);
 	w->ws = ws;
 	TAILQ_INSERT_TAIL(bucket_of(w->id), w, bucket);
 	if (ws != NULL) {
@@ -209,22 +276,24 @@ add_waiter(const char *id, struct connection *ws)
 }
 
 /*
- * Wait for checkout id on behalf of req until deadline (kore_time_ms).
- * The call completes when a body of rank wake_rank or above arrives, at
- * the deadline, or when Redis comes back; its out is then the newest
- * body seen (new), or NULL.  Give it to call_start(), or events_cancel()
- * it.
+ * Wait for checkout id on behalf of user's req until deadline
+ * (kore_time_ms).  The call completes when a body of rank wake_rank or
+ * above arrives, at the deadline, or when Redis comes back; its out is
+ * then the newest body seen (new), or NULL.  Give it to call_start(), or
+ * call_release() it.  NULL if the user holds WAITERS_PER_USER waiters
+ * and sockets in this process already (answer 429).
  */
 struct call *
-events_wait(struct http_request *req, const char *id, int wake_rank,
-    uint64_t deadline)
+events_wait(struct http_request *req, const char *user, const char *id,
+    int wake_rank, uint64_t deadline)
 {
 	struct waiter	*w;
 	struct call	*c;
 
+	if ((w = add_waiter(user, id, NULL)) == NULL)
+		return (NULL);
 	c = call_new(req, NULL);
 	c->busy = 1;
-	w = add_waiter(id, NULL);
 	w->wake_rank = wake_rank;
 	w->deadline = deadline;
 	w->call = c;
@@ -260,15 +329,21 @@ detach(struct call *c)
 	c->busy = 0;
 }
 
-/* Send every status change of checkout id to WebSocket connection ws. */
-void
-events_watch(struct connection *ws, const char *id, int seen_rank)
+/*
+ * Send every status change of checkout id to user's WebSocket ws; -1 if
+ * the user holds WAITERS_PER_USER already.
+ */
+int
+events_watch(struct connection *ws, const char *user, const char *id,
+    int seen_rank)
 {
 	struct waiter	*w;
 
-	w = add_waiter(id, ws);
+	if ((w = add_waiter(user, id, ws)) == NULL)
+		return (-1);
 	w->seen_rank = seen_rank;
 	w->wake_rank = 4;
+	return (0);
 }
 
 void

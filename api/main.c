@@ -11,7 +11,8 @@
  * api_dispatch() finds the route and creates the request context, then
  * answers 404 (no route), 405 (wrong method, with Allow) or 413 (body
  * over BODY_MAX) itself, as JSON: kore's own error pages never reach a
- * client for those.  kore refuses bodies above 4 x BODY_MAX before
+ * client for those.  For a route that takes a token it checks the token
+ * (tokens.c) before the route runs.  kore refuses bodies above 4 x BODY_MAX before
  * reading them, with a bare 413.
  */
 #include <sys/resource.h>
@@ -42,26 +43,35 @@ mongoc_client_pool_t	*api_mongo;
 #define PATCH	HTTP_METHOD_PATCH
 #define DELETE	HTTP_METHOD_DELETE
 
+#define T	TOKEN_HEADER
+
 static const struct route routes[] = {
-	{ GET, "/health", "health", health_get },
-	{ GET, "/ready", "ready", health_ready },
-	{ GET, "/metrics", "metrics", metrics_get },
-	{ POST, "/api/auth/register", "auth_register", auth_register },
-	{ POST, "/api/auth/login", "auth_login", auth_login },
-	{ GET, "/api/auth/me", "auth_me", auth_me },
-	{ GET, "/api/products", "products_list", products_list },
-	{ POST, "/api/products", "products_create", products_write },
-	{ GET, "/api/products/:id", "products_get", products_get },
+	{ GET, "/health", "health", health_get, TOKEN_NONE },
+	{ GET, "/ready", "ready", health_ready, TOKEN_NONE },
+	{ GET, "/metrics", "metrics", metrics_get, TOKEN_NONE },
+	{ POST, "/api/auth/register", "auth_register", auth_register,
+	    TOKEN_NONE },
+	{ POST, "/api/auth/login", "auth_login", auth_login, TOKEN_NONE },
+	{ POST, "/api/auth/logout", "auth_logout", auth_logout, T },
+	{ POST, "/api/auth/password", "auth_password", auth_password, T },
+	{ GET, "/api/auth/me", "auth_me", auth_me, T },
+	{ GET, "/api/users", "users_list", users_list, T },
+	{ GET, "/api/users/:id", "users_get", users_get, T },
+	{ PATCH, "/api/users/:id", "users_update", users_update, T },
+	{ GET, "/api/products", "products_list", products_list, TOKEN_NONE },
+	{ POST, "/api/products", "products_create", products_write, T },
+	{ GET, "/api/products/:id", "products_get", products_get, TOKEN_NONE },
 	{ PUT | PATCH | DELETE, "/api/products/:id", "products_write",
-	    products_write },
-	{ GET, "/api/cart/:id", "cart_get", cart_get },
-	{ POST, "/api/cart/:id", "cart_update", cart_update },
-	{ POST, "/api/checkout", "checkout_submit", checkout_submit },
-	{ GET, "/api/checkout/:id", "checkout_status", checkout_status },
+	    products_write, T },
+	{ GET, "/api/cart/:id", "cart_get", cart_get, T },
+	{ POST, "/api/cart/:id", "cart_update", cart_update, T },
+	{ POST, "/api/checkout", "checkout_submit", checkout_submit,
+	    TOKEN_IN_SCRIPT },
+	{ GET, "/api/checkout/:id", "checkout_status", checkout_status, T },
 	{ GET, "/api/checkout/:id/events", "checkout_events",
-	    checkout_events },
-	{ GET, "/api/orders", "orders_list", orders_list },
-	{ GET, "/api/orders/:id", "orders_get", orders_get },
+	    checkout_events, TOKEN_OR_QUERY },
+	{ GET, "/api/orders", "orders_list", orders_list, T },
+	{ GET, "/api/orders/:id", "orders_get", orders_get, T },
 };
 
 #define NROUTES	(sizeof(routes) / sizeof(routes[0]))
@@ -422,6 +432,12 @@ api_dispatch(struct http_request *req)
 	if (ctx->call != NULL && !ctx->call->done) {
 		http_request_sleep(req);
 		return (KORE_RESULT_RETRY);
+	}
+	/* The token first, for the routes that take one (tokens.c). */
+	if (ctx->route->token == TOKEN_HEADER ||
+	    ctx->route->token == TOKEN_OR_QUERY) {
+		if (tokens_check(req, ctx) == KORE_RESULT_RETRY)
+			return (KORE_RESULT_RETRY);
 	}
 	r = ctx->route->fn(req, ctx);
 	if (r == KORE_RESULT_OK)

@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "api.h"
 #include "../shared/config.h"
 #include "../shared/protocol.h"
@@ -203,16 +205,21 @@ queue_text(struct kore_buf *b, json_t *r)
 	batches_text(b, st);
 }
 
+/* The bearer token is compared in constant time (but for its length). */
 static int
 authorized(struct http_request *req)
 {
 	const char	*h;
+	size_t		 n;
 
 	if (cfg.metrics_token[0] == '\0')
 		return (1);
-	return (http_request_header(req, "authorization", &h) &&
-	    strncmp(h, "Bearer ", 7) == 0 &&
-	    strcmp(h + 7, cfg.metrics_token) == 0);
+	if (!http_request_header(req, "authorization", &h) ||
+	    strncmp(h, "Bearer ", 7) != 0)
+		return (0);
+	n = strlen(cfg.metrics_token);
+	return (strlen(h + 7) == n &&
+	    sodium_memcmp(h + 7, cfg.metrics_token, n) == 0);
 }
 
 /* GET /metrics -> 200 text/plain (Prometheus); 401 with METRICS_TOKEN */

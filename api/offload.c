@@ -13,7 +13,10 @@
  * (DB_THREADS) and HASH (HASH_THREADS).  kore's own tasks were not used:
  * each costs a socketpair, and kore aborts the worker when a channel
  * write fails; ten thousand waiting checkouts would need twenty thousand
- * descriptors.  A queue longer than QUEUE_LIMIT answers 503 at once.
+ * descriptors.  A queue longer than its limit answers 503 at once:
+ * QUEUE_LIMIT calls for the DB pool, HASH_QUEUE_MAX for the HASH pool
+ * (each waiting hash is tens of milliseconds of a thread: a few dozen
+ * are seconds of work).
  */
 #include <sys/eventfd.h>
 
@@ -44,6 +47,7 @@ struct pool {
 	struct callq		 todo;		/* queued, oldest first */
 	struct callq		 done;		/* finished, not yet reaped */
 	int			 queued;	/* length of todo */
+	int			 limit;		/* then ERR_OVERLOADED */
 	mongoc_client_pool_t	*mongo;		/* shared, thread-safe */
 };
 
@@ -60,6 +64,8 @@ pool_start(struct pool *p, const char *name, long nthreads,
 
 	p->name = name;
 	p->mongo = mongo;
+	p->limit = strcmp(name, "hash") == 0 ? (int)cfg.hash_queue_max :
+	    QUEUE_LIMIT;
 	TAILQ_INIT(&p->todo);
 	TAILQ_INIT(&p->done);
 	pthread_mutex_init(&p->lock, NULL);
@@ -104,7 +110,7 @@ offload_submit(enum offload_pool which, struct call *c,
 
 	p = &pools[which];
 	pthread_mutex_lock(&p->lock);
-	if (p->queued >= QUEUE_LIMIT) {
+	if (p->queued >= p->limit) {
 		pthread_mutex_unlock(&p->lock);
 		return (ERR_OVERLOADED);
 	}

@@ -25,7 +25,7 @@ list_run(struct call *c, mongoc_client_t *client)
 	coll = db_coll(client, DB_ORDERS);
 	c->err = db_page(coll, filter, "createdAt", -1, json_integer_value(
 	    json_object_get(c->in, "limit")), json_integer_value(
-	    json_object_get(c->in, "offset")), orders_json, &c->out);
+	    json_object_get(c->in, "offset")), -1, orders_json, &c->out);
 	mongoc_collection_destroy(coll);
 	bson_destroy(filter);
 }

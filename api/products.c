@@ -8,6 +8,7 @@
  * next read anywhere sees it (cache.c).
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "api.h"
@@ -30,6 +31,8 @@ enum { WRITE_START, WRITE_DONE, WRITE_BUMPED };
 
 struct read {
 	char			 key[320];	/* cache key of the answer */
+	char			 count_key[320];	/* of the list's total,
+						   "" for one product */
 	json_t			*query;		/* new; input for the thread */
 	struct catalog_version	 v;		/* versions read first */
 	int			 versioned;	/* v is valid: cache it */
@@ -96,23 +99,6 @@ products_json(const bson_t *doc)
 
 /* ----- reads (threads) ----- */
 
-/* Append {title: /escaped q/i} to filter: a literal substring search. */
-static void
-title_filter(bson_t *filter, const char *q)
-{
-	char	 rx[QUERY_MAX * 2 + 1];
-	size_t	 i, o;
-
-	for (i = 0, o = 0; q[i] != '\0' && o + 2 < sizeof(rx); i++) {
-		if (strchr("\\^$.|?*+()[]{}", q[i]) != NULL)
-			rx[o++] = '\\';
-		rx[o++] = q[i];
-	}
-	rx[o] = '\0';
-	BCON_APPEND(filter, "title", "{", "$regex", BCON_UTF8(rx),
-	    "$options", BCON_UTF8("i"), "}");
-}
-
 static void
 list_run(struct call *c, mongoc_client_t *client)
 {
@@ -121,13 +107,15 @@ list_run(struct call *c, mongoc_client_t *client)
 
 	bson_init(&filter);
 	if (json_is_string(json_object_get(c->in, "q")))
-		title_filter(&filter,
+		db_substring(&filter, "title",
 		    json_string_value(json_object_get(c->in, "q")));
 	coll = db_coll(client, DB_PRODUCTS);
 	c->err = db_page(coll, &filter, json_string_value(json_object_get(
 	    c->in, "field")), (int)json_integer_value(json_object_get(c->in,
 	    "dir")), json_integer_value(json_object_get(c->in, "limit")),
 	    json_integer_value(json_object_get(c->in, "offset")),
+	    json_is_integer(json_object_get(c->in, "total")) ?
+	    json_integer_value(json_object_get(c->in, "total")) : -1,
 	    products_json, &c->out);
 	mongoc_collection_destroy(coll);
 	bson_destroy(&filter);
@@ -172,6 +160,11 @@ lookup(struct http_request *req, struct ctx *ctx, struct read *r,
 			api_json_text(req, 200, body, len);
 			return (KORE_RESULT_OK);
 		}
+		/* A list's total, counted once per catalogue version. */
+		if (r->count_key[0] != '\0' &&
+		    (body = cache_get(r->count_key, &r->v, &len)) != NULL)
+			json_object_set_new(r->query, "total",
+			    json_integer(atoll(body)));
 		if (may_wait) {
 			c = cache_fill(req, r->key, &r->v, &leader);
 			if (!leader) {
@@ -190,6 +183,16 @@ lookup(struct http_request *req, struct ctx *ctx, struct read *r,
 	}
 	return (call_offload(req, ctx, READ_FETCHED, OFFLOAD_DB, r->run,
 	    json_incref(r->query)));
+}
+
+/* Remember a list's total for its count key (as text). */
+static void
+count_put(struct read *r, json_int_t total)
+{
+	char	text[32];
+
+	snprintf(text, sizeof(text), "%lld", (long long)total);
+	cache_put(r->count_key, &r->v, text, strlen(text));
 }
 
 /*
@@ -226,6 +229,9 @@ cached_read(struct http_request *req, struct ctx *ctx, struct read *r)
 			api_error(req, e, NULL);
 			return (KORE_RESULT_OK);
 		}
+		if (r->versioned && r->count_key[0] != '\0')
+			count_put(r, json_integer_value(json_object_get(out,
+			    "total")));
 		text = json_dump_body(out);
 		json_decref(out);
 		api_json_text(req, 200, text, strlen(text));
@@ -266,6 +272,8 @@ list_query(struct http_request *req, struct read *r)
 		json_object_set_new(r->query, "q", json_string(q));
 	snprintf(r->key, sizeof(r->key), "list|%ld|%ld|%s|%s", limit, offset,
 	    sort, hasq ? q : "");
+	snprintf(r->count_key, sizeof(r->count_key), "count|%s", hasq ? q :
+	    "");
 	return (0);
 bad:
 	api_error_msg(req, ERR_BAD_QUERY, bad, "query parameter %s is invalid "

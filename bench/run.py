@@ -197,6 +197,7 @@ class Shop:
         for u, mine, cid in zip(users, carts, ids):  # as a cart answer
             pipe.set(f"cart:lines:{u['_id']}", f"1|{cid}|" + ",".join(
                 f"{p}:{qty}" for p in mine), ex=86400)
+            pipe.set(f"auth:epoch:{u['_id']}", 0, ex=86400)  # as a login
         pipe.execute()
         for i in range(0, n, 5000):
             self.s.db.users.insert_many(users[i:i + 5000])

@@ -5,7 +5,9 @@
  * one cart per user, one order per checkoutId (the worker treats a
  * duplicate key there as "already committed").  The products validator
  * refuses a negative stock or price even from a buggy writer.  Running
- * it twice changes nothing.
+ * it twice changes nothing.  The first admin (ADMIN_EMAIL) is created,
+ * or an existing account promoted only when ADMIN_PASSWORD is its own
+ * password.
  */
 #include <stdio.h>
 #include <string.h>
@@ -15,6 +17,7 @@
 #include "../shared/jwt.h"
 #include "../shared/log.h"
 #include "../shared/password.h"
+#include "../shared/validate.h"
 #include "migrate.h"
 
 struct index {
@@ -126,62 +129,106 @@ ensure_index(mongoc_client_t *client, const struct index *ix)
 	return (ret);
 }
 
-int
-migrate_promote(mongoc_client_t *client, const char *email)
+/* Promote the user of doc (its password verified): 0, or -1. */
+static int
+promote(mongoc_collection_t *users, const bson_t *doc, const char *email)
 {
-	mongoc_collection_t	*users;
-	bson_t			*query, *update, reply;
-	bson_error_t		 berr;
-	bson_iter_t		 it;
-	int			 ret;
+	bson_t		*q, *u;
+	bson_error_t	 berr;
+	bson_iter_t	 it;
+	int		 ret;
 
-	users = db_coll(client, DB_USERS);
-	query = BCON_NEW("email", BCON_UTF8(email));
-	update = BCON_NEW("$set", "{", "role", BCON_UTF8(ROLE_ADMIN), "}");
-	ret = -1;
-	if (mongoc_collection_update_one(users, query, update, NULL, &reply,
-	    &berr)) {
-		ret = bson_iter_init_find(&it, &reply, "matchedCount") &&
-		    bson_iter_as_int64(&it) > 0 ? 1 : 0;
-		if (ret == 1)
-			log_info("admin: promoted", "{s:s}", "email", email);
-	} else {
-		log_error("admin: promote failed", "{s:s}", "error",
+	if (bson_iter_init_find(&it, doc, "role") && BSON_ITER_HOLDS_UTF8(&it) &&
+	    strcmp(bson_iter_utf8(&it, NULL), ROLE_ADMIN) == 0)
+		return (0);		/* already one */
+	q = BCON_NEW("email", BCON_UTF8(email));
+	/* A new role: the account's old tokens are refused (tokens.c). */
+	u = BCON_NEW("$set", "{", "role", BCON_UTF8(ROLE_ADMIN), "}", "$inc",
+	    "{", "tokenEpoch", BCON_INT64(1), "}");
+	ret = mongoc_collection_update_one(users, q, u, NULL, NULL, &berr) ?
+	    0 : -1;
+	if (ret == 0)
+		log_info("admin: promoted", "{s:s}", "email", email);
+	else
+		fprintf(stderr, "shopctl: promoting %s failed: %s\n", email,
 		    berr.message);
-	}
-	bson_destroy(&reply);
-	bson_destroy(query);
-	bson_destroy(update);
-	mongoc_collection_destroy(users);
+	bson_destroy(q);
+	bson_destroy(u);
+	return (ret);
+}
+
+/* Insert a new admin with an argon2id hash of password: 1, 0 taken, -1. */
+static int
+create_admin(mongoc_collection_t *users, const char *email,
+    const char *password)
+{
+	bson_t		*doc;
+	bson_error_t	 berr;
+	char		 hash[PASSWORD_HASH_MAX];
+	int		 ret;
+
+	if (password_hash(password, hash) == -1)
+		return (-1);
+	doc = BCON_NEW("email", BCON_UTF8(email), "password", BCON_UTF8(hash),
+	    "role", BCON_UTF8(ROLE_ADMIN), "tokenEpoch", BCON_INT64(0),
+	    "createdAt", BCON_DATE_TIME(db_now_ms()));
+	ret = mongoc_collection_insert_one(users, doc, NULL, NULL, &berr) ?
+	    1 : db_is_duplicate(&berr) ? 0 : -1;
+	if (ret == 1)
+		log_info("admin: created", "{s:s}", "email", email);
+	else if (ret == -1)
+		fprintf(stderr, "shopctl: creating %s failed: %s\n", email,
+		    berr.message);
+	bson_destroy(doc);
 	return (ret);
 }
 
 int
-migrate_create_admin(mongoc_client_t *client, const char *email,
+migrate_admin(mongoc_client_t *client, const char *email_in,
     const char *password)
 {
 	mongoc_collection_t	*users;
-	bson_t			*doc;
+	bson_t			*q, *doc;
 	bson_error_t		 berr;
-	char			 hash[PASSWORD_HASH_MAX];
-	int			 ret;
+	bson_iter_t		 it;
+	char			 email[EMAIL_MAX + 1];
+	int			 ret, tries;
 
-	if (password_hash(password, hash) == -1)
+	if (validate_email(email_in, email, sizeof(email)) != ERR_NONE) {
+		fprintf(stderr, "shopctl: %s is not a valid email address\n",
+		    email_in);
 		return (-1);
+	}
 	users = db_coll(client, DB_USERS);
-	doc = BCON_NEW("email", BCON_UTF8(email), "password", BCON_UTF8(hash),
-	    "role", BCON_UTF8(ROLE_ADMIN),
-	    "createdAt", BCON_DATE_TIME(db_now_ms()));
-	ret = mongoc_collection_insert_one(users, doc, NULL, NULL, &berr) ?
-	    0 : -1;
-	if (ret == 0)
-		log_info("admin: created", "{s:s}", "email", email);
-	else if (db_is_duplicate(&berr))
-		ret = migrate_promote(client, email) == 1 ? 0 : -1;
-	else
-		log_error("admin: create failed", "{s:s}", "error",
-		    berr.message);
-	bson_destroy(doc);
+	q = BCON_NEW("email", BCON_UTF8(email));
+	ret = -1;
+	for (tries = 0; tries < 3 && ret == -1; tries++) {
+		if (db_find_doc(users, q, NULL, &doc, &berr) == -1) {
+			fprintf(stderr, "shopctl: reading users failed: %s\n",
+			    berr.message);
+			break;
+		}
+		if (doc == NULL) {
+			if ((ret = create_admin(users, email, password)) == 0)
+				ret = -1;	/* registered meanwhile: again */
+			else if (ret == 1)
+				ret = 0;
+			continue;
+		}
+		if (bson_iter_init_find(&it, doc, "password") &&
+		    BSON_ITER_HOLDS_UTF8(&it) &&
+		    password_verify(bson_iter_utf8(&it, NULL), password))
+			ret = promote(users, doc, email);
+		else
+			fprintf(stderr, "shopctl: %s is already registered, and "
+			    "ADMIN_PASSWORD is not its password: nothing done.  "
+			    "To make that account an admin, give its own "
+			    "password, or have an admin promote it (PATCH "
+			    "/api/users/:id {\"role\": \"admin\"})\n", email);
+		bson_destroy(doc);
+		break;
+	}
+	bson_destroy(q);
 	mongoc_collection_destroy(users);
 	return (ret);
 }
@@ -205,8 +252,5 @@ migrate_run(mongoc_client_t *client)
 	    "database", cfg.mongo_db);
 	if (cfg.admin_email[0] == '\0')
 		return (0);
-	if (migrate_promote(client, cfg.admin_email) == 1)
-		return (0);
-	return (migrate_create_admin(client, cfg.admin_email,
-	    cfg.admin_password));
+	return (migrate_admin(client, cfg.admin_email, cfg.admin_password));
 }

@@ -9,11 +9,14 @@
 /* Apply every migration; 0, or -1 after logging what failed. */
 int	migrate_run(mongoc_client_t *);
 
-/* Make an existing user an admin: 1 if found, 0 if not, -1 on error. */
-int	migrate_promote(mongoc_client_t *, const char *email);
-
-/* Insert a new admin with an argon2id hash of password: 0 or -1. */
-int	migrate_create_admin(mongoc_client_t *, const char *email,
+/*
+ * Make email (normalised as registration does) an admin: create it with
+ * password, or promote the existing account only if password is that
+ * account's password (else anyone who registered the address first
+ * would become admin).  Returns 0, or -1 with a line on stderr that
+ * says what to do.
+ */
+int	migrate_admin(mongoc_client_t *, const char *email,
 	    const char *password);
 
 #endif

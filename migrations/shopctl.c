@@ -2,12 +2,15 @@
  * shopctl.c -- the operator's command: configuration, migrations, admins.
  *
  *   shopctl check            validate the configuration (one line if bad)
- *   shopctl env              print the resolved settings as shell lines
+ *   shopctl env [--secrets]  print the resolved settings as shell lines
+ *                            (passwords in URLs as *** unless --secrets,
+ *                            which scripts/run.sh uses to eval them)
  *   shopctl config-doc       print the variables as a Markdown table
  *   shopctl migrate          wait for MongoDB, create indexes and
  *                            validators, create the first admin
  *   shopctl admin EMAIL      create EMAIL as an admin (password from
- *                            ADMIN_PASSWORD or stdin) or promote it
+ *                            ADMIN_PASSWORD or stdin), or promote that
+ *                            account if the password is its own
  *
  * Every step is idempotent: migrate runs at each `make run`.
  */
@@ -72,26 +75,23 @@ admin_password(char *buf, size_t len)
 	return (buf);
 }
 
+/*
+ * Create EMAIL as an admin, or promote the account only if the password
+ * given is its own (ADMIN_PASSWORD, else the first line of stdin).
+ */
 static int
-cmd_admin(mongoc_client_t *client, const char *email_in)
+cmd_admin(mongoc_client_t *client, const char *email)
 {
-	char		 email[EMAIL_MAX + 1], pwbuf[1100];
+	char		 pwbuf[1100];
 	const char	*pw;
 
-	if (validate_email(email_in, email, sizeof(email)) != ERR_NONE) {
-		fprintf(stderr, "shopctl: %s is not a valid email address\n",
-		    email_in);
-		return (1);
-	}
-	if (migrate_promote(client, email) == 1)
-		return (0);
 	if ((pw = admin_password(pwbuf, sizeof(pwbuf))) == NULL ||
 	    validate_password(pw) != ERR_NONE) {
 		fprintf(stderr, "shopctl: the password must have %ld to %ld "
 		    "characters\n", cfg.password_min, cfg.password_max);
 		return (1);
 	}
-	return (migrate_create_admin(client, email, pw) == 0 ? 0 : 1);
+	return (migrate_admin(client, email, pw) == 0 ? 0 : 1);
 }
 
 int
@@ -111,7 +111,7 @@ main(int argc, char **argv)
 	if (strcmp(argv[1], "check") == 0)
 		return (0);
 	if (strcmp(argv[1], "env") == 0) {
-		config_print_env();
+		config_print_env(argc == 3 && strcmp(argv[2], "--secrets") == 0);
 		return (0);
 	}
 	if (strcmp(argv[1], "config-doc") == 0) {

@@ -15,7 +15,7 @@ cd "$TOP"
 B=${BUILD_DIR:-build}
 case $B in /*) ;; *) B="$TOP/$B" ;; esac
 
-env_lines=$("$B/shopctl" env) || exit 1
+env_lines=$("$B/shopctl" env --secrets) || exit 1
 eval "$env_lines"
 mkdir -p "$DATA_DIR/log" "$DATA_DIR/run"
 

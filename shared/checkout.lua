@@ -19,6 +19,10 @@ The keys (names in shared/redis.h):
   gate:stock:<pid>     units the stock gate may still admit, or "gone"
   gate:held:<pid>      hash checkoutId -> units reserved and not settled
   gate:resv:<id>       hash productId -> units checkout <id> reserved
+  auth:epoch:<user>    the user's token epoch (tokens carry it as "ver")
+  auth:revoked:<sig>   a logged-out token, by its signature, until expiry
+  rl:submit:<user>     the user's submit bucket: "tokens|ms"
+  rl:login:email:<e>, rl:login:ip:<ip>, rl:register:ip:<ip>   counters
 
 States of a checkout, in rank order: queued (1) < processing (2) <
 completed = failed (3, final).  A final status is never overwritten.
@@ -48,21 +52,53 @@ local function is_final(status)
   return status == 'completed' or status == 'failed'
 end
 
+-- A token bucket of `limit` tokens refilled over `window` ms, kept as
+-- "tokens|ms" at key: take one.  0 if taken, else ms until one is back.
+local function take_token(key, limit, window, now)
+  local v = redis.call('GET', key)
+  local tokens, at = limit, now
+  if v then
+    local t, a = string.match(v, '^([%d.]+)|(%d+)$')
+    if t then
+      tokens = math.min(limit, tonumber(t) + (now - tonumber(a)) * limit /
+        window)
+    end
+  end
+  if tokens < 1 then
+    return math.ceil((1 - tokens) * window / limit)
+  end
+  redis.call('SET', key, string.format('%.6f|%d', tokens - 1, now), 'PX',
+    window)
+  return 0
+end
+
 --[[
 checkout_submit: record a checkout and queue its job, in one call.
 KEYS: [1] checkout:<id>, [2] checkout:jobs, [3] idem:<user>:<key> (any
-      key when ARGV[7] is empty), [4] cart:lines:<user>
+      key when ARGV[7] is empty), [4] cart:lines:<user>,
+      [5] auth:epoch:<user>, [6] auth:revoked:<token signature>,
+      [7] rl:submit:<user>
 ARGV: [1] id, [2] userId, [3] rid, [4] the queued body, [5] status TTL,
       [6] QUEUE_MAX, [7] hash of the request body ("" without an
       Idempotency-Key), [8] key TTL, [9] createdAt, [10] the cart's lines
-      ("" to take them from the hint), [11] TTL of a pending key
+      ("" to take them from the hint), [11] TTL of a pending key,
+      [12] the token's epoch ("ver"), [13] submits allowed per window,
+      [14] the window in ms, [15] now in ms
 Reply: {"queued"}; {"replay", id}; {"mismatch"} (the key was used with
       another body); {"pending"} (another request with the key is being
       recorded); {"nocart"} (no hint: read the cart from the database
       and call again with its lines; the key, if any, is now pending);
-      {"full"} (the stream holds QUEUE_MAX jobs).
+      {"full"} (the stream holds QUEUE_MAX jobs); {"revoked"} (the token
+      was logged out, or its user's epoch moved on); {"noepoch"} (Redis
+      does not know the user's epoch: read it from the database, set it,
+      call again); {"limited", ms} (the user's submit bucket is empty:
+      retry in ms).  A replay is answered before the bucket is touched.
 ]]
 local function checkout_submit(keys, args)
+  if redis.call('EXISTS', keys[6]) == 1 then return {'revoked'} end
+  local epoch = redis.call('GET', keys[5])
+  if not epoch then return {'noepoch'} end
+  if epoch ~= args[12] then return {'revoked'} end
   local haskey = args[7] ~= ''
   if haskey then
     local v = redis.call('GET', keys[3])
@@ -73,6 +109,12 @@ local function checkout_submit(keys, args)
       if args[10] == '' then return {'pending'} end
       -- pending with lines: our own marker, set by "nocart" below
     end
+  end
+  -- Lines given: the second call after "nocart", already counted.
+  if args[10] == '' then
+    local wait = take_token(keys[7], tonumber(args[13]),
+      tonumber(args[14]), tonumber(args[15]))
+    if wait > 0 then return {'limited', wait} end
   end
   local lines = args[10]
   if lines == '' then
@@ -429,6 +471,72 @@ local function locks_release(keys, args)
 end
 
 --[[
+limit_attempt: count an attempt against every counter, unless one is
+already at its limit: counted first, checked after, so that a burst of
+concurrent attempts cannot exceed a limit (logins, registrations).
+KEYS: the counters.  ARGV: [1] the window in seconds, then one limit per
+      key (0: that counter has no limit).
+Reply: 0 counted; else the seconds until the first full counter resets
+      (nothing was counted).
+]]
+local function limit_attempt(keys, args)
+  for i = 1, #keys do
+    local limit = tonumber(args[i + 1])
+    if limit > 0 and tonumber(redis.call('GET', keys[i]) or '0') >= limit then
+      local ttl = redis.call('TTL', keys[i])
+      if ttl < 1 then ttl = 1 end
+      return ttl
+    end
+  end
+  for i = 1, #keys do
+    if redis.call('INCR', keys[i]) == 1 then
+      redis.call('EXPIRE', keys[i], args[1])
+    end
+  end
+  return 0
+end
+
+--[[
+limit_forgive: take back one counted attempt (a login that succeeded).
+KEYS: the counters.  ARGV: none.  Reply: 1.
+]]
+local function limit_forgive(keys, args)
+  for i = 1, #keys do
+    if tonumber(redis.call('GET', keys[i]) or '0') > 0 then
+      redis.call('DECR', keys[i])
+    end
+  end
+  return 1
+end
+
+--[[
+token_state: is a token still good?  (Every authenticated request asks,
+through a per-process cache of 1 s: api/tokens.c.)
+KEYS: [1] auth:epoch:<user>, [2] auth:revoked:<signature>.
+ARGV: none.
+Reply: {epoch or false, 1 if revoked else 0}.
+]]
+local function token_state(keys, args)
+  return {redis.call('GET', keys[1]) or false, redis.call('EXISTS', keys[2])}
+end
+
+--[[
+epoch_set: remember a user's token epoch, read from the database, unless
+a newer one is known.
+KEYS: [1] auth:epoch:<user>.  ARGV: [1] the epoch, [2] TTL in seconds.
+Reply: the epoch now known.
+]]
+local function epoch_set(keys, args)
+  local cur = tonumber(redis.call('GET', keys[1]) or '-1')
+  if cur < tonumber(args[1]) then
+    redis.call('SET', keys[1], args[1], 'EX', args[2])
+    return tonumber(args[1])
+  end
+  redis.call('EXPIRE', keys[1], args[2])
+  return cur
+end
+
+--[[
 lock_release: compare-and-delete of a lock.
 KEYS: [1] the lock.  ARGV: [1] the holder's token.
 Reply: 1 if released, 0 if it was not ours (expired, taken since).
@@ -464,6 +572,11 @@ redis.register_function('gate_forget', gate_forget)
 redis.register_function('catalog_bump', catalog_bump)
 redis.register_function('cart_hint', cart_hint)
 redis.register_function('lock_release', lock_release)
+redis.register_function('limit_attempt', limit_attempt)
+redis.register_function('limit_forgive', limit_forgive)
+redis.register_function{function_name = 'token_state',
+  callback = token_state, flags = {'no-writes'}}
+redis.register_function('epoch_set', epoch_set)
 redis.register_function('locks_take', locks_take)
 redis.register_function('locks_release', locks_release)
 redis.register_function{function_name = 'metrics_gauges',

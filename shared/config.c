@@ -77,6 +77,11 @@ static const struct var vars[] = {
 	    "failed logins per client IP per window, then 429"),
 	L("LOGIN_WINDOW", login_window, "900", 1, 86400,
 	    "rate-limit window, seconds"),
+	L("REGISTER_LIMIT_IP", register_limit_ip, "0", 0, 1000000,
+	    "registrations per client IP per LOGIN_WINDOW, then 429 (0: no "
+	    "limit)"),
+	L("HASH_QUEUE_MAX", hash_queue_max, "64", 1, 100000,
+	    "password hashes waiting per API process, then 503"),
 	S("ADMIN_EMAIL", admin_email, NULL,
 	    "first admin, created or promoted by the migration step"),
 	S("ADMIN_PASSWORD", admin_password, NULL, "first admin's password"),
@@ -101,6 +106,14 @@ static const struct var vars[] = {
 	    "seconds a checkout status is kept"),
 	L("IDEMPOTENCY_TTL", idempotency_ttl, "86400", 60, 31536000,
 	    "seconds an Idempotency-Key is remembered"),
+	L("SUBMIT_LIMIT", submit_limit, "10", 1, 1000000,
+	    "checkout submits per user per SUBMIT_WINDOW (token bucket), "
+	    "then 429"),
+	L("SUBMIT_WINDOW", submit_window, "10", 1, 86400,
+	    "seconds the submit bucket refills over"),
+	L("WAITERS_PER_USER", waiters_per_user, "16", 1, 100000,
+	    "WebSockets and long polls one user may hold per API process, "
+	    "then 429"),
 	L("WORKER_CONSUMERS", consumers, "2", 1, 256,
 	    "consumer threads per worker process"),
 	L("BATCH_MAX", batch_max, "64", 1, 1024,
@@ -126,6 +139,14 @@ static const struct var vars[] = {
 
 struct config	cfg;
 
+static int	without_jwt;	/* config_without_jwt() was called */
+
+void
+config_without_jwt(void)
+{
+	without_jwt = 1;
+}
+
 struct dotenv {
 	char	*names[256];
 	char	*values[256];
@@ -139,6 +160,9 @@ static int	set_var(const struct var *, const char *, char *, size_t);
 static int	check(char *, size_t);
 static int	parse_redis_url(char *, size_t);
 static int	parse_log_requests(char *, size_t);
+static int	check_placeholders(char *, size_t);
+static int	check_secrets(char *, size_t);
+static int	check_money(char *, size_t);
 static int	parse_mongo_uri(char *, size_t);
 
 int
@@ -306,7 +330,9 @@ check(char *err, size_t errlen)
 	}
 	cfg.production = strcmp(cfg.app_env, "production") == 0;
 
-	if (cfg.jwt_secret[0] == '\0') {
+	if (cfg.jwt_secret[0] == '\0' && without_jwt) {
+		/* Nothing here signs or checks a token. */
+	} else if (cfg.jwt_secret[0] == '\0') {
 		if (strcmp(cfg.app_env, "development") != 0) {
 			snprintf(err, errlen, "config: JWT_SECRET is required "
 			    "when APP_ENV=%s (only development has a default)",
@@ -321,6 +347,8 @@ check(char *err, size_t errlen)
 		    "characters when APP_ENV=production");
 		return (-1);
 	}
+	if (check_secrets(err, errlen) == -1)
+		return (-1);
 	if (cfg.password_max < cfg.password_min) {
 		snprintf(err, errlen, "config: PASSWORD_MAX is below "
 		    "PASSWORD_MIN");
@@ -334,16 +362,102 @@ check(char *err, size_t errlen)
 		    "warn or error, not \"%s\"", cfg.log_level);
 		return (-1);
 	}
-	if (parse_log_requests(err, errlen) == -1)
+	if (parse_log_requests(err, errlen) == -1 ||
+	    check_money(err, errlen) == -1)
 		return (-1);
 	if ((cfg.admin_email[0] == '\0') != (cfg.admin_password[0] == '\0')) {
 		snprintf(err, errlen, "config: ADMIN_EMAIL and ADMIN_PASSWORD "
 		    "must be set together");
 		return (-1);
 	}
-	if (parse_redis_url(err, errlen) == -1)
+	if (parse_redis_url(err, errlen) == -1 ||
+	    parse_mongo_uri(err, errlen) == -1)
 		return (-1);
-	return (parse_mongo_uri(err, errlen));
+	return (check_placeholders(err, errlen));
+}
+
+/* Does s hold the placeholder of ops/checkout.env.example? */
+static int
+placeholder(const char *s)
+{
+	return (strcasestr(s, "change-me") != NULL ||
+	    strcasestr(s, "changeme") != NULL);
+}
+
+/*
+ * Production refuses the example's placeholders (the example ships its
+ * secrets empty; these are what older copies held) anywhere a secret
+ * goes: a deployment that forgot one must not start.
+ */
+static int
+check_placeholders(char *err, size_t errlen)
+{
+	static const char *const	 names[] = { "JWT_SECRET",
+	    "METRICS_TOKEN", "ADMIN_PASSWORD", "REDIS_URL", "MONGO_URI" };
+	const char			*values[5];
+	size_t				 i;
+
+	if (!cfg.production)
+		return (0);
+	values[0] = cfg.jwt_secret;
+	values[1] = cfg.metrics_token;
+	values[2] = cfg.admin_password;
+	values[3] = cfg.redis_password;
+	values[4] = cfg.mongo_uri;
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (placeholder(values[i])) {
+			snprintf(err, errlen, "config: %s holds a placeholder "
+			    "(\"change-me\"): set a real secret before running "
+			    "with APP_ENV=production", names[i]);
+			return (-1);
+		}
+	}
+	return (0);
+}
+
+/* A loopback address: 127.0.0.0/8, ::1 or localhost. */
+static int
+loopback(const char *addr)
+{
+	return (strncmp(addr, "127.", 4) == 0 || strcmp(addr, "::1") == 0 ||
+	    strcmp(addr, "localhost") == 0);
+}
+
+/*
+ * The development key is public: development answers on loopback only.
+ * Elsewhere a JWT_SECRET is required, and long enough in production.
+ */
+static int
+check_secrets(char *err, size_t errlen)
+{
+	if (strcmp(cfg.app_env, "development") == 0 && !loopback(cfg.bind)) {
+		snprintf(err, errlen, "config: APP_ENV=development listens on "
+		    "loopback only (its JWT key is public), not BIND_ADDRESS=%s; "
+		    "set APP_ENV=production and a JWT_SECRET to serve others",
+		    cfg.bind);
+		return (-1);
+	}
+	return (0);
+}
+
+/*
+ * The largest order total, price x quantity x lines in cents, must fit a
+ * 64-bit integer: a configuration that could overflow it is refused.
+ */
+static int
+check_money(char *err, size_t errlen)
+{
+	int64_t	t;
+
+	if (__builtin_mul_overflow((int64_t)cfg.price_max, (int64_t)100, &t) ||
+	    __builtin_mul_overflow(t, (int64_t)cfg.cart_max_qty, &t) ||
+	    __builtin_mul_overflow(t, (int64_t)cfg.cart_max_lines, &t)) {
+		snprintf(err, errlen, "config: PRICE_MAX x CART_MAX_QTY x "
+		    "CART_MAX_LINES is too large: an order's total in cents "
+		    "would not fit 64 bits");
+		return (-1);
+	}
+	return (0);
 }
 
 /* LOG_REQUESTS: all, none or sample:N (1 <= N <= 1000000). */
@@ -476,10 +590,29 @@ print_quoted(const char *name, const char *s)
 	printf("'\n");
 }
 
-void
-config_print_env(void)
+/*
+ * url with the password of its "user:password@" part (if any) replaced
+ * by "***", into out.
+ */
+static void
+redact(const char *url, char *out, size_t len)
 {
-	char	 buf[64];
+	const char	*scheme, *at, *colon;
+
+	snprintf(out, len, "%s", url);
+	if ((scheme = strstr(url, "://")) == NULL ||
+	    (at = strchr(scheme + 3, '@')) == NULL)
+		return;
+	colon = memchr(scheme + 3, ':', (size_t)(at - scheme - 3));
+	if (colon == NULL || colon + 1 == at)
+		return;
+	snprintf(out, len, "%.*s***%s", (int)(colon + 1 - url), url, at);
+}
+
+void
+config_print_env(int secrets)
+{
+	char	 buf[64], url[CONFIG_STR_MAX + 8];
 	size_t	 i;
 	char	*field;
 
@@ -489,6 +622,18 @@ config_print_env(void)
 		    strstr(vars[i].name, "TOKEN") != NULL)
 			continue;
 		field = (char *)&cfg + vars[i].off;
+		if (!secrets && vars[i].kind == K_STR &&
+		    strstr(vars[i].name, "_URL") != NULL) {
+			redact(field, url, sizeof(url));
+			print_quoted(vars[i].name, url);
+			continue;
+		}
+		if (!secrets && vars[i].kind == K_STR &&
+		    strstr(vars[i].name, "_URI") != NULL) {
+			redact(field, url, sizeof(url));
+			print_quoted(vars[i].name, url);
+			continue;
+		}
 		if (vars[i].kind == K_STR) {
 			print_quoted(vars[i].name, field);
 			continue;

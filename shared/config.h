@@ -49,6 +49,8 @@ struct config {
 	long	login_fail_email;	/* failures per email per window */
 	long	login_fail_ip;		/* failures per client IP per window */
 	long	login_window;		/* seconds */
+	long	register_limit_ip;	/* registrations per IP per window */
+	long	hash_queue_max;		/* password hashes waiting, then 503 */
 	char	admin_email[256];
 	char	admin_password[256];
 
@@ -66,6 +68,9 @@ struct config {
 	long	checkout_wait_max;	/* seconds */
 	long	checkout_ttl;		/* seconds a status record is kept */
 	long	idempotency_ttl;	/* seconds */
+	long	submit_limit;		/* checkout submits per user ... */
+	long	submit_window;		/* ... per this many seconds */
+	long	waiters_per_user;	/* WebSockets + long polls per user */
 	long	consumers;		/* consumer threads per worker process */
 	long	batch_max;		/* checkouts per order transaction */
 	long	lock_ttl_ms;		/* per-user lock lifetime */
@@ -89,10 +94,21 @@ extern struct config	cfg;
  */
 int	config_load(char *err, size_t errlen);
 
+/*
+ * For processes that sign and check no tokens (the worker): call before
+ * config_load(), and a missing JWT_SECRET is not an error, whatever
+ * APP_ENV says.
+ */
+void	config_without_jwt(void);
+
 /* Print every variable with its default and meaning, as a Markdown table. */
 void	config_print_table(void);
 
-/* Print the resolved settings as shell assignments (secrets left out). */
-void	config_print_env(void);
+/*
+ * Print the resolved settings as shell assignments, secrets left out and
+ * the passwords in REDIS_URL and MONGO_URI shown as *** (unless secrets:
+ * for scripts that eval the lines, never for a terminal).
+ */
+void	config_print_env(int secrets);
 
 #endif

@@ -256,7 +256,7 @@ db_find_by_id(mongoc_client_t *client, const char *name, const char *hex,
 enum err
 db_page(mongoc_collection_t *coll, const bson_t *filter,
     const char *sort_field, int dir, json_int_t limit, json_int_t offset,
-    db_to_json to_json, json_t **out)
+    int64_t known_total, db_to_json to_json, json_t **out)
 {
 	mongoc_cursor_t	*cur;
 	const bson_t	*doc;
@@ -267,8 +267,9 @@ db_page(mongoc_collection_t *coll, const bson_t *filter,
 	enum err	 e;
 
 	*out = NULL;
-	total = mongoc_collection_count_documents(coll, filter, NULL, NULL,
-	    NULL, &berr);
+	total = known_total >= 0 ? known_total :
+	    mongoc_collection_count_documents(coll, filter, NULL, NULL, NULL,
+	    &berr);
 	if (total < 0)
 		return (db_error(&berr));
 	/* _id breaks ties, so pages neither repeat nor skip documents. */
@@ -291,4 +292,41 @@ db_page(mongoc_collection_t *coll, const bson_t *filter,
 	mongoc_cursor_destroy(cur);
 	bson_destroy(opts);
 	return (e);
+}
+
+int
+db_find_doc(mongoc_collection_t *coll, const bson_t *filter,
+    const bson_t *opts, bson_t **doc, bson_error_t *err)
+{
+	mongoc_cursor_t	*cur;
+	const bson_t	*d;
+	int		 ret;
+
+	*doc = NULL;
+	cur = mongoc_collection_find_with_opts(coll, filter, opts, NULL);
+	ret = 0;
+	if (mongoc_cursor_next(cur, &d))
+		*doc = bson_copy(d);
+	else if (mongoc_cursor_error(cur, err))
+		ret = -1;
+	mongoc_cursor_destroy(cur);
+	return (ret);
+}
+
+void
+db_substring(bson_t *filter, const char *field, const char *q)
+{
+	char	*rx;
+	size_t	 i, o;
+
+	rx = bson_malloc(strlen(q) * 2 + 1);
+	for (i = 0, o = 0; q[i] != '\0'; i++) {
+		if (strchr("\\^$.|?*+()[]{}", q[i]) != NULL)
+			rx[o++] = '\\';
+		rx[o++] = q[i];
+	}
+	rx[o] = '\0';
+	BCON_APPEND(filter, field, "{", "$regex", BCON_UTF8(rx), "$options",
+	    BCON_UTF8("i"), "}");
+	bson_free(rx);
 }

@@ -58,12 +58,29 @@ enum err	db_find_by_id(mongoc_client_t *, const char *name,
 		    json_t **out);
 
 /*
+ * The one document of coll matching filter (opts may carry a session):
+ * *doc is a new copy (bson_destroy it) or NULL if there is none.
+ * Returns 0, or -1 with err set.
+ */
+int		db_find_doc(mongoc_collection_t *coll, const bson_t *filter,
+		    const bson_t *opts, bson_t **doc, bson_error_t *err);
+
+/*
+ * Append {field: /q/i} to filter, q matched literally (regular
+ * expression characters escaped): a case-insensitive substring search.
+ */
+void		db_substring(bson_t *filter, const char *field, const char *q);
+
+/*
  * One page of coll: {items, total, limit, offset}, the documents
  * matching filter in opts' sort from offset, at most limit of them.
+ * known_total, when not negative, is the total already known (a cached
+ * count): then the documents are not counted again.
  */
 enum err	db_page(mongoc_collection_t *coll, const bson_t *filter,
 		    const char *sort_field, int dir, json_int_t limit,
-		    json_int_t offset, db_to_json to_json, json_t **out);
+		    json_int_t offset, int64_t known_total, db_to_json to_json,
+		    json_t **out);
 
 /* ERR_MONGO_DOWN for connection and selection errors, else ERR_INTERNAL. */
 enum err	db_error(const bson_error_t *);

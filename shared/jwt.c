@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include <jwt.h>
+#include <sodium.h>
 
 #include "jwt.h"
 #include "validate.h"
@@ -13,19 +14,26 @@
 #define TOKEN_MAX	4096
 
 char *
-jwt_token_issue(const char *sub, const char *role, const char *key, long ttl,
-    time_t now)
+jwt_token_issue(const char *sub, const char *role, long ver, const char *key,
+    long ttl, time_t now)
 {
-	jwt_t	*jwt;
-	char	*out;
+	jwt_t		*jwt;
+	unsigned char	 raw[12];
+	char		*out, jti[25];
 
 	out = NULL;
+	/* Two tokens of one user issued in one second differ by jti, so
+	 * that logging one out (by its signature) spares the other. */
+	randombytes_buf(raw, sizeof(raw));
+	sodium_bin2hex(jti, sizeof(jti), raw, sizeof(raw));
 	if (jwt_new(&jwt) != 0)
 		return (NULL);
-	if (jwt_add_grant(jwt, "sub", sub) != 0 ||
+	if (jwt_add_grant(jwt, "jti", jti) != 0 ||
+	    jwt_add_grant(jwt, "sub", sub) != 0 ||
 	    jwt_add_grant(jwt, "role", role) != 0 ||
 	    jwt_add_grant_int(jwt, "iat", (long)now) != 0 ||
-	    jwt_add_grant_int(jwt, "exp", (long)now + ttl) != 0)
+	    jwt_add_grant_int(jwt, "exp", (long)now + ttl) != 0 ||
+	    jwt_add_grant_int(jwt, "ver", ver) != 0)
 		goto cleanup;
 	if (jwt_set_alg(jwt, JWT_ALG_HS256, (const unsigned char *)key,
 	    (int)strlen(key)) != 0)
@@ -41,13 +49,19 @@ static enum err
 claims(jwt_t *jwt, time_t now, struct principal *who)
 {
 	const char	*sub, *role;
-	long		 exp;
+	long		 exp, ver;
 
 	sub = jwt_get_grant(jwt, "sub");
 	role = jwt_get_grant(jwt, "role");
 	errno = 0;
 	exp = jwt_get_grant_int(jwt, "exp");
 	if (sub == NULL || role == NULL || errno == ENOENT || exp <= 0)
+		return (ERR_BAD_TOKEN);
+	errno = 0;
+	ver = jwt_get_grant_int(jwt, "ver");
+	if (errno == ENOENT)
+		ver = 0;		/* tokens from before epochs */
+	if (ver < 0)
 		return (ERR_BAD_TOKEN);
 	if (!validate_oid(sub))
 		return (ERR_BAD_TOKEN);
@@ -59,6 +73,7 @@ claims(jwt_t *jwt, time_t now, struct principal *who)
 	snprintf(who->role, sizeof(who->role), "%s", role);
 	who->admin = strcmp(role, ROLE_ADMIN) == 0;
 	who->exp = exp;
+	who->ver = ver;
 	return (ERR_NONE);
 }
 
@@ -67,6 +82,7 @@ jwt_token_verify(const char *token, const char *key, time_t now,
     struct principal *who)
 {
 	jwt_t		*jwt;
+	const char	*sig;
 	enum err	 e;
 
 	if (strlen(token) > TOKEN_MAX)
@@ -78,5 +94,11 @@ jwt_token_verify(const char *token, const char *key, time_t now,
 	if (jwt_get_alg(jwt) == JWT_ALG_HS256)
 		e = claims(jwt, now, who);
 	jwt_free(jwt);
+	sig = strrchr(token, '.');
+	if (e == ERR_NONE && (sig == NULL || strlen(sig + 1) == 0 ||
+	    strlen(sig + 1) >= sizeof(who->sig)))
+		e = ERR_BAD_TOKEN;
+	if (e == ERR_NONE)
+		memcpy(who->sig, sig + 1, strlen(sig + 1) + 1);
 	return (e);
 }

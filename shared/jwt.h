@@ -1,5 +1,8 @@
 /*
- * jwt.h -- access tokens: HS256 JWTs with sub, role, iat and exp.
+ * jwt.h -- access tokens: HS256 JWTs with jti (random), sub, role, iat,
+ * exp and ver (the user's token epoch when it was issued: api/tokens.c
+ * refuses a token issued under an older one).  A token is named by its signature
+ * (the third part), which logging out revokes.
  *
  * Only HS256 is accepted.  libjwt's jwt_decode() skips verification for
  * alg "none", so jwt_token_verify() checks the algorithm itself after
@@ -20,13 +23,15 @@ struct principal {
 	char	role[16];	/* ROLE_CUSTOMER or ROLE_ADMIN */
 	int	admin;		/* role is ROLE_ADMIN */
 	long	exp;		/* expiry, seconds since the epoch */
+	long	ver;		/* token epoch it was issued under (0: none) */
+	char	sig[96];	/* its signature, base64url: names the token */
 };
 
 /*
- * Sign a token for sub and role with key, valid ttl seconds from now.
- * Returns a new string (free() it), or NULL on failure.
+ * Sign a token for sub and role under token epoch ver with key, valid
+ * ttl seconds from now.  Returns a new string (free() it), or NULL.
  */
-char		*jwt_token_issue(const char *sub, const char *role,
+char		*jwt_token_issue(const char *sub, const char *role, long ver,
 		    const char *key, long ttl, time_t now);
 
 /*

@@ -15,13 +15,15 @@ TEST(token_round_trip)
 	struct principal	 who;
 	char			*t;
 
-	t = jwt_token_issue(SUB, ROLE_ADMIN, KEY, 3600, 1000000);
+	t = jwt_token_issue(SUB, ROLE_ADMIN, 7, KEY, 3600, 1000000);
 	CHECK(t != NULL);
 	if (t == NULL)
 		return;
 	CHECK(jwt_token_verify(t, KEY, 1000001, &who) == ERR_NONE);
 	CHECK(strcmp(who.sub, SUB) == 0 && who.admin == 1);
-	CHECK(who.exp == 1003600);
+	CHECK(who.exp == 1003600 && who.ver == 7);
+	/* The token is named by its signature, its third part. */
+	CHECK(strcmp(who.sig, strrchr(t, '.') + 1) == 0 && strlen(who.sig) > 40);
 	CHECK(jwt_token_verify(t, KEY, 1003600, &who) == ERR_TOKEN_EXPIRED);
 	CHECK(jwt_token_verify(t, "another-secret-another-secret-01234", 1000001,
 	    &who) == ERR_BAD_TOKEN);

@@ -45,6 +45,10 @@ enum checkout_state {
 #define FN_LOCKS_TAKE	"locks_take"
 #define FN_LOCKS_RELEASE	"locks_release"
 #define FN_METRICS	"metrics_gauges"
+#define FN_LIMIT	"limit_attempt"
+#define FN_FORGIVE	"limit_forgive"
+#define FN_TOKEN_STATE	"token_state"
+#define FN_EPOCH_SET	"epoch_set"
 
 /* The library's source, for FUNCTION LOAD REPLACE (static). */
 extern const char	protocol_library[];

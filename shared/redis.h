@@ -24,6 +24,11 @@
 #define RK_STOCK	"catalog:stock"		/* bumped by committed orders */
 #define RK_RL_EMAIL	"rl:login:email:"	/* + email: failed logins */
 #define RK_RL_IP	"rl:login:ip:"		/* + ip: failed logins */
+#define RK_RL_REGISTER	"rl:register:ip:"	/* + ip: registrations */
+#define RK_RL_PASSWORD	"rl:password:"		/* + user: password changes */
+#define RK_RL_SUBMIT	"rl:submit:"		/* + user: submit bucket */
+#define RK_EPOCH	"auth:epoch:"		/* + user: token epoch */
+#define RK_REVOKED	"auth:revoked:"		/* + signature: logged out */
 #define RK_STATS	"stats:worker"		/* hash of worker counters */
 #define RK_CART_LINES	"cart:lines:"		/* + user id: lines, a hint */
 #define RK_GATE_STOCK	"gate:stock:"		/* + product: units the gate admits */

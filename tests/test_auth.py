@@ -170,7 +170,10 @@ def test_first_admin_comes_from_the_migration(stack):
 def test_shopctl_admin_promotes_and_creates(stack):
     email = unique_email("promote")
     register(stack, email)
-    r = stack.shopctl("admin", email)
+    r = stack.shopctl("admin", email)          # another password: refused
+    assert r.returncode != 0 and "already registered" in r.stderr
+    r = stack.shopctl("admin", email, env={"ADMIN_PASSWORD":
+                                           "correct-horse-1"})
     assert r.returncode == 0, r.stderr
     me = stack.get("/api/auth/me", token=login(stack, email)).json()
     assert me["role"] == "admin"

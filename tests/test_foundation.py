@@ -96,14 +96,15 @@ def _run(binary, env_over, *args):
 
 def test_bad_configuration_is_one_line_naming_the_variable():
     cases = [
-        ({"REDIS_URL": "redis://127.0.0.1:1/0"}, "REDIS_URL"),
-        ({"MONGO_URI": "mongodb://a:b:c"}, "MONGO_URI"),
-        ({"APP_ENV": "production", "JWT_SECRET": ""}, "JWT_SECRET"),
-        ({"APP_ENV": "test", "JWT_SECRET": ""}, "JWT_SECRET"),
-        ({"PORT": "http"}, "PORT"),
+        ("worker", {"REDIS_URL": "redis://127.0.0.1:1/0"}, "REDIS_URL"),
+        ("worker", {"MONGO_URI": "mongodb://a:b:c"}, "MONGO_URI"),
+        ("shopctl", {"APP_ENV": "production", "JWT_SECRET": ""},
+         "JWT_SECRET"),
+        ("shopctl", {"APP_ENV": "test", "JWT_SECRET": ""}, "JWT_SECRET"),
+        ("worker", {"PORT": "http"}, "PORT"),
     ]
-    for env, var in cases:
-        r = _run("worker", env)
+    for prog, env, var in cases:
+        r = _run(prog, env, *(["check"] if prog == "shopctl" else []))
         assert r.returncode == 1, (env, r.stderr)
         lines = r.stderr.strip().splitlines()
         assert len(lines) == 1 and var in lines[0], (env, r.stderr)

@@ -70,8 +70,9 @@ def test_refusals_of_a_sold_out_product_cost_no_database_operation(
     s.db.carts.insert_many([{"userId": u["_id"], "rev": 1, "items": [
         {"productId": bson.ObjectId(pid), "quantity": 1}]} for u in users])
     pipe = s.redis.pipeline()
-    for u in users:                 # what a cart write leaves (cart.c)
+    for u in users:                 # what a cart write and a login leave
         pipe.set(f"cart:lines:{u['_id']}", f"1||{pid}:1")
+        pipe.set(f"auth:epoch:{u['_id']}", 0)
     pipe.execute()
     tokens = [make_token(s, u["_id"]) for u in users]
     before = ops(s)

@@ -35,7 +35,9 @@ def proxy(stack, tmp_path):
             .replace("listen [::]:443 ssl http2;", "")
             .replace("listen 80;", f"listen 127.0.0.1:{http};")
             .replace("listen [::]:80;", "")
-            .replace("127.0.0.1:3000", f"127.0.0.1:{stack.port}"))
+            .replace("127.0.0.1:3000", f"127.0.0.1:{stack.port}")
+            .replace("/var/log/nginx/checkout.access.log",
+                     str(tmp_path / "access.log")))
     (tmp_path / "site.conf").write_text(site)
     (tmp_path / "nginx.conf").write_text(
         f"pid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/error.log;\n"
@@ -50,6 +52,43 @@ def proxy(stack, tmp_path):
     yield base
     subprocess.run(["nginx", "-c", str(tmp_path / "nginx.conf"), "-s",
                     "stop"])
+
+
+@pytest.fixture
+def proxy_log(proxy, tmp_path):
+    return tmp_path / "access.log"
+
+
+def test_proxy_hides_metrics_and_its_version(proxy):
+    for path in ("/metrics", "/metrics/", "/metrics/x", "/metrics?x=1"):
+        assert requests.get(proxy + path, verify=False).status_code == 404
+    r = requests.get(proxy + "/health", verify=False)
+    assert r.headers["Server"] == "nginx"           # server_tokens off
+
+
+def test_proxy_limits_login_bursts(proxy):
+    import concurrent.futures
+
+    def attempt(i):       # other emails: the API's own limits stay clear
+        return requests.post(proxy + "/api/auth/login", verify=False,
+                             json={"email": f"burst{i}@x.io",
+                                   "password": "wrong-password-9"})
+
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        rs = list(pool.map(attempt, range(60)))
+    codes = [r.status_code for r in rs]
+    assert codes.count(401) >= 20, codes
+    # nginx's own 429 (limit_req), not the API's JSON one.
+    assert [r for r in rs if r.status_code == 429 and
+            "rate_limited" not in r.text], codes
+
+
+def test_proxy_does_not_log_access_tokens(proxy, proxy_log):
+    requests.get(proxy + "/api/checkout/" + "0" * 24 +
+                 "/events?access_token=secret-token-value", verify=False)
+    time.sleep(0.3)
+    text = proxy_log.read_text()
+    assert "/events" in text and "secret-token-value" not in text
 
 
 def test_tls_proxy_reaches_the_api(proxy):
@@ -85,3 +124,27 @@ def test_websocket_through_the_proxy(proxy, stack):
     while status not in ("completed", "failed") and time.time() < deadline:
         status = json.loads(ws.recv())["status"]
     assert status == "completed"
+
+
+def test_units_are_hardened_and_workers_get_no_token_secrets():
+    units = sorted((ROOT / "ops/systemd").glob("*.service"))
+    assert len(units) == 3
+    for unit in units:
+        text = unit.read_text()
+        for directive in ("CapabilityBoundingSet=\n", "PrivateDevices=yes",
+                          "ProtectKernelTunables=yes",
+                          "ProtectKernelModules=yes",
+                          "RestrictAddressFamilies=", "SystemCallFilter=",
+                          "NoNewPrivileges=yes"):
+            assert directive in text, (unit.name, directive)
+        if shutil.which("systemd-analyze"):
+            r = subprocess.run(["systemd-analyze", "verify", str(unit)],
+                               capture_output=True, text=True)
+            assert "Unknown key" not in r.stderr, r.stderr
+            assert "Unknown lvalue" not in r.stderr, r.stderr
+    worker = (ROOT / "ops/systemd/checkout-worker@.service").read_text()
+    assert "EnvironmentFile=/etc/checkout/worker.env" in worker
+    env = (ROOT / "ops/checkout-worker.env.example").read_text()
+    assert "JWT_SECRET" not in env and "ADMIN_PASSWORD" not in env
+    mongod = (ROOT / "ops/mongodb/mongod.conf").read_text()
+    assert "0.0.0.0" not in mongod

@@ -173,6 +173,7 @@ main(void)
 	long		 i;
 	int		 sig;
 
+	config_without_jwt();		/* it checks no tokens */
 	if (config_load(err, sizeof(err)) == -1) {
 		fprintf(stderr, "worker: %s\n", err);
 		return (1);
