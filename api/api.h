@@ -172,6 +172,8 @@ void		aredis_subscribe(const char *channel,
 /* tokens.c: is the bearer token good, and still standing */
 int		tokens_check(struct http_request *, struct ctx *);
 int		tokens_checked(const struct ctx *);
+int		tokens_cached(const char *sig);
+void		tokens_remember(const char *sig);
 void		tokens_forget(const char *sig);
 void		tokens_epoch_run(struct call *, mongoc_client_t *);
 void		tokens_epoch_set(const char *user, long long epoch);

@@ -21,9 +21,10 @@
  * a token (Authorization, or ?access_token= for the WebSocket), until it
  * answers KORE_RESULT_OK; the route then finds ctx->who and the verdict
  * through api_auth().  The submit route checks in its own Redis call
- * instead (checkout.lua's checkout_submit): tokens_load_epoch() serves it
- * when the epoch is unknown.  tokens_forget() drops a cached answer (a
- * logout in this process).
+ * instead (checkout.lua's checkout_submit), unless tokens_cached() says
+ * the token was found good within the second, and tokens_remember()s it
+ * after; tokens_epoch_run() serves it when Redis does not know the
+ * epoch.  tokens_forget() drops a cached answer (a logout here).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,16 +57,18 @@ slot(const char *sig)
 	return (&good[api_hash(sig) % CACHE_SLOTS]);
 }
 
-static int
-cached(const char *sig)
+/* Was the token with signature sig found good less than 1 s ago? */
+int
+tokens_cached(const char *sig)
 {
 	struct good	*g = slot(sig);
 
 	return (strcmp(g->sig, sig) == 0 && g->until > kore_time_ms());
 }
 
-static void
-remember(const char *sig)
+/* The token with signature sig was just found good. */
+void
+tokens_remember(const char *sig)
 {
 	struct good	*g = slot(sig);
 
@@ -109,7 +112,7 @@ decide(struct ctx *ctx, enum err e)
 	ctx->auth_err = e;
 	ctx->token_state = TOKEN_CHECKED;
 	if (e == ERR_NONE)
-		remember(ctx->who.sig);
+		tokens_remember(ctx->who.sig);
 	return (KORE_RESULT_OK);
 }
 
@@ -128,7 +131,7 @@ start(struct http_request *req, struct ctx *ctx)
 	if ((e = jwt_token_verify(token, cfg.jwt_secret, time(NULL),
 	    &ctx->who)) != ERR_NONE)
 		return (decide(ctx, e == ERR_TOKEN_EXPIRED ? e : ERR_BAD_TOKEN));
-	if (cached(ctx->who.sig)) {
+	if (tokens_cached(ctx->who.sig)) {
 		/* Not remembered again: the answer ages from its check. */
 		ctx->auth_err = ERR_NONE;
 		ctx->token_state = TOKEN_CHECKED;

@@ -21,7 +21,7 @@ The keys (names in shared/redis.h):
   gate:resv:<id>       hash productId -> units checkout <id> reserved
   auth:epoch:<user>    the user's token epoch (tokens carry it as "ver")
   auth:revoked:<sig>   a logged-out token, by its signature, until expiry
-  rl:submit:<user>     the user's submit bucket: "tokens|ms"
+  rl:submit:<user>     the user's submit bucket: "<milli-tokens>:<ms>"
   rl:login:email:<e>, rl:login:ip:<ip>, rl:register:ip:<ip>   counters
 
 States of a checkout, in rank order: queued (1) < processing (2) <
@@ -53,22 +53,23 @@ local function is_final(status)
 end
 
 -- A token bucket of `limit` tokens refilled over `window` ms, kept as
--- "tokens|ms" at key: take one.  0 if taken, else ms until one is back.
+-- "<thousandths of a token>:<ms>" at key: take one.  0 if taken, else
+-- the ms until one is back.  (Integers and concatenation only: this
+-- runs once per submit.)
 local function take_token(key, limit, window, now)
+  local milli = limit * 1000
   local v = redis.call('GET', key)
-  local tokens, at = limit, now
   if v then
-    local t, a = string.match(v, '^([%d.]+)|(%d+)$')
-    if t then
-      tokens = math.min(limit, tonumber(t) + (now - tonumber(a)) * limit /
-        window)
-    end
+    local sep = string.find(v, ':', 1, true)
+    local t, at = tonumber(string.sub(v, 1, sep - 1)),
+      tonumber(string.sub(v, sep + 1))
+    milli = math.min(limit * 1000,
+      t + math.floor((now - at) * limit * 1000 / window))
   end
-  if tokens < 1 then
-    return math.ceil((1 - tokens) * window / limit)
+  if milli < 1000 then
+    return math.ceil((1000 - milli) * window / (limit * 1000))
   end
-  redis.call('SET', key, string.format('%.6f|%d', tokens - 1, now), 'PX',
-    window)
+  redis.call('SET', key, (milli - 1000) .. ':' .. now, 'PX', window)
   return 0
 end
 
@@ -82,7 +83,8 @@ ARGV: [1] id, [2] userId, [3] rid, [4] the queued body, [5] status TTL,
       [6] QUEUE_MAX, [7] hash of the request body ("" without an
       Idempotency-Key), [8] key TTL, [9] createdAt, [10] the cart's lines
       ("" to take them from the hint), [11] TTL of a pending key,
-      [12] the token's epoch ("ver"), [13] submits allowed per window,
+      [12] the token's epoch ("ver"), or "-" when the API checked the
+      token less than a second ago, [13] submits allowed per window,
       [14] the window in ms, [15] now in ms
 Reply: {"queued"}; {"replay", id}; {"mismatch"} (the key was used with
       another body); {"pending"} (another request with the key is being
@@ -95,10 +97,12 @@ Reply: {"queued"}; {"replay", id}; {"mismatch"} (the key was used with
       retry in ms).  A replay is answered before the bucket is touched.
 ]]
 local function checkout_submit(keys, args)
-  if redis.call('EXISTS', keys[6]) == 1 then return {'revoked'} end
-  local epoch = redis.call('GET', keys[5])
-  if not epoch then return {'noepoch'} end
-  if epoch ~= args[12] then return {'revoked'} end
+  if args[12] ~= '-' then
+    if redis.call('EXISTS', keys[6]) == 1 then return {'revoked'} end
+    local epoch = redis.call('GET', keys[5])
+    if not epoch then return {'noepoch'} end
+    if epoch ~= args[12] then return {'revoked'} end
+  end
   local haskey = args[7] ~= ''
   if haskey then
     local v = redis.call('GET', keys[3])
