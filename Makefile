@@ -1,6 +1,7 @@
 # Makefile -- build, run and test the checkout backend.
 #
-#   make            build the API module, the worker and shopctl (build/)
+#   make            build the API module, the worker, the notifier and
+#                   shopctl (build/)
 #   make run        install what is missing, start everything, foreground
 #   make test       sanitizer build (build/asan/), unit + black-box tests
 #   make bench      benchmarks, results in bench/results.json and REPORT.md
@@ -10,7 +11,7 @@
 # SAN=1 builds with ASan and UBSan into build/asan/.
 
 CC	?= cc
-PKGS	:= libmongoc-1.0 hiredis jansson libjwt libsodium
+PKGS	:= libmongoc-1.0 hiredis jansson libjwt libsodium libcurl
 DEPS_OK	:= $(shell pkg-config --exists $(PKGS) 2>/dev/null && echo yes)
 
 ifeq ($(SAN),1)
@@ -33,15 +34,17 @@ KORE_CFLAGS := $(shell cat /usr/share/kore/features 2>/dev/null)
 SHARED_SRC	:= $(filter-out %_test.c,$(wildcard shared/*.c))
 TEST_SRC	:= $(wildcard shared/*_test.c) tests/unit.c
 API_SRC		:= $(wildcard api/*.c)
-WORKER_SRC	:= $(wildcard worker/*.c)
+NOTIFIER_OWN	:= worker/notifier.c worker/notify_send.c
+NOTIFIER_SRC	:= $(NOTIFIER_OWN) worker/stop.c
+WORKER_SRC	:= $(filter-out $(NOTIFIER_OWN),$(wildcard worker/*.c))
 CTL_SRC		:= $(wildcard migrations/*.c)
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 SHARED_OBJ	:= $(call obj,$(SHARED_SRC))
 HEADERS		:= $(wildcard */*.h)
 
-BINS	:= $(B)/api.so $(B)/worker $(B)/shopctl $(B)/unit $(B)/dbcheck \
-	   $(B)/ceiling
+BINS	:= $(B)/api.so $(B)/worker $(B)/notifier $(B)/shopctl $(B)/unit \
+	   $(B)/dbcheck $(B)/ceiling
 
 .PHONY: all deps run test unit bench lint fmt clean
 ifeq ($(DEPS_OK),yes)
@@ -65,6 +68,22 @@ $(GEN)/checkout_lua.h: shared/checkout.lua
 
 $(B)/obj/shared/protocol.o: $(GEN)/checkout_lua.h
 
+# The OpenAPI document (docs/openapi.yaml) as compact JSON, and the
+# documentation page's script (redoc, fetched by scripts/deps.sh), both
+# compiled into the API module: /openapi.json and /docs need no files.
+$(GEN)/openapi_json.h: docs/openapi.yaml scripts/openapi_json.py
+	@mkdir -p $(@D)
+	@.venv/bin/python scripts/openapi_json.py $< >$@.tmp && mv $@.tmp $@
+
+$(B)/obj/api/docs.o: $(GEN)/openapi_json.h
+
+REDOC	:= .tools/redoc/redoc.standalone.js
+$(B)/obj/redoc.o: $(REDOC)
+	@mkdir -p $(@D)
+	@echo "LD $@"
+	@cd $(dir $(REDOC)) && ld -r -b binary -z noexecstack \
+	    -o $(abspath $@) $(notdir $(REDOC))
+
 $(B)/obj/api/%.o: api/%.c $(HEADERS)
 	@mkdir -p $(@D)
 	@echo "CC $<"
@@ -75,11 +94,16 @@ $(B)/obj/%.o: %.c $(HEADERS)
 	@echo "CC $<"
 	@$(CC) $(CFLAGS) -c $< -o $@
 
-$(B)/api.so: $(call obj,$(API_SRC)) $(SHARED_OBJ)
+$(B)/api.so: $(call obj,$(API_SRC)) $(SHARED_OBJ) $(B)/obj/redoc.o
 	@echo "LD $@"
 	@$(CC) $(CFLAGS) -shared -o $@ $^ $(LDLIBS)
 
 $(B)/worker: $(call obj,$(WORKER_SRC)) $(SHARED_OBJ)
+	@echo "LD $@"
+	@$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+# The notifier: a second program built from worker/.
+$(B)/notifier: $(call obj,$(NOTIFIER_SRC)) $(SHARED_OBJ)
 	@echo "LD $@"
 	@$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 

@@ -245,6 +245,11 @@ int		metrics_init(const char *const *route_names, size_t n);
 void		metrics_record(size_t route, int status, double seconds);
 int		metrics_get(struct http_request *, struct ctx *);
 
+/* docs.c */
+int		docs_openapi_get(struct http_request *, struct ctx *);
+int		docs_page(struct http_request *, struct ctx *);
+int		docs_script(struct http_request *, struct ctx *);
+
 /* health.c */
 int		health_get(struct http_request *, struct ctx *);
 int		health_ready(struct http_request *, struct ctx *);

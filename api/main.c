@@ -49,6 +49,10 @@ static const struct route routes[] = {
 	{ GET, "/health", "health", health_get, TOKEN_NONE },
 	{ GET, "/ready", "ready", health_ready, TOKEN_NONE },
 	{ GET, "/metrics", "metrics", metrics_get, TOKEN_NONE },
+	{ GET, "/openapi.json", "openapi", docs_openapi_get, TOKEN_NONE },
+	{ GET, "/docs", "docs", docs_page, TOKEN_NONE },
+	{ GET, "/docs/redoc.standalone.js", "docs_asset", docs_script,
+	    TOKEN_NONE },
 	{ POST, "/api/auth/register", "auth_register", auth_register,
 	    TOKEN_NONE },
 	{ POST, "/api/auth/login", "auth_login", auth_login, TOKEN_NONE },
@@ -61,8 +65,9 @@ static const struct route routes[] = {
 	{ GET, "/api/products", "products_list", products_list, TOKEN_NONE },
 	{ POST, "/api/products", "products_create", products_write, T },
 	{ GET, "/api/products/:id", "products_get", products_get, TOKEN_NONE },
-	{ PUT | PATCH | DELETE, "/api/products/:id", "products_write",
-	    products_write, T },
+	{ PUT, "/api/products/:id", "products_replace", products_write, T },
+	{ PATCH, "/api/products/:id", "products_patch", products_write, T },
+	{ DELETE, "/api/products/:id", "products_delete", products_write, T },
 	{ GET, "/api/cart/:id", "cart_get", cart_get, T },
 	{ POST, "/api/cart/:id", "cart_update", cart_update, T },
 	{ POST, "/api/checkout", "checkout_submit", checkout_submit,
@@ -149,6 +154,9 @@ kore_parent_configure(int argc, char **argv)
 		worker_rlimit_nofiles = (u_int32_t)rl.rlim_max - 64;
 	worker_max_connections = worker_rlimit_nofiles - 256;
 	http_request_limit = 40000;
+	/* Room for long query strings and tokens; kore drops a connection
+	 * whose headers do not fit (ops/nginx refuses them first). */
+	http_header_max = 16384;
 	http_body_max = (size_t)cfg.body_max * 4;
 	http_hsts_enable = 0;	/* TLS and HSTS belong to the proxy */
 
@@ -353,20 +361,38 @@ now_us(void)
 	return ((uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000);
 }
 
+/*
+ * kore reads a body only for POST, PUT and PATCH: the body of any other
+ * request stays in the connection and is parsed as the next request.
+ * Behind a proxy that keeps upstream connections alive that is request
+ * smuggling, so such a request is refused and its connection closed
+ * (nothing after it on the connection is read): 404 or 405 as for
+ * any request, else 400.
+ */
+static int
+body_smuggled(struct http_request *req)
+{
+	const char	*h;
+
+	if (req->method & (HTTP_METHOD_POST | HTTP_METHOD_PUT |
+	    HTTP_METHOD_PATCH))
+		return (0);
+	if (http_request_header(req, "transfer-encoding", &h))
+		return (1);
+	return (http_request_header(req, "content-length", &h) &&
+	    strspn(h, "0") != strlen(h));
+}
+
 /* Route the request; 0 if a handler should run, -1 if answered here. */
 static int
 ctx_start(struct http_request *req, struct ctx *ctx)
 {
-	int	allowed;
+	int	allowed, smuggled;
 
 	ctx->start_us = now_us();
 	request_id(req, ctx);
-	if (req->http_body != NULL &&
-	    req->http_body_length > (size_t)cfg.body_max) {
-		api_error_msg(req, ERR_BODY_TOO_LARGE, NULL, "the request body "
-		    "is larger than the limit of %ld bytes", cfg.body_max);
-		return (-1);
-	}
+	if ((smuggled = body_smuggled(req)))
+		req->owner->flags |= CONN_CLOSE_EMPTY;
 	ctx->route = route_find(req, ctx, &allowed);
 	if (ctx->route == NULL) {
 		if (allowed == 0) {
@@ -375,6 +401,16 @@ ctx_start(struct http_request *req, struct ctx *ctx)
 			allow_header(req, allowed);
 			api_error(req, ERR_METHOD_NOT_ALLOWED, NULL);
 		}
+		return (-1);
+	}
+	if (smuggled) {
+		api_error(req, ERR_BODY_NOT_ALLOWED, NULL);
+		return (-1);
+	}
+	if (req->http_body != NULL &&
+	    req->http_body_length > (size_t)cfg.body_max) {
+		api_error_msg(req, ERR_BODY_TOO_LARGE, NULL, "the request body "
+		    "is larger than the limit of %ld bytes", cfg.body_max);
 		return (-1);
 	}
 	return (0);

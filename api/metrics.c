@@ -178,6 +178,26 @@ batches_text(struct kore_buf *b, json_t *st)
 	    "batched"), (long long)stat_of(st, "batches"));
 }
 
+/* The notifier's counters and its outbox gauges (worker/notifier.c). */
+static void
+notify_text(struct kore_buf *b, json_t *st)
+{
+	kore_buf_appendf(b, "# HELP notify_sent_total Notifications "
+	    "delivered.\n# TYPE notify_sent_total counter\n"
+	    "notify_sent_total{kind=\"email\"} %lld\n"
+	    "notify_sent_total{kind=\"webhook\"} %lld\n",
+	    (long long)stat_of(st, "notify_sent_email"),
+	    (long long)stat_of(st, "notify_sent_webhook"));
+	gauge(b, "notify_failed_total", "Sends that failed (each is retried "
+	    "until NOTIFY_RETRY_FOR, then parked).", "counter",
+	    stat_of(st, "notify_failed"));
+	gauge(b, "notify_pending", "Outbox documents not yet delivered "
+	    "(recounted every 5 s).", "gauge", stat_of(st, "notify_pending"));
+	gauge(b, "notify_parked", "Outbox documents parked after their "
+	    "retries: see shopctl outbox list.", "gauge",
+	    stat_of(st, "notify_parked"));
+}
+
 static void
 queue_text(struct kore_buf *b, json_t *r)
 {
@@ -203,6 +223,7 @@ queue_text(struct kore_buf *b, json_t *r)
 	    "refused without a database operation.", "counter",
 	    stat_of(st, "gate_refused"));
 	batches_text(b, st);
+	notify_text(b, st);
 }
 
 /* The bearer token is compared in constant time (but for its length). */

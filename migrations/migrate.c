@@ -17,6 +17,7 @@
 #include "../shared/jwt.h"
 #include "../shared/log.h"
 #include "../shared/password.h"
+#include "../shared/outbox.h"
 #include "../shared/validate.h"
 #include "migrate.h"
 
@@ -36,10 +37,12 @@ static const struct index indexes[] = {
 	{ DB_PRODUCTS, "createdAt", "{\"createdAt\": -1}", 0 },
 	{ DB_PRODUCTS, "price", "{\"price\": 1}", 0 },
 	{ DB_PRODUCTS, "title", "{\"title\": 1}", 0 },
+	/* The notifier's claim: due documents, oldest first. */
+	{ DB_OUTBOX, "state_nextAt", "{\"state\": 1, \"nextAt\": 1}", 0 },
 };
 
 static const char *collections[] = { DB_USERS, DB_PRODUCTS, DB_CARTS,
-    DB_ORDERS };
+    DB_ORDERS, DB_OUTBOX };
 
 static const char products_schema[] =
     "{\"$jsonSchema\": {\"bsonType\": \"object\","

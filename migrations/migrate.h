@@ -19,4 +19,8 @@ int	migrate_run(mongoc_client_t *);
 int	migrate_admin(mongoc_client_t *, const char *email,
 	    const char *password);
 
+/* shopctl dlq ... and shopctl outbox ... (queues.c): an exit status. */
+int	queues_dlq(mongoc_client_t *, int argc, char **argv);
+int	queues_outbox(mongoc_client_t *, int argc, char **argv);
+
 #endif

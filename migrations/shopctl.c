@@ -11,6 +11,9 @@
  *   shopctl admin EMAIL      create EMAIL as an admin (password from
  *                            ADMIN_PASSWORD or stdin), or promote that
  *                            account if the password is its own
+ *   shopctl dlq list|replay ID|drop ID       dead-lettered checkouts
+ *   shopctl outbox list|replay ID|drop ID    parked notifications
+ *                            (queues.c; ID may be --all)
  *
  * Every step is idempotent: migrate runs at each `make run`.
  */
@@ -31,7 +34,9 @@ static void
 usage(void)
 {
 	fprintf(stderr, "usage: shopctl check | env | config-doc | migrate | "
-	    "admin EMAIL\n");
+	    "admin EMAIL\n       shopctl dlq list | dlq replay ID|--all | "
+	    "dlq drop ID|--all\n       shopctl outbox list | outbox replay "
+	    "ID|--all | outbox drop ID|--all\n");
 	exit(2);
 }
 
@@ -126,11 +131,19 @@ main(int argc, char **argv)
 	} else if (strcmp(argv[1], "admin") == 0 && argc == 3) {
 		client = connect_db();
 		ret = cmd_admin(client, argv[2]);
+	} else if (strcmp(argv[1], "dlq") == 0 && argc >= 3) {
+		client = connect_db();
+		ret = queues_dlq(client, argc - 2, argv + 2);
+	} else if (strcmp(argv[1], "outbox") == 0 && argc >= 3) {
+		client = connect_db();
+		ret = queues_outbox(client, argc - 2, argv + 2);
 	} else {
 		usage();
 		return (2);
 	}
 	mongoc_client_destroy(client);
 	mongoc_cleanup();
+	if (ret == 2)
+		usage();
 	return (ret);
 }

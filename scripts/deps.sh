@@ -14,8 +14,8 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 
 PACKAGES="kore libhiredis-dev libmongoc-dev libbson-dev libjansson-dev
-libjwt-dev libsodium-dev libpq-dev pkg-config redis-server redis-tools
-python3-venv wrk nginx-light openssl"
+libjwt-dev libsodium-dev libpq-dev libcurl4-openssl-dev pkg-config
+redis-server redis-tools python3-venv wrk nginx-light openssl"
 
 missing=""
 for p in $PACKAGES; do
@@ -51,6 +51,23 @@ if [ "${SECANTUS_SERVER:-rs}" != py ] && [ ! -x "$rs_bin" ]; then
 		echo "deps: WARNING: building secantusd-rs failed; the Python" \
 		    "server will be used (slower: docs/DATABASE.md)" >&2
 	fi
+fi
+
+# The API documentation page's script: redoc's standalone bundle, from
+# the npm registry (pinned, checked against its published hash), served
+# by the API itself at /docs: no CDN at run time.
+redoc_dir="$top/.tools/redoc"
+redoc_tgz=redoc-2.5.4.tgz
+redoc_sha=44922df4d0eb45c1b066c09ec251e6bd9bd7ded16bc69e87613337b9d911a56e
+if [ ! -f "$redoc_dir/redoc.standalone.js" ]; then
+	echo "deps: fetching redoc 2.5.4 (the /docs page) from npm" >&2
+	mkdir -p "$redoc_dir"
+	(cd "$redoc_dir" && npm pack --silent redoc@2.5.4 >/dev/null &&
+	    echo "$redoc_sha  $redoc_tgz" | sha256sum -c --quiet &&
+	    tar xzf "$redoc_tgz" --strip-components=2 \
+	    package/bundles/redoc.standalone.js \
+	    package/bundles/redoc.standalone.js.LICENSE.txt &&
+	    rm -f "$redoc_tgz")
 fi
 
 venv="$top/.venv"

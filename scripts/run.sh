@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 #
-# run.sh -- `make run`: Redis, SecantusDB, migrations, the API and
-# $WORKERS workers, in the foreground, all on loopback.
+# run.sh -- `make run`: Redis, SecantusDB, migrations, the API,
+# $WORKERS workers and $NOTIFIERS notifiers, in the foreground, all on
+# loopback.  Without SMTP_URL, order emails go to a local SMTP sink
+# (scripts/smtp_sink.py) that keeps them in $DATA_DIR/mail.
 #
 # Ctrl-C or SIGTERM stops every process this script started and waits
 # for them.  A process that dies while running is started again after a
@@ -85,11 +87,28 @@ for ((w = 1; w <= WORKERS; w++)); do
 	start_proc "worker$w" - "$B/worker"
 done
 
+notify_env=()
+mail_note=""
+if [ -z "$SMTP_URL" ] && [ "$NOTIFIERS" -gt 0 ]; then
+	sink_port=${SMTP_SINK_PORT:-2525}
+	start_proc smtp "$DATA_DIR/log/smtp.log" .venv/bin/python \
+	    scripts/smtp_sink.py --port "$sink_port" --dir "$DATA_DIR/mail"
+	wait_port 127.0.0.1 "$sink_port" 10 "the SMTP sink" || {
+		stop_all
+		exit 1
+	}
+	notify_env=(env "SMTP_URL=smtp://127.0.0.1:$sink_port" SMTP_TLS=none)
+	mail_note="; order emails land in $DATA_DIR/mail"
+fi
+for ((n = 1; n <= NOTIFIERS; n++)); do
+	start_proc "notifier$n" - "${notify_env[@]}" "$B/notifier"
+done
+
 for ((i = 0; i < 100; i++)); do
 	curl -fs "http://$BIND_ADDRESS:$PORT/ready" >/dev/null && break
 	sleep 0.2
 done
-echo "run: API at http://$BIND_ADDRESS:$PORT ($WORKERS workers; Ctrl-C stops everything)"
+echo "run: API at http://$BIND_ADDRESS:$PORT, docs at /docs ($WORKERS workers, $NOTIFIERS notifiers$mail_note; Ctrl-C stops everything)"
 
 # Supervise: restart what dies until we are asked to stop.
 while [ $stopping = 0 ]; do

@@ -217,6 +217,24 @@ local function settle(id, ordered)
 end
 
 -- Record one job's result (see batch_finish); the status found before.
+-- The dead-letter entry of a job: why, and the job as it was submitted
+-- (copied from the stream, where it still is), so it can be replayed.
+local function dead_letter(keys, msgid, id, user, reason, deliveries)
+  local entry = {'msgid', msgid, 'checkoutId', id, 'userId', user,
+    'reason', reason, 'deliveries', deliveries}
+  local job = redis.call('XRANGE', keys[1], msgid, msgid)[1]
+  if job then
+    for k = 1, #job[2], 2 do
+      local f = job[2][k]
+      if f ~= 'checkoutId' and f ~= 'userId' then
+        entry[#entry + 1] = f
+        entry[#entry + 1] = job[2][k + 1]
+      end
+    end
+  end
+  redis.call('XADD', keys[4], '*', unpack(entry))
+end
+
 local function finish(keys, args, j)
   local id, user, status, body = args[j + 1], args[j + 2], args[j + 3],
     args[j + 4]
@@ -236,8 +254,7 @@ local function finish(keys, args, j)
     end
     settle(id, ordered)
     if args[j + 5] ~= '' then
-      redis.call('XADD', keys[4], '*', 'msgid', args[j], 'checkoutId', id,
-        'userId', user, 'reason', args[j + 5])
+      dead_letter(keys, args[j], id, user, args[j + 5], args[j + 8])
       redis.call('HINCRBY', keys[2], 'dead_lettered', 1)
     end
   end
@@ -259,15 +276,15 @@ KEYS: [1] checkout:jobs, [2] stats:worker, [3] catalog:stock,
       [4] checkout:dead
 ARGV: [1] group, [2] status TTL, [3] events channel, [4] the batch's
       size, [5] its size bucket ("batch_le_<n>"), [6] how many the gate
-      refused, then eight per job: msgid, checkoutId, userId, status,
+      refused, then nine per job: msgid, checkoutId, userId, status,
       body, dead-letter reason ("" if none), the order's lines
       "<productId>:<qty>,..." ("" unless completed), lock token ("" if
-      it holds none).
+      it holds none), deliveries so far ("-1" if not known).
 Reply: per job, the status found before ("" if none).
 ]]
 local function batch_finish(keys, args)
   local out = {}
-  for j = 7, #args, 8 do
+  for j = 7, #args, 9 do
     out[#out + 1] = finish(keys, args, j)
   end
   if tonumber(args[4]) > 0 then
@@ -553,6 +570,37 @@ local function lock_release(keys, args)
 end
 
 --[[
+dlq_replay: put a dead-lettered job back on the checkout stream as it was
+submitted, and its checkout back to queued.  An operator's decision
+(shopctl dlq replay), taken after checking that no order exists for it.
+KEYS: [1] checkout:dead, [2] checkout:jobs.  ARGV: [1] the dead-letter
+entry's id, [2] status TTL, [3] events channel, [4] the queued status
+body.
+Reply: {checkoutId, the new stream entry's id}; an error NOENTRY if the
+entry is gone, NOJOB if it lacks the job (dead-lettered by an older
+version).
+]]
+local function dlq_replay(keys, args)
+  local e = redis.call('XRANGE', keys[1], args[1], args[1])[1]
+  if not e then return redis.error_reply('NOENTRY no such dead letter') end
+  local f = {}
+  for k = 1, #e[2], 2 do f[e[2][k]] = e[2][k + 1] end
+  if not f.lines or not f.checkoutId or not f.userId then
+    return redis.error_reply('NOJOB the dead letter does not hold its job')
+  end
+  local key = 'checkout:' .. f.checkoutId
+  redis.call('HSET', key, 'userId', f.userId, 'status', 'queued',
+    'body', args[4])
+  redis.call('EXPIRE', key, args[2])
+  local msgid = redis.call('XADD', keys[2], '*', 'checkoutId', f.checkoutId,
+    'userId', f.userId, 'rid', f.rid or '', 'createdAt', f.createdAt or '',
+    'lines', f.lines)
+  redis.call('XDEL', keys[1], args[1])
+  redis.call('PUBLISH', args[3], args[4])
+  return {f.checkoutId, msgid}
+end
+
+--[[
 metrics_gauges: what /metrics shows of the queue and the workers.
 KEYS: [1] checkout:jobs, [2] stats:worker.  ARGV: [1] group.
 Reply: {stream length, pending entries, the stats hash as a flat array}.
@@ -569,6 +617,7 @@ redis.register_function('checkout_unidem', checkout_unidem)
 redis.register_function('batch_begin', batch_begin)
 redis.register_function('batch_finish', batch_finish)
 redis.register_function('checkout_requeue', checkout_requeue)
+redis.register_function('dlq_replay', dlq_replay)
 redis.register_function('gate_reserve', gate_reserve)
 redis.register_function('gate_seed_begin', gate_seed_begin)
 redis.register_function('gate_seed_set', gate_seed_set)

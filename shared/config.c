@@ -124,9 +124,34 @@ static const struct var vars[] = {
 	    "a job pending this long is taken over from its worker"),
 	L("MAX_DELIVERIES", max_deliveries, "5", 1, 1000,
 	    "deliveries before a job is dead-lettered"),
+	S("SMTP_URL", smtp_url, NULL,
+	    "smtp://[user:password@]host[:port] (STARTTLS per SMTP_TLS) or "
+	    "smtps://; empty: no order emails (`make run` starts a local "
+	    "sink)"),
+	S("SMTP_TLS", smtp_tls, "required",
+	    "STARTTLS on smtp://: required, optional (when offered) or none"),
+	S("MAIL_FROM", mail_from, "orders@localhost",
+	    "sender address of order emails"),
+	S("WEBHOOK_URLS", webhook_urls, NULL,
+	    "comma-separated http(s) URLs that receive order.completed"),
+	S("WEBHOOK_SECRET", webhook_secret, NULL,
+	    "key of the webhook-signature HMAC (whsec_<base64> or text); "
+	    "required with WEBHOOK_URLS"),
+	L("NOTIFY_RETRY_FOR", notify_retry_for, "86400", 1, 31536000,
+	    "seconds a notification is retried, then parked (shopctl outbox)"),
+	L("NOTIFY_BACKOFF_MS", notify_backoff_ms, "1000", 1, 3600000,
+	    "first retry delay; doubles per attempt, with jitter"),
+	L("NOTIFY_BACKOFF_MAX_MS", notify_backoff_max_ms, "600000", 1,
+	    86400000, "longest retry delay"),
+	L("NOTIFY_TIMEOUT_MS", notify_timeout_ms, "10000", 100, 600000,
+	    "one email or webhook send, connect to answer"),
+	L("NOTIFIER_THREADS", notify_threads, "4", 1, 256,
+	    "concurrent sends per notifier process"),
 	S("DATA_DIR", data_dir, "./data",
 	    "Redis and SecantusDB data, logs and pid files of `make run`"),
 	L("WORKERS", workers, "2", 0, 256, "worker processes `make run` starts"),
+	L("NOTIFIERS", notifiers, "1", 0, 64,
+	    "notifier processes `make run` starts"),
 	S("LOG_LEVEL", log_level, "info", "debug, info, warn or error"),
 	S("LOG_REQUESTS", log_requests, "sample:100",
 	    "request lines the API writes: all, sample:N (one in N) or none; "
@@ -164,6 +189,7 @@ static int	check_placeholders(char *, size_t);
 static int	check_secrets(char *, size_t);
 static int	check_money(char *, size_t);
 static int	parse_mongo_uri(char *, size_t);
+static int	check_notify(char *, size_t);
 
 int
 config_load(char *err, size_t errlen)
@@ -371,7 +397,8 @@ check(char *err, size_t errlen)
 		return (-1);
 	}
 	if (parse_redis_url(err, errlen) == -1 ||
-	    parse_mongo_uri(err, errlen) == -1)
+	    parse_mongo_uri(err, errlen) == -1 ||
+	    check_notify(err, errlen) == -1)
 		return (-1);
 	return (check_placeholders(err, errlen));
 }
@@ -393,8 +420,9 @@ static int
 check_placeholders(char *err, size_t errlen)
 {
 	static const char *const	 names[] = { "JWT_SECRET",
-	    "METRICS_TOKEN", "ADMIN_PASSWORD", "REDIS_URL", "MONGO_URI" };
-	const char			*values[5];
+	    "METRICS_TOKEN", "ADMIN_PASSWORD", "REDIS_URL", "MONGO_URI",
+	    "SMTP_URL", "WEBHOOK_SECRET" };
+	const char			*values[7];
 	size_t				 i;
 
 	if (!cfg.production)
@@ -404,6 +432,8 @@ check_placeholders(char *err, size_t errlen)
 	values[2] = cfg.admin_password;
 	values[3] = cfg.redis_password;
 	values[4] = cfg.mongo_uri;
+	values[5] = cfg.smtp_url;
+	values[6] = cfg.webhook_secret;
 	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		if (placeholder(values[i])) {
 			snprintf(err, errlen, "config: %s holds a placeholder "
@@ -411,6 +441,49 @@ check_placeholders(char *err, size_t errlen)
 			    "with APP_ENV=production", names[i]);
 			return (-1);
 		}
+	}
+	return (0);
+}
+
+/* Does s start with one of the two prefixes? */
+static int
+scheme(const char *s, const char *a, const char *b)
+{
+	return (strncmp(s, a, strlen(a)) == 0 || strncmp(s, b, strlen(b)) == 0);
+}
+
+/* The notifier's settings: URLs it can use, a secret for webhooks. */
+static int
+check_notify(char *err, size_t errlen)
+{
+	char	copy[sizeof(cfg.webhook_urls)], *url, *save;
+
+	if (cfg.smtp_url[0] != '\0' &&
+	    !scheme(cfg.smtp_url, "smtp://", "smtps://")) {
+		snprintf(err, errlen, "config: SMTP_URL must start with "
+		    "smtp:// or smtps://");
+		return (-1);
+	}
+	if (strcmp(cfg.smtp_tls, "required") != 0 &&
+	    strcmp(cfg.smtp_tls, "optional") != 0 &&
+	    strcmp(cfg.smtp_tls, "none") != 0) {
+		snprintf(err, errlen, "config: SMTP_TLS must be required, "
+		    "optional or none, not \"%s\"", cfg.smtp_tls);
+		return (-1);
+	}
+	memcpy(copy, cfg.webhook_urls, sizeof(copy));
+	for (url = strtok_r(copy, ",", &save); url != NULL;
+	    url = strtok_r(NULL, ",", &save)) {
+		if (!scheme(url, "http://", "https://")) {
+			snprintf(err, errlen, "config: WEBHOOK_URLS: \"%.200s\" "
+			    "is not an http:// or https:// URL", url);
+			return (-1);
+		}
+	}
+	if (cfg.webhook_urls[0] != '\0' && cfg.webhook_secret[0] == '\0') {
+		snprintf(err, errlen, "config: WEBHOOK_SECRET is required "
+		    "with WEBHOOK_URLS (receivers check the signature)");
+		return (-1);
 	}
 	return (0);
 }

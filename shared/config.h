@@ -77,9 +77,22 @@ struct config {
 	long	reclaim_idle_ms;	/* pending this long: reclaimed */
 	long	max_deliveries;		/* then dead-lettered */
 
+	/* Notifications (the notifier) */
+	char	smtp_url[CONFIG_STR_MAX];	/* empty: no email */
+	char	smtp_tls[16];		/* required | optional | none */
+	char	mail_from[256];
+	char	webhook_urls[4096];	/* comma-separated; empty: none */
+	char	webhook_secret[512];
+	long	notify_retry_for;	/* seconds of retries, then parked */
+	long	notify_backoff_ms;	/* first retry delay */
+	long	notify_backoff_max_ms;	/* longest retry delay */
+	long	notify_timeout_ms;	/* one send */
+	long	notify_threads;		/* senders per notifier process */
+
 	/* Processes and files */
 	char	data_dir[CONFIG_STR_MAX];
 	long	workers;		/* worker processes started by run */
+	long	notifiers;		/* notifier processes started by run */
 	char	log_level[16];		/* debug | info | warn | error */
 	char	log_requests[32];	/* all | sample:N | none */
 	long	log_sample;		/* parsed: 1 all, N one in N, 0 none */

@@ -11,6 +11,10 @@ static const struct err_info errtab[ERR__COUNT] = {
 	[ERR_NONE] = { 200, "ok", "ok" },
 	[ERR_BAD_JSON] = { 400, "invalid_json",
 	    "the request body is not valid JSON" },
+	[ERR_JSON_NUL] = { 400, "invalid_json", "the request body is not "
+	    "accepted: a string contains \\u0000 (NUL)" },
+	[ERR_JSON_DUPLICATE_KEY] = { 400, "invalid_json", "the request body "
+	    "is not accepted: an object names the same key twice" },
 	[ERR_NOT_OBJECT] = { 400, "invalid_body",
 	    "the request body must be a JSON object" },
 	[ERR_MISSING_FIELD] = { 400, "missing_field",
@@ -43,6 +47,9 @@ static const struct err_info errtab[ERR__COUNT] = {
 	[ERR_WEBSOCKET_REQUIRED] = { 400, "websocket_required",
 	    "this endpoint is a WebSocket: connect with Upgrade: websocket "
 	    "and Sec-WebSocket-Version: 13" },
+	[ERR_BODY_NOT_ALLOWED] = { 400, "body_not_allowed",
+	    "a GET, HEAD, DELETE or OPTIONS request must not carry a body "
+	    "(Content-Length or Transfer-Encoding); the connection is closed" },
 	[ERR_UNAUTHENTICATED] = { 401, "unauthenticated",
 	    "an Authorization: Bearer token is required" },
 	[ERR_BAD_TOKEN] = { 401, "invalid_token",

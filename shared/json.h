@@ -17,7 +17,8 @@
 
 /*
  * Parse a body that must be one JSON object.  An empty body parses as {}.
- * On ERR_NONE *out is new; otherwise ERR_BAD_JSON or ERR_NOT_OBJECT.
+ * On ERR_NONE *out is new; otherwise ERR_BAD_JSON (or, more precisely,
+ * ERR_JSON_NUL or ERR_JSON_DUPLICATE_KEY) or ERR_NOT_OBJECT.
  */
 enum err	json_parse_body(const void *data, size_t len, json_t **out);
 
@@ -26,15 +27,17 @@ char		*json_dump_body(const json_t *v);
 
 /*
  * The string at key (borrowed).  ERR_MISSING_FIELD when absent (or null
- * and required), ERR_WRONG_TYPE when not a string.  When optional and
- * absent, *out is NULL and ERR_NONE is returned.
+ * and required), ERR_WRONG_TYPE when not a string (null included, when
+ * optional).  When optional and absent, *out is NULL and ERR_NONE is
+ * returned.
  */
 enum err	json_field_string(json_t *obj, const char *key,
 		    int required, const char **out);
 
 /*
  * The integer at key, which must lie in [min, max]: ERR_MISSING_FIELD,
- * ERR_WRONG_TYPE (also for 1.5 or 2.0) or ERR_OUT_OF_RANGE.
+ * ERR_WRONG_TYPE (also for 1.5; 2.0 is 2, as in JSON Schema) or
+ * ERR_OUT_OF_RANGE.  Null as for json_field_string().
  */
 enum err	json_field_int(json_t *obj, const char *key, int required,
 		    json_int_t min, json_int_t max, json_int_t *out);

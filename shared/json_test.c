@@ -16,7 +16,9 @@ TEST(body_must_be_an_object)
 	json_decref(v);
 	CHECK(json_parse_body("[1]", 3, &v) == ERR_NOT_OBJECT && v == NULL);
 	CHECK(json_parse_body("{\"a\":", 5, &v) == ERR_BAD_JSON);
-	CHECK(json_parse_body("{\"a\":1,\"a\":2}", 13, &v) == ERR_BAD_JSON);
+	CHECK(json_parse_body("{\"a\":1,\"a\":2}", 13, &v) ==
+	    ERR_JSON_DUPLICATE_KEY);
+	CHECK(json_parse_body("{\"a\":\"\\u0000\"}", 14, &v) == ERR_JSON_NUL);
 }
 
 TEST(field_types_are_checked)
@@ -26,14 +28,17 @@ TEST(field_types_are_checked)
 	json_int_t	 n;
 
 	o = json_loads("{\"email\":{\"$gt\":\"\"},\"q\":2.0,\"n\":5,"
-	    "\"s\":\"x\",\"z\":null}", 0, NULL);
+	    "\"s\":\"x\",\"z\":null,\"f\":1.5}", 0, NULL);
 	CHECK(json_field_string(o, "email", 1, &s) == ERR_WRONG_TYPE);
 	CHECK(json_field_string(o, "missing", 1, &s) == ERR_MISSING_FIELD);
 	CHECK(json_field_string(o, "missing", 0, &s) == ERR_NONE && s == NULL);
 	CHECK(json_field_string(o, "s", 1, &s) == ERR_NONE &&
 	    strcmp(s, "x") == 0);
 	CHECK(json_field_string(o, "z", 1, &s) == ERR_MISSING_FIELD);
-	CHECK(json_field_int(o, "q", 1, 0, 10, &n) == ERR_WRONG_TYPE);
+	CHECK(json_field_string(o, "z", 0, &s) == ERR_WRONG_TYPE);
+	CHECK(json_field_int(o, "z", 0, 0, 10, &n) == ERR_WRONG_TYPE);
+	CHECK(json_field_int(o, "q", 1, 0, 10, &n) == ERR_NONE && n == 2);
+	CHECK(json_field_int(o, "f", 1, 0, 10, &n) == ERR_WRONG_TYPE);
 	CHECK(json_field_int(o, "n", 1, 0, 10, &n) == ERR_NONE && n == 5);
 	CHECK(json_field_int(o, "n", 1, 6, 10, &n) == ERR_OUT_OF_RANGE);
 	json_decref(o);

@@ -35,6 +35,7 @@ enum checkout_state {
 #define FN_BEGIN	"batch_begin"
 #define FN_FINISH	"batch_finish"
 #define FN_REQUEUE	"checkout_requeue"
+#define FN_DLQ_REPLAY	"dlq_replay"
 #define FN_RESERVE	"gate_reserve"
 #define FN_SEED_BEGIN	"gate_seed_begin"
 #define FN_SEED_SET	"gate_seed_set"

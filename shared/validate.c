@@ -132,12 +132,12 @@ validate_title(const char *in, char *out, size_t outlen)
 	const char	*p;
 	long		 n;
 
-	if (trim_copy(in, out, outlen) == -1)
-		return (ERR_OUT_OF_RANGE);
-	for (p = out; *p != '\0'; p++) {
+	for (p = in; *p != '\0'; p++) {
 		if ((unsigned char)*p < 0x20 || *p == 0x7f)
 			return (ERR_INVALID);
 	}
+	if (trim_copy(in, out, outlen) == -1)
+		return (ERR_OUT_OF_RANGE);
 	if ((n = validate_utf8_len(out)) == -1)
 		return (ERR_INVALID);
 	if (n < 1 || n > cfg.title_max)

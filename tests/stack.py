@@ -7,9 +7,11 @@ all as separate processes the tests can stop, kill and restart.  Every
 process logs into the stack's directory; sanitizer reports found there
 fail the run (tests/test_zz_sanitizers.py).
 """
+import collections
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -27,6 +29,24 @@ BUILD = ROOT / os.environ.get("BUILD_DIR", "build/asan")
 VENV = ROOT / ".venv"
 ASAN = BUILD.name == "asan"
 LOG_DIRS = []  # every stack's directory, for the sanitizer check
+# (operationId, status) -> count, over every stack of the session: what
+# each API answered (its /metrics, read before it stops) plus what tests
+# saw kore answer itself (record()).  test_zz_openapi_coverage.py checks
+# that every status the spec documents was reached.
+OBSERVED = collections.Counter()
+
+
+def record(operation, status):
+    OBSERVED[(operation, int(status))] += 1
+
+
+def metrics_counts(text):
+    """(route, status) -> count from the API's Prometheus text."""
+    counts = collections.Counter()
+    for m in re.finditer(r'^http_requests_total\{route="([^"]+)",'
+                         r'status="(\d+)"\} (\d+)$', text, re.M):
+        counts[(m.group(1), int(m.group(2)))] += int(m.group(3))
+    return counts
 
 
 _given = set()
@@ -88,7 +108,7 @@ def sanitizer_env(preload):
 class Stack:
     """One running system.  env overrides the configuration."""
 
-    def __init__(self, workers=2, env=None, name="stack"):
+    def __init__(self, workers=2, env=None, name="stack", notify=False):
         self.dir = Path(tempfile.mkdtemp(prefix=f"checkout-{name}-"))
         LOG_DIRS.append(self.dir)
         self.port = free_port()
@@ -114,6 +134,13 @@ class Stack:
             "API_WORKERS": "2",
             "LOG_LEVEL": "info",
         })
+        self.notify = notify
+        self.mail_dir = self.dir / "mail"
+        if notify and "SMTP_URL" not in (env or {}):
+            self.smtp_port = free_port()
+            self.env.update({
+                "SMTP_URL": f"smtp://127.0.0.1:{self.smtp_port}",
+                "SMTP_TLS": "none", "MAIL_FROM": "orders@shop.test"})
         self.env.update(env or {})
         self.procs = {}
         self.workers = []
@@ -220,7 +247,28 @@ class Stack:
                    30, "api")
 
     def stop_api(self, sig=signal.SIGTERM):
+        if sig == signal.SIGTERM:
+            self.save_metrics()
         return self._stop(self.procs.pop("api", None), sig)
+
+    def metrics(self):
+        """(route, status) -> count answered by this API so far."""
+        token = self.env.get("METRICS_TOKEN")
+        r = requests.get(self.url("/metrics"), timeout=5, headers={
+            "Authorization": f"Bearer {token}"} if token else {})
+        r.raise_for_status()
+        return metrics_counts(r.text)
+
+    def save_metrics(self):
+        """Add what this API answered to OBSERVED, once per API process."""
+        p = self.procs.get("api")
+        if p is None or p.poll() is not None or getattr(p, "saved", False):
+            return
+        try:
+            OBSERVED.update(self.metrics())
+            p.saved = True
+        except Exception:  # noqa: BLE001 -- an API that cannot answer
+            pass
 
     def start_worker(self):
         n = len(self.workers)
@@ -230,6 +278,39 @@ class Stack:
 
     def stop_worker(self, p, sig=signal.SIGTERM, timeout=30):
         return self._stop(p, sig, timeout)
+
+    # ----- notifications -----
+
+    def start_smtp(self, *args):
+        """The SMTP sink (scripts/smtp_sink.py): mail lands in mail_dir."""
+        self.procs["smtp"] = self._spawn("smtp", [
+            str(VENV / "bin/python"), str(ROOT / "scripts/smtp_sink.py"),
+            "--port", str(self.smtp_port), "--dir", str(self.mail_dir),
+            *args])
+
+        def up():
+            with socket.create_connection(("127.0.0.1", self.smtp_port)):
+                return True
+        wait_until(up, 15, "smtp sink")
+
+    def stop_smtp(self):
+        self._stop(self.procs.pop("smtp", None))
+
+    def start_notifier(self):
+        self.procs["notifier"] = self._spawn("notifier",
+                                             [str(BUILD / "notifier")])
+        return self.procs["notifier"]
+
+    def stop_notifier(self, sig=signal.SIGTERM):
+        return self._stop(self.procs.pop("notifier", None), sig)
+
+    def mails(self):
+        """The messages the sink kept, oldest first, as email.Message."""
+        import email
+        if not self.mail_dir.exists():
+            return []
+        return [email.message_from_bytes(p.read_bytes())
+                for p in sorted(self.mail_dir.glob("*.eml"))]
 
     # ----- the whole -----
 
@@ -241,11 +322,17 @@ class Stack:
         self.start_api()
         for _ in range(self.nworkers):
             self.start_worker()
+        if self.notify:
+            if "smtp" not in self.procs and hasattr(self, "smtp_port"):
+                self.start_smtp()
+            self.start_notifier()
         wait_until(lambda: requests.get(self.url("/ready"), timeout=2).ok,
                    30, "ready")
         return self
 
     def stop(self):
+        self.stop_notifier()
+        self.stop_smtp()
         for p in self.workers:
             self._stop(p)
         self.stop_api()

@@ -128,7 +128,7 @@ def test_websocket_through_the_proxy(proxy, stack):
 
 def test_units_are_hardened_and_workers_get_no_token_secrets():
     units = sorted((ROOT / "ops/systemd").glob("*.service"))
-    assert len(units) == 3
+    assert len(units) == 4
     for unit in units:
         text = unit.read_text()
         for directive in ("CapabilityBoundingSet=\n", "PrivateDevices=yes",
@@ -145,6 +145,11 @@ def test_units_are_hardened_and_workers_get_no_token_secrets():
     worker = (ROOT / "ops/systemd/checkout-worker@.service").read_text()
     assert "EnvironmentFile=/etc/checkout/worker.env" in worker
     env = (ROOT / "ops/checkout-worker.env.example").read_text()
+    assert "JWT_SECRET" not in env and "ADMIN_PASSWORD" not in env
+    notifier = (ROOT / "ops/systemd/checkout-notifier@.service").read_text()
+    assert "EnvironmentFile=/etc/checkout/notifier.env" in notifier
+    assert "ExecStart=/opt/checkout/bin/notifier" in notifier
+    env = (ROOT / "ops/checkout-notifier.env.example").read_text()
     assert "JWT_SECRET" not in env and "ADMIN_PASSWORD" not in env
     mongod = (ROOT / "ops/mongodb/mongod.conf").read_text()
     assert "0.0.0.0" not in mongod

@@ -208,6 +208,7 @@ finish_args(struct rargs *a, struct job *j)
 	rargs_add(a, j->dead != NULL ? j->dead : "");
 	rargs_add(a, lines);
 	rargs_add(a, j->locked ? j->token : "");
+	rargs_addf(a, "%ld", j->deliveries);
 	free(body);
 	free(lines);
 	json_decref(err);

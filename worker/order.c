@@ -17,7 +17,10 @@
  *   4. take each product's total with one conditional decrement
  *      ({_id, stock: {$gte: total}} -> $inc -total), all in one bulk;
  *   5. insert the orders (insert_many); each keeps the prices of now,
- *      and total is the sum of price x quantity, in cents;
+ *      and total is the sum of price x quantity, in cents; and beside
+ *      each, its outbox document (one more insert_many): the order is
+ *      announced (email, webhooks) if and only if it commits
+ *      (shared/outbox.h);
  *   6. remove the ordered carts (delete_many): a checkout orders the
  *      whole cart.
  * The commit asks for w: majority: the order survives the loss of the
@@ -34,6 +37,7 @@
 
 #include "../shared/carts.h"
 #include "../shared/db.h"
+#include "../shared/outbox.h"
 #include "../shared/orders.h"
 #include "order.h"
 
@@ -53,6 +57,7 @@ struct txn {
 	mongoc_collection_t	*carts;
 	mongoc_collection_t	*products;
 	mongoc_collection_t	*orders;
+	mongoc_collection_t	*outbox;
 	struct cart		*cart;		/* per request, as read */
 	struct product		*prods;		/* distinct, in first-seen order */
 	int			 nprods;
@@ -440,6 +445,37 @@ insert_orders(struct txn *t, const bson_t *opts, bson_t **reply,
 	return (ok);
 }
 
+/* Step 5 too: what the new orders announce, in one insert_many. */
+static bool
+insert_outbox(struct txn *t, const bson_t *opts, bson_t **reply,
+    bson_error_t *err)
+{
+	const bson_t	**docs;
+	bson_t		**own, r;
+	bool		  ok;
+	int		  i, n;
+
+	own = bson_malloc0((size_t)t->b->n * sizeof(*own));
+	docs = bson_malloc0((size_t)t->b->n * sizeof(*docs));
+	for (i = 0, n = 0; i < t->b->n; i++) {
+		if (t->docs[i] != NULL) {
+			own[n] = outbox_for_order(t->docs[i]);
+			docs[n] = own[n];
+			n++;
+		}
+	}
+	ok = mongoc_collection_insert_many(t->outbox, docs, (size_t)n, opts,
+	    &r, err);
+	if (!ok)
+		failed(reply, &r);
+	bson_destroy(&r);
+	for (i = 0; i < n; i++)
+		bson_destroy(own[i]);
+	bson_free(own);
+	bson_free(docs);
+	return (ok);
+}
+
 /* Step 6: the carts of the completed requests, in one delete_many. */
 static bool
 remove_carts(struct txn *t, const bson_t *opts, bson_t **reply,
@@ -489,6 +525,7 @@ write_batch(struct txn *t, const bson_t *opts, bson_t **reply,
 		return (true);
 	return (take_stock(t, opts, reply, err) &&
 	    insert_orders(t, opts, reply, err) &&
+	    insert_outbox(t, opts, reply, err) &&
 	    remove_carts(t, opts, reply, err));
 }
 
@@ -577,6 +614,7 @@ order_batch_place(mongoc_client_t *client, struct order_batch *b)
 	t.carts = db_coll(client, DB_CARTS);
 	t.products = db_coll(client, DB_PRODUCTS);
 	t.orders = db_coll(client, DB_ORDERS);
+	t.outbox = db_coll(client, DB_OUTBOX);
 	ret = run_transaction(client, &t);
 	for (i = 0; ret == 0 && i < b->n; i++) {
 		if (t.docs[i] != NULL && b->reqs[i].state == CK_COMPLETED)
@@ -591,6 +629,7 @@ order_batch_place(mongoc_client_t *client, struct order_batch *b)
 	mongoc_collection_destroy(t.carts);
 	mongoc_collection_destroy(t.products);
 	mongoc_collection_destroy(t.orders);
+	mongoc_collection_destroy(t.outbox);
 	return (ret);
 }
 

@@ -1,0 +1,46 @@
+/*
+ * outbox.h -- what a committed order announces, and how far that got.
+ *
+ * The order transaction (worker/order.c) inserts, beside each order, one
+ * outbox document with the order's _id:
+ *
+ *   {_id, event: "order.completed", userId, checkoutId, createdAt,
+ *    state: "pending", nextAt: createdAt, retryFrom: createdAt}
+ *
+ * so an order is announced if and only if it committed.  The notifier
+ * (worker/notifier.c) delivers it: it claims a due document by moving
+ * its nextAt past a lease (a conditional update: one claimer wins), adds
+ * the destinations the first time (targets: the buyer's email, each of
+ * WEBHOOK_URLS), sends what is due and writes back per target:
+ *
+ *   targets: [{kind: "email"|"webhook", to, state, attempts, nextAt,
+ *              lastError, sentAt}]
+ *
+ * A target is pending, sent, parked (retried NOTIFY_RETRY_FOR seconds
+ * since retryFrom) or dropped (by an operator).  The document is pending
+ * while a target is, then parked if one is, else done.  A notifier that
+ * dies mid-send leaves its claim to expire, and the send is repeated:
+ * at least once, with the same event id (outbox_event_id).  shopctl
+ * outbox lists, replays and drops parked ones.
+ */
+#ifndef SHARED_OUTBOX_H
+#define SHARED_OUTBOX_H
+
+#include <mongoc/mongoc.h>
+
+#define DB_OUTBOX		"outbox"
+#define OUTBOX_ORDER_COMPLETED	"order.completed"
+
+#define OUTBOX_PENDING		"pending"
+#define OUTBOX_DONE		"done"
+#define OUTBOX_PARKED		"parked"
+#define OUTBOX_SENT		"sent"		/* a target's */
+#define OUTBOX_DROPPED		"dropped"	/* a target's */
+
+/* The outbox document of a new order document (new; bson_destroy it). */
+bson_t	*outbox_for_order(const bson_t *order);
+
+/* "evt_<order id>": the id receivers de-duplicate by, into out[29]. */
+void	 outbox_event_id(const bson_oid_t *order, char *out);
+
+#endif

@@ -1,0 +1,34 @@
+/*
+ * notify.h -- the notifier (notifier.c) and its two ways out
+ * (notify_send.c): order emails over SMTP and signed webhooks, both
+ * through libcurl.
+ */
+#ifndef WORKER_NOTIFY_H
+#define WORKER_NOTIFY_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+/* One announcement: an order that committed. */
+struct notice {
+	char		 event_id[29];	/* "evt_<order id>": stable */
+	const char	*event;		/* "order.completed" */
+	json_t		*order;		/* the order as the API shows it */
+};
+
+/* Once, before any thread: libcurl and the webhook key. */
+int	notify_init(char *err, size_t errlen);
+void	notify_cleanup(void);
+
+/*
+ * Send n to one destination; 0, or -1 with why in err (a refused
+ * recipient, a timeout, a non-2xx answer...).  Each call stands alone:
+ * threads may send at once.
+ */
+int	notify_email(const struct notice *n, const char *to, char *err,
+	    size_t errlen);
+int	notify_webhook(const struct notice *n, const char *url, char *err,
+	    size_t errlen);
+
+#endif
