@@ -62,6 +62,7 @@ int
 docs_script(struct http_request *req, struct ctx *ctx)
 {
 	(void)ctx;
+	/* The linker's start and end symbols of one object (ld -b binary). */
 	return (answer(req, "application/javascript",
 	    _binary_redoc_standalone_js_start,
 	    (size_t)(_binary_redoc_standalone_js_end -

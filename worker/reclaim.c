@@ -73,7 +73,7 @@ run_claimed(struct consumer *c, const redisReply *entries)
 		log_warn("worker: reclaimed a pending job", "{s:s, s:s, s:i}",
 		    "msgid", jobs[i].msgid, "checkoutId", jobs[i].id,
 		    "deliveries", (int)jobs[i].deliveries);
-		if (jobs[i].deliveries > cfg.max_deliveries && i < BATCH) {
+		if (i < BATCH && jobs[i].deliveries > cfg.max_deliveries) {
 			snprintf(reason[i], sizeof(reason[i]),
 			    "delivered %ld times", jobs[i].deliveries);
 			jobs[i].dead = reason[i];
