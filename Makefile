@@ -46,7 +46,7 @@ HEADERS		:= $(wildcard */*.h)
 BINS	:= $(B)/api.so $(B)/worker $(B)/notifier $(B)/shopctl $(B)/unit \
 	   $(B)/dbcheck $(B)/ceiling
 
-.PHONY: all deps run test unit bench lint fmt clean
+.PHONY: all deps run test unit bench lint fmt clean run-ha
 ifeq ($(DEPS_OK),yes)
 all: $(BINS)
 else
@@ -127,6 +127,11 @@ $(B)/ceiling: $(call obj,bench/ceiling.c worker/order.c) $(SHARED_OBJ)
 run: deps
 	@$(MAKE) --no-print-directory all
 	@scripts/run.sh
+
+# make run with Redis replicated: a primary, a replica, three Sentinels.
+run-ha: deps
+	@$(MAKE) --no-print-directory all
+	@REDIS_HA=1 scripts/run.sh
 
 test: deps
 	@$(MAKE) --no-print-directory SAN=1 all

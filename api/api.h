@@ -102,6 +102,8 @@ struct call {
 						   let go while busy */
 	void			*arg;		/* for on_done */
 	uint64_t		 deadline;	/* ms; Redis calls time out */
+	struct rconn		*conn;		/* the Redis connection it is on */
+	uint64_t		 wait_gen;	/* the WAIT that confirms it */
 	TAILQ_ENTRY(call)	 list;		/* on the backend's queue */
 };
 
@@ -147,6 +149,8 @@ int		call_redis(struct http_request *, struct ctx *, int next,
 		    const char *fmt, ...);
 int		call_args(struct http_request *, struct ctx *, int next,
 		    const struct rargs *);
+int		call_args_durable(struct http_request *, struct ctx *, int next,
+		    const struct rargs *);
 enum err	call_result(struct ctx *, json_t **out);
 
 /* offload.c: blocking work on threads with their own MongoDB client */
@@ -164,6 +168,8 @@ void		aredis_fire(const char *fmt, ...);
 void		aredis_fire_args(const struct rargs *);
 enum err	aredis_cmdv(struct call *, int argc, const char **argv,
 		    const size_t *lens);
+enum err	aredis_cmdv_durable(struct call *, int argc,
+		    const char **argv, const size_t *lens);
 void		aredis_on_connect(void (*fn)(void));
 void		aredis_subscribe(const char *channel,
 		    void (*on_message)(const char *, size_t),

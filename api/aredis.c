@@ -25,6 +25,18 @@
  * watches the oldest command in flight: older than REDIS_TIMEOUT_MS and
  * the connection is dropped, which fails every command on it (hiredis
  * calls each callback once with a NULL reply) and reconnects.
+ *
+ * Failover (REDIS_SENTINELS): a connection first asks a Sentinel for the
+ * primary (asynchronously, on the same loop: the Sentinel connection is
+ * the rconn's until it answers, then the primary's), checks with ROLE
+ * that it is one, and asks again after any disconnect.  A -READONLY
+ * reply (the server was demoted) drops the connection.  Meanwhile calls
+ * fail at once with ERR_REDIS_DOWN: a 503 with Retry-After.
+ *
+ * Durable calls (aredis_cmdv_durable, REDIS_MIN_REPLICAS > 0) go on a
+ * third connection, "wait", and complete only once a WAIT sent after
+ * them confirms the replicas: one WAIT covers every call sent before it
+ * (group commit), and the next is sent when it answers.
  */
 #include <sys/epoll.h>
 
@@ -46,7 +58,7 @@ TAILQ_HEAD(callq, call);
 
 struct rconn {
 	struct kore_event	 evt;		/* first: kore's epoll data */
-	const char		*name;		/* "cmd" or "sub" */
+	const char		*name;		/* "cmd", "wait" or "sub" */
 	redisAsyncContext	*ac;		/* NULL while disconnected */
 	int			 fd;
 	int			 mask;		/* EPOLLIN / EPOLLOUT wanted */
@@ -55,11 +67,23 @@ struct rconn {
 	int			 reconnecting;	/* a reconnect timer is set */
 	int			 setup_left;	/* setup replies still to come */
 	void			(*on_up)(struct rconn *);
+	int			 asking;	/* ac is a Sentinel's */
+	uint64_t		 asked_at;	/* ms, when it was asked */
+	int			 sentinel;	/* the next one to ask */
+	int			 located;	/* host, port: the primary */
+	char			 host[256];
+	int			 port;
+	uint64_t		 down_since;	/* ms; 0 while up */
 };
 
 static struct rconn	cmdconn = { .name = "cmd" };
+static struct rconn	waitconn = { .name = "wait" };
 static struct rconn	subconn = { .name = "sub" };
 static struct callq	inflight = TAILQ_HEAD_INITIALIZER(inflight);
+static struct callq	awaiting = TAILQ_HEAD_INITIALIZER(awaiting);
+static uint64_t		waits_sent;	/* WAITs sent on waitconn */
+static int		wait_pending;	/* one is in flight */
+static int		wait_needed;	/* calls sent since it was */
 
 static void		(*connect_hook)(void);
 static const char	*sub_channel;
@@ -67,6 +91,7 @@ static void		(*sub_message)(const char *, size_t);
 static void		(*sub_resubscribed)(void);
 
 static void	conn_start(struct rconn *);
+static void	awaiting_fail(void);
 static void	subscribe(struct rconn *);
 
 /* ----- the kore adapter ----- */
@@ -180,19 +205,34 @@ reconnect_fire(void *arg, uint64_t now)
 }
 
 static void
-schedule_reconnect(struct rconn *rc)
+reconnect_in(struct rconn *rc, uint64_t ms)
 {
 	if (rc->reconnecting)
 		return;
 	rc->reconnecting = 1;
-	kore_timer_add(reconnect_fire, RECONNECT_MS, rc, KORE_TIMER_ONESHOT);
+	kore_timer_add(reconnect_fire, ms, rc, KORE_TIMER_ONESHOT);
+}
+
+static void
+schedule_reconnect(struct rconn *rc)
+{
+	if (rc->down_since == 0)
+		rc->down_since = kore_time_ms();
+	reconnect_in(rc, RECONNECT_MS);
 }
 
 /* The connection's setup has answered: it is usable. */
 static void
 ready(struct rconn *rc)
 {
-	log_info("redis: connected", "{s:s}", "conn", rc->name);
+	if (rc->down_since != 0)
+		log_info("redis: connected", "{s:s, s:s, s:i, s:I}", "conn",
+		    rc->name, "host", rc->host, "port", rc->port, "down_ms",
+		    (json_int_t)(kore_time_ms() - rc->down_since));
+	else
+		log_info("redis: connected", "{s:s, s:s, s:i}", "conn",
+		    rc->name, "host", rc->host, "port", rc->port);
+	rc->down_since = 0;
 	rc->up = 1;
 	if (rc == &cmdconn && connect_hook != NULL)
 		connect_hook();
@@ -229,11 +269,54 @@ on_connect(const redisAsyncContext *ac, int status)
 	if (status != REDIS_OK) {
 		log_debug("redis: connect failed", "{s:s, s:s}", "conn",
 		    rc->name, "error", ac->errstr);
+		if (rc->asking)
+			rc->sentinel = (rc->sentinel + 1) % cfg.nsentinels;
+		rc->asking = 0;
+		rc->located = 0;
 		schedule_reconnect(rc);
 		return;
 	}
-	if (rc->setup_left == 0)
+	if (!rc->asking && rc->setup_left == 0)
 		ready(rc);
+}
+
+/* ROLE answered: a primary goes on; anything else is left. */
+static void
+on_role(redisAsyncContext *ac, void *reply, void *privdata)
+{
+	struct rconn	*rc = ac->data;
+	redisReply	*r = reply;
+
+	if (r == NULL)
+		return;
+	if (r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
+	    r->element[0]->type == REDIS_REPLY_STRING &&
+	    strcmp(r->element[0]->str, "master") == 0) {
+		on_setup(ac, reply, privdata);
+		return;
+	}
+	log_warn("redis: not the primary; looking again", "{s:s, s:s, s:i}",
+	    "conn", rc->name, "host", rc->host, "port", rc->port);
+	rc->setup_left = -1;
+	rc->located = 0;
+	redisAsyncDisconnect(ac);
+}
+
+/* A Sentinel named the primary (or did not): connect there next. */
+static void
+on_sentinel(redisAsyncContext *ac, void *reply, void *privdata)
+{
+	struct rconn	*rc = ac->data;
+
+	(void)privdata;
+	if (reply == NULL)
+		return;
+	if (redis_primary_of(reply, rc->host, sizeof(rc->host),
+	    &rc->port) == 0)
+		rc->located = 1;
+	else
+		rc->sentinel = (rc->sentinel + 1) % cfg.nsentinels;
+	redisAsyncDisconnect(ac);
 }
 
 /* Queue the setup commands, sent first once the socket connects. */
@@ -246,7 +329,9 @@ setup(struct rconn *rc, redisAsyncContext *ac)
 		    cfg.redis_password);
 		rc->setup_left++;
 	}
-	if (rc != &cmdconn)
+	redisAsyncCommand(ac, on_role, "ROLE", "ROLE");
+	rc->setup_left++;
+	if (rc == &subconn)
 		return;
 	redisAsyncCommand(ac, on_setup, "SELECT", "SELECT %d", cfg.redis_db);
 	redisAsyncCommand(ac, on_setup, "FUNCTION LOAD",
@@ -260,9 +345,18 @@ on_disconnect(const redisAsyncContext *ac, int status)
 	struct rconn	*rc = ac->data;
 
 	(void)status;
+	if (rc->asking) {		/* the Sentinel's part is over */
+		rc->asking = 0;
+		reconnect_in(rc, rc->located ? 1 : RECONNECT_MS);
+		return;
+	}
 	log_warn("redis: disconnected", "{s:s, s:s}", "conn", rc->name,
 	    "error", ac->errstr != NULL ? ac->errstr : "");
 	rc->up = 0;
+	if (rc == &waitconn)
+		awaiting_fail();
+	if (cfg.nsentinels > 0)
+		rc->located = 0;	/* it may have failed over */
 	schedule_reconnect(rc);
 }
 
@@ -270,35 +364,92 @@ static void
 conn_start(struct rconn *rc)
 {
 	redisAsyncContext	*ac;
+	int			 ask;
 
-	ac = redisAsyncConnect(cfg.redis_host, cfg.redis_port);
+	if (cfg.nsentinels == 0) {
+		snprintf(rc->host, sizeof(rc->host), "%s", cfg.redis_host);
+		rc->port = cfg.redis_port;
+		rc->located = 1;
+	}
+	ask = !rc->located;
+	ac = ask ? redisAsyncConnect(cfg.sentinels[rc->sentinel].host,
+	    cfg.sentinels[rc->sentinel].port) :
+	    redisAsyncConnect(rc->host, rc->port);
 	if (ac == NULL || ac->err) {
 		if (ac != NULL)
 			redisAsyncFree(ac);
+		if (ask)
+			rc->sentinel = (rc->sentinel + 1) % cfg.nsentinels;
 		schedule_reconnect(rc);
 		return;
 	}
 	rc->ac = ac;
+	rc->asking = ask;
+	rc->asked_at = kore_time_ms();
 	ev_attach(rc);
 	redisAsyncSetConnectCallback(ac, on_connect);
 	redisAsyncSetDisconnectCallback(ac, on_disconnect);
-	setup(rc, ac);
+	if (ask)
+		redisAsyncCommand(ac, on_sentinel, NULL,
+		    "SENTINEL get-master-addr-by-name %s",
+		    cfg.redis_master_name);
+	else
+		setup(rc, ac);
 }
 
-/* Drop the command connection if its oldest command is overdue. */
-static void
-watch(void *arg, uint64_t now)
+/* The connection of the oldest overdue call of q, or NULL. */
+static struct rconn *
+overdue(struct callq *q, uint64_t now)
 {
 	struct call	*c;
 
-	(void)arg;
-	c = TAILQ_FIRST(&inflight);
-	if (c == NULL || c->deadline > now || cmdconn.ac == NULL)
+	c = TAILQ_FIRST(q);
+	if (c == NULL || c->deadline > now)
+		return (NULL);
+	return (c->conn);
+}
+
+/* A Sentinel that does not answer in time: ask the next one. */
+static void
+sentinel_overdue(struct rconn *rc, uint64_t now)
+{
+	if (!rc->asking || rc->ac == NULL ||
+	    now - rc->asked_at < SENTINEL_TIMEOUT_MS)
 		return;
-	log_warn("redis: command timed out, reconnecting", "{s:i}",
-	    "timeout_ms", (int)cfg.redis_timeout_ms);
-	redisAsyncFree(cmdconn.ac);	/* fails every call in flight */
-	schedule_reconnect(&cmdconn);
+	log_warn("redis: a Sentinel did not answer", "{s:s, s:s, s:i}",
+	    "conn", rc->name, "sentinel", cfg.sentinels[rc->sentinel].host,
+	    "port", cfg.sentinels[rc->sentinel].port);
+	rc->sentinel = (rc->sentinel + 1) % cfg.nsentinels;
+	rc->asking = 0;
+	redisAsyncFree(rc->ac);
+	schedule_reconnect(rc);
+}
+
+/* Drop a connection whose oldest command is overdue. */
+static void
+watch(void *arg, uint64_t now)
+{
+	struct rconn	*rc;
+
+	(void)arg;
+	sentinel_overdue(&cmdconn, now);
+	sentinel_overdue(&waitconn, now);
+	sentinel_overdue(&subconn, now);
+	if ((rc = overdue(&inflight, now)) == NULL &&
+	    (rc = overdue(&awaiting, now)) == NULL)
+		return;
+	if (rc->ac == NULL) {
+		if (rc == &waitconn)
+			awaiting_fail();
+		return;
+	}
+	log_warn("redis: command timed out, reconnecting", "{s:s, s:i}",
+	    "conn", rc->name, "timeout_ms", (int)cfg.redis_timeout_ms);
+	redisAsyncFree(rc->ac);		/* fails every call in flight */
+	rc->up = 0;
+	if (rc == &waitconn)
+		awaiting_fail();
+	schedule_reconnect(rc);
 }
 
 int
@@ -307,6 +458,8 @@ aredis_init(void)
 	subconn.on_up = subscribe;
 	conn_start(&cmdconn);
 	conn_start(&subconn);
+	if (cfg.redis_min_replicas > 0)
+		conn_start(&waitconn);
 	kore_timer_add(watch, WATCH_MS, NULL, 0);
 	return (0);
 }
@@ -350,16 +503,33 @@ reply_json(const redisReply *r)
 	}
 }
 
+/* The server was demoted by a failover: find the primary again. */
+static void
+demoted(redisAsyncContext *ac, const redisReply *r)
+{
+	struct rconn	*rc = ac->data;
+
+	if (!rc->up)
+		return;
+	log_warn("redis: no longer the primary; reconnecting", "{s:s, s:s}",
+	    "conn", rc->name, "error", r->str);
+	rc->up = 0;
+	rc->located = 0;
+	redisAsyncDisconnect(ac);
+}
+
 static void
 on_reply(redisAsyncContext *ac, void *reply, void *privdata)
 {
 	struct call	*c = privdata;
 	redisReply	*r = reply;
 
-	(void)ac;
 	TAILQ_REMOVE(&inflight, c, list);
 	if (r == NULL) {
 		c->err = ERR_REDIS_DOWN;
+	} else if (redis_readonly(r)) {
+		c->err = ERR_REDIS_DOWN;
+		demoted(ac, r);
 	} else {
 		c->out = reply_json(r);
 		if (r->type == REDIS_REPLY_ERROR) {
@@ -372,10 +542,11 @@ on_reply(redisAsyncContext *ac, void *reply, void *privdata)
 }
 
 static enum err
-sent(struct call *c, int status)
+sent(struct call *c, struct rconn *rc, int status)
 {
 	if (status != REDIS_OK)
 		return (ERR_REDIS_DOWN);
+	c->conn = rc;
 	c->busy = 1;
 	c->deadline = kore_time_ms() + (uint64_t)cfg.redis_timeout_ms;
 	TAILQ_INSERT_TAIL(&inflight, c, list);
@@ -387,7 +558,8 @@ aredis_vcmd(struct call *c, const char *fmt, va_list ap)
 {
 	if (!cmdconn.up)
 		return (ERR_REDIS_DOWN);
-	return (sent(c, redisvAsyncCommand(cmdconn.ac, on_reply, c, fmt, ap)));
+	return (sent(c, &cmdconn, redisvAsyncCommand(cmdconn.ac, on_reply, c,
+	    fmt, ap)));
 }
 
 enum err
@@ -432,8 +604,127 @@ aredis_cmdv(struct call *c, int argc, const char **argv, const size_t *lens)
 {
 	if (!cmdconn.up)
 		return (ERR_REDIS_DOWN);
-	return (sent(c, redisAsyncCommandArgv(cmdconn.ac, on_reply, c, argc,
-	    argv, lens)));
+	return (sent(c, &cmdconn, redisAsyncCommandArgv(cmdconn.ac, on_reply,
+	    c, argc, argv, lens)));
+}
+
+/* ----- durable calls: WAIT for the replicas ----- */
+
+static void	send_wait(void);
+
+/* The WAIT numbered by privdata answered: settle what it covered. */
+static void
+on_wait(redisAsyncContext *ac, void *reply, void *privdata)
+{
+	redisReply	*r = reply;
+	struct call	*c;
+	uint64_t	 gen = (uint64_t)(uintptr_t)privdata;
+	enum err	 e;
+
+	(void)ac;
+	e = ERR_NONE;
+	if (r == NULL || r->type != REDIS_REPLY_INTEGER)
+		e = ERR_REDIS_DOWN;
+	else if (r->integer < cfg.redis_min_replicas)
+		e = ERR_NOT_REPLICATED;
+	if (e == ERR_NOT_REPLICATED)
+		log_warn("redis: not confirmed by enough replicas", "{s:I, s:i}",
+		    "replicas", (json_int_t)r->integer, "waited_ms",
+		    (int)cfg.redis_wait_ms);
+	while ((c = TAILQ_FIRST(&awaiting)) != NULL &&
+	    (c->wait_gen <= gen || r == NULL)) {
+		TAILQ_REMOVE(&awaiting, c, list);
+		if (e != ERR_NONE) {
+			c->err = e;
+			json_decref(c->out);
+			c->out = NULL;
+		}
+		call_finish(c);
+	}
+	wait_pending = 0;
+	if (r != NULL && wait_needed)
+		send_wait();
+}
+
+/* The wait connection is gone: its calls are not confirmed. */
+static void
+awaiting_fail(void)
+{
+	struct call	*c;
+
+	wait_pending = wait_needed = 0;
+	while ((c = TAILQ_FIRST(&awaiting)) != NULL) {
+		TAILQ_REMOVE(&awaiting, c, list);
+		c->err = ERR_REDIS_DOWN;
+		json_decref(c->out);
+		c->out = NULL;
+		call_finish(c);
+	}
+}
+
+static void
+send_wait(void)
+{
+	if (redisAsyncCommand(waitconn.ac, on_wait,
+	    (void *)(uintptr_t)(waits_sent + 1), "WAIT %ld %ld",
+	    cfg.redis_min_replicas, cfg.redis_wait_ms) != REDIS_OK)
+		return;		/* going down: its calls fail with it */
+	waits_sent++;
+	wait_pending = 1;
+	wait_needed = 0;
+}
+
+/* A durable call's own reply: it waits for its WAIT, unless it failed. */
+static void
+on_durable(redisAsyncContext *ac, void *reply, void *privdata)
+{
+	struct call	*c = privdata;
+	redisReply	*r = reply;
+
+	TAILQ_REMOVE(&inflight, c, list);
+	if (r == NULL || redis_readonly(r) || r->type == REDIS_REPLY_ERROR) {
+		c->err = r == NULL || redis_readonly(r) ? ERR_REDIS_DOWN :
+		    ERR_INTERNAL;
+		if (r != NULL && c->err == ERR_INTERNAL)
+			log_error("redis: error reply", "{s:s}", "error", r->str);
+		if (r != NULL && c->err == ERR_REDIS_DOWN)
+			demoted(ac, r);
+		call_finish(c);
+		return;
+	}
+	c->out = reply_json(r);
+	c->deadline = kore_time_ms() + (uint64_t)cfg.redis_wait_ms +
+	    (uint64_t)cfg.redis_timeout_ms;
+	TAILQ_INSERT_TAIL(&awaiting, c, list);
+}
+
+/*
+ * aredis_cmdv() for a write that must be on REDIS_MIN_REPLICAS replicas
+ * before it is answered (a checkout submit): the call completes after
+ * the WAIT that covers it, with ERR_NOT_REPLICATED if too few replicas
+ * confirmed within REDIS_WAIT_MS.  Without replicas to wait for, it is
+ * aredis_cmdv().
+ */
+enum err
+aredis_cmdv_durable(struct call *c, int argc, const char **argv,
+    const size_t *lens)
+{
+	enum err	e;
+
+	if (cfg.redis_min_replicas == 0)
+		return (aredis_cmdv(c, argc, argv, lens));
+	if (!waitconn.up)
+		return (ERR_REDIS_DOWN);
+	e = sent(c, &waitconn, redisAsyncCommandArgv(waitconn.ac, on_durable,
+	    c, argc, argv, lens));
+	if (e != ERR_NONE)
+		return (e);
+	c->wait_gen = waits_sent + 1;
+	if (wait_pending)
+		wait_needed = 1;
+	else
+		send_wait();
+	return (ERR_NONE);
 }
 
 /* ----- pub/sub ----- */

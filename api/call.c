@@ -141,6 +141,19 @@ call_args(struct http_request *req, struct ctx *ctx, int next,
 	return (call_start(req, ctx, c, aredis_cmdv(c, a->n, a->v, a->len)));
 }
 
+/* call_args() for a write that must reach the replicas first. */
+int
+call_args_durable(struct http_request *req, struct ctx *ctx, int next,
+    const struct rargs *a)
+{
+	struct call	*c;
+
+	c = call_new(req, NULL);
+	ctx->step = next;
+	return (call_start(req, ctx, c, aredis_cmdv_durable(c, a->n, a->v,
+	    a->len)));
+}
+
 /*
  * Collect the completed call: returns its error and, if out is not NULL,
  * hands over its result (new; NULL if none).  The call is released.

@@ -205,7 +205,7 @@ submit_call(struct http_request *req, struct ctx *ctx, struct submit *s,
 	rargs_addf(&a, "%ld", cfg.submit_limit);
 	rargs_addf(&a, "%ld", cfg.submit_window * 1000);
 	rargs_addf(&a, "%llu", (unsigned long long)db_now_ms());
-	r = call_args(req, ctx, SUB_SUBMITTED, &a);
+	r = call_args_durable(req, ctx, SUB_SUBMITTED, &a);
 	rargs_free(&a);
 	free(text);
 	return (r);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 #
-# run.sh -- `make run`: Redis, SecantusDB, migrations, the API,
+# run.sh -- `make run`: Redis (with REDIS_HA=1, `make run-ha`: a primary,
+# a replica and three Sentinels), SecantusDB, migrations, the API,
 # $WORKERS workers and $NOTIFIERS notifiers, in the foreground, all on
 # loopback.  Without SMTP_URL, order emails go to a local SMTP sink
 # (scripts/smtp_sink.py) that keeps them in $DATA_DIR/mail.
@@ -17,6 +18,11 @@ cd "$TOP"
 B=${BUILD_DIR:-build}
 case $B in /*) ;; *) B="$TOP/$B" ;; esac
 
+# make run-ha: the Sentinels that start_redis_ha (services.sh) starts.
+if [ "${REDIS_HA:-0}" = 1 ]; then
+	export REDIS_SENTINELS=${REDIS_SENTINELS:-127.0.0.1:26380,127.0.0.1:26381,127.0.0.1:26382}
+	export REDIS_MASTER_NAME=${REDIS_MASTER_NAME:-checkout}
+fi
 env_lines=$("$B/shopctl" env --secrets) || exit 1
 eval "$env_lines"
 mkdir -p "$DATA_DIR/log" "$DATA_DIR/run"
@@ -42,12 +48,12 @@ stop_all() {
 	local name pid i alive
 	# The API and workers first, so they finish what they hold.
 	for name in "${!PIDS[@]}"; do
-		case $name in redis|secantus) ;; *) kill -TERM "${PIDS[$name]}" 2>/dev/null ;; esac
+		case $name in redis*|sentinel*|secantus) ;; *) kill -TERM "${PIDS[$name]}" 2>/dev/null ;; esac
 	done
 	for ((i = 0; i < 100; i++)); do
 		alive=0
 		for name in "${!PIDS[@]}"; do
-			case $name in redis|secantus) continue ;; esac
+			case $name in redis*|sentinel*|secantus) continue ;; esac
 			kill -0 "${PIDS[$name]}" 2>/dev/null && alive=1
 		done
 		[ $alive = 0 ] && break

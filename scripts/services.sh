@@ -39,6 +39,10 @@ redis_answers() {
 }
 
 start_redis() {
+	if [ "${REDIS_HA:-0}" = 1 ]; then
+		start_redis_ha
+		return
+	fi
 	if redis_answers; then
 		echo "run: using the Redis already at $REDIS_HOST:$REDIS_PORT"
 		return 0
@@ -53,6 +57,64 @@ start_redis() {
 	    --appendonly yes --appendfsync always --save "" \
 	    --daemonize no --protected-mode yes
 	wait_port 127.0.0.1 "$REDIS_PORT" 10 Redis
+}
+
+# REDIS_HA=1 (make run-ha): a primary on REDIS_PORT, a replica on
+# REDIS_PORT+1 and three Sentinels on 26380-26382 (not 26379: Debian's
+# own redis-sentinel may hold it), each with AOF, from config files
+# written once into $DATA_DIR/ha: Sentinel rewrites them as roles
+# change, so a restart keeps the topology a failover left (the node
+# that was promoted stays the primary).
+redis_ha_conf() { # port [primary-port]
+	local f="$DATA_DIR/ha/redis-$1.conf"
+	[ -f "$f" ] && return 0
+	mkdir -p "$DATA_DIR/ha/redis-$1"
+	cat >"$f" <<EOF
+bind 127.0.0.1
+port $1
+dir $DATA_DIR/ha/redis-$1
+appendonly yes
+appendfsync always
+save ""
+repl-diskless-sync-delay 0
+protected-mode yes
+EOF
+	[ -n "${2:-}" ] && echo "replicaof 127.0.0.1 $2" >>"$f"
+	return 0
+}
+
+sentinel_conf() { # port primary-port
+	local f="$DATA_DIR/ha/sentinel-$1.conf"
+	[ -f "$f" ] && return 0
+	cat >"$f" <<EOF
+bind 127.0.0.1
+port $1
+dir $DATA_DIR/ha
+sentinel monitor $REDIS_MASTER_NAME 127.0.0.1 $2 2
+sentinel down-after-milliseconds $REDIS_MASTER_NAME 2000
+sentinel failover-timeout $REDIS_MASTER_NAME 10000
+sentinel parallel-syncs $REDIS_MASTER_NAME 1
+EOF
+}
+
+start_redis_ha() {
+	local replica=$((REDIS_PORT + 1)) s
+	mkdir -p "$DATA_DIR/ha"
+	redis_ha_conf "$REDIS_PORT"
+	redis_ha_conf "$replica" "$REDIS_PORT"
+	start_proc redis "$DATA_DIR/log/redis.log" redis-server \
+	    "$DATA_DIR/ha/redis-$REDIS_PORT.conf"
+	start_proc redis-replica "$DATA_DIR/log/redis-replica.log" \
+	    redis-server "$DATA_DIR/ha/redis-$replica.conf"
+	wait_port 127.0.0.1 "$REDIS_PORT" 10 Redis || return 1
+	wait_port 127.0.0.1 "$replica" 10 "the Redis replica" || return 1
+	for s in 26380 26381 26382; do
+		sentinel_conf "$s" "$REDIS_PORT"
+		start_proc "sentinel$s" "$DATA_DIR/log/sentinel-$s.log" \
+		    redis-server "$DATA_DIR/ha/sentinel-$s.conf" --sentinel
+		wait_port 127.0.0.1 "$s" 10 "Sentinel $s" || return 1
+	done
+	echo "run: Redis primary, replica and 3 Sentinels (REDIS_SENTINELS=$REDIS_SENTINELS)"
 }
 
 # The Rust server when it is built (scripts/deps.sh), unless

@@ -59,6 +59,16 @@ static const struct var vars[] = {
 	    "redis://[:password@]host[:port][/db]"),
 	L("REDIS_TIMEOUT_MS", redis_timeout_ms, "2000", 50, 60000,
 	    "a Redis call slower than this answers 503"),
+	S("REDIS_SENTINELS", redis_sentinels, NULL,
+	    "host:port,... of Redis Sentinels (up to 8); set: the primary "
+	    "is the one they name REDIS_MASTER_NAME, not REDIS_URL's host"),
+	S("REDIS_MASTER_NAME", redis_master_name, "checkout",
+	    "the Sentinels' name of the Redis primary"),
+	L("REDIS_MIN_REPLICAS", redis_min_replicas, "-1", -1, 16,
+	    "replicas a checkout must reach (WAIT) before it is answered 202 "
+	    "and before a worker acks; -1: 1 with REDIS_SENTINELS, else 0"),
+	L("REDIS_WAIT_MS", redis_wait_ms, "1000", 10, 60000,
+	    "longest WAIT for those replicas; then the submit answers 503"),
 	S("MONGO_URI", mongo_uri,
 	    "mongodb://127.0.0.1:27017/shop?retryWrites=false",
 	    "MongoDB URI; the path names the database (retryWrites=false for "
@@ -145,6 +155,9 @@ static const struct var vars[] = {
 	    86400000, "longest retry delay"),
 	L("NOTIFY_TIMEOUT_MS", notify_timeout_ms, "10000", 100, 600000,
 	    "one email or webhook send, connect to answer"),
+	L("NOTIFY_YIELD_QUEUE", notify_yield_queue, "1000", 0, 100000000,
+	    "while more checkout jobs than this wait for workers, the "
+	    "notifier pauses (a sale first, mail after; 0: never)"),
 	L("NOTIFIER_THREADS", notify_threads, "4", 1, 256,
 	    "concurrent sends per notifier process"),
 	S("DATA_DIR", data_dir, "./data",
@@ -184,6 +197,7 @@ static const char	*lookup(const struct dotenv *, const char *);
 static int	set_var(const struct var *, const char *, char *, size_t);
 static int	check(char *, size_t);
 static int	parse_redis_url(char *, size_t);
+static int	parse_sentinels(char *, size_t);
 static int	parse_log_requests(char *, size_t);
 static int	check_placeholders(char *, size_t);
 static int	check_secrets(char *, size_t);
@@ -397,6 +411,7 @@ check(char *err, size_t errlen)
 		return (-1);
 	}
 	if (parse_redis_url(err, errlen) == -1 ||
+	    parse_sentinels(err, errlen) == -1 ||
 	    parse_mongo_uri(err, errlen) == -1 ||
 	    check_notify(err, errlen) == -1)
 		return (-1);
@@ -558,6 +573,42 @@ parse_log_requests(char *err, size_t errlen)
 	}
 	snprintf(err, errlen, "config: LOG_REQUESTS must be all, none or "
 	    "sample:N with N from 1 to 1000000, not \"%s\"", cfg.log_requests);
+	return (-1);
+}
+
+/* REDIS_SENTINELS: host:port,...; REDIS_MIN_REPLICAS' default. */
+static int
+parse_sentinels(char *err, size_t errlen)
+{
+	char	 buf[CONFIG_STR_MAX], *p, *next, *colon, *end;
+	long	 n;
+
+	snprintf(buf, sizeof(buf), "%s", cfg.redis_sentinels);
+	cfg.nsentinels = 0;
+	for (p = buf; *p != '\0'; p = next) {
+		if ((next = strchr(p, ',')) != NULL)
+			*next++ = '\0';
+		else
+			next = p + strlen(p);
+		if ((colon = strrchr(p, ':')) == NULL || colon == p ||
+		    (size_t)(colon - p) >= sizeof(cfg.sentinels[0].host) ||
+		    cfg.nsentinels == 8)
+			goto bad;
+		*colon = '\0';
+		n = strtol(colon + 1, &end, 10);
+		if (*end != '\0' || n < 1 || n > 65535)
+			goto bad;
+		memcpy(cfg.sentinels[cfg.nsentinels].host, p, strlen(p) + 1);
+		cfg.sentinels[cfg.nsentinels++].port = (int)n;
+	}
+	if (cfg.redis_sentinels[0] != '\0' && cfg.nsentinels == 0)
+		goto bad;
+	if (cfg.redis_min_replicas == -1)
+		cfg.redis_min_replicas = cfg.nsentinels > 0 ? 1 : 0;
+	return (0);
+bad:
+	snprintf(err, errlen, "config: REDIS_SENTINELS must be up to 8 "
+	    "host:port separated by commas, not \"%s\"", cfg.redis_sentinels);
 	return (-1);
 }
 

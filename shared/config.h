@@ -35,6 +35,15 @@ struct config {
 	int	redis_db;
 	char	redis_password[256];
 	long	redis_timeout_ms;	/* a Redis call slower than this: 503 */
+	char	redis_sentinels[CONFIG_STR_MAX];	/* host:port,... */
+	char	redis_master_name[128];	/* the Sentinels' name of it */
+	long	redis_min_replicas;	/* WAIT for this many (-1: auto) */
+	long	redis_wait_ms;		/* WAIT's timeout */
+	int	nsentinels;		/* parsed from redis_sentinels */
+	struct {
+		char	host[256];
+		int	port;
+	}	sentinels[8];
 	char	mongo_uri[CONFIG_STR_MAX];
 	char	mongo_db[128];		/* database name from the URI path */
 	char	mongo_host[256];	/* first host of the URI */
@@ -93,6 +102,7 @@ struct config {
 	char	data_dir[CONFIG_STR_MAX];
 	long	workers;		/* worker processes started by run */
 	long	notifiers;		/* notifier processes started by run */
+	long	notify_yield_queue;	/* checkout stream deeper: wait */
 	char	log_level[16];		/* debug | info | warn | error */
 	char	log_requests[32];	/* all | sample:N | none */
 	long	log_sample;		/* parsed: 1 all, N one in N, 0 none */

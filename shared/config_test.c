@@ -73,3 +73,20 @@ TEST(config_redis_url_parts)
 	CHECK(strcmp(cfg.redis_password, "s3cret") == 0);
 	CHECK(config_load(err, sizeof(err)) == 0);
 }
+
+TEST(config_sentinels_and_replicas)
+{
+	char	err[512];
+
+	CHECK(config_load(err, sizeof(err)) == 0);
+	CHECK(cfg.nsentinels == 0 && cfg.redis_min_replicas == 0);
+	CHECK(load_with("REDIS_SENTINELS", "10.0.0.1:26379,s2:26380", err,
+	    sizeof(err)) == 0);
+	CHECK(cfg.nsentinels == 2 && cfg.sentinels[1].port == 26380 &&
+	    strcmp(cfg.sentinels[1].host, "s2") == 0);
+	CHECK(cfg.redis_min_replicas == 1);	/* WAIT by default */
+	CHECK(load_with("REDIS_SENTINELS", "s1", err, sizeof(err)) == -1 &&
+	    strstr(err, "REDIS_SENTINELS") != NULL);
+	CHECK(load_with("REDIS_SENTINELS", "s1:0", err, sizeof(err)) == -1);
+	CHECK(load_with("REDIS_SENTINELS", ",", err, sizeof(err)) == -1);
+}

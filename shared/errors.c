@@ -109,6 +109,9 @@ static const struct err_info errtab[ERR__COUNT] = {
 	    "the server is overloaded; retry later" },
 	[ERR_QUEUE_FULL] = { 503, "queue_full",
 	    "too many checkouts are waiting; retry later" },
+	[ERR_NOT_REPLICATED] = { 503, "not_replicated",
+	    "the checkout could not be confirmed on a Redis replica; retry "
+	    "with the same Idempotency-Key" },
 };
 
 const struct err_info *

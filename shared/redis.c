@@ -33,11 +33,35 @@ setup_cmd(redisContext *c, const char *what, char *err, size_t errlen,
 	return (0);
 }
 
+/* Is this the primary?  A replica is never written to. */
+static int
+check_primary(redisContext *c, char *err, size_t errlen)
+{
+	redisReply	*r;
+	int		 ok;
+
+	if ((r = redisCommand(c, "ROLE")) == NULL) {
+		snprintf(err, errlen, "REDIS_URL: ROLE failed: %s", c->errstr);
+		return (-1);
+	}
+	ok = r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
+	    r->element[0]->type == REDIS_REPLY_STRING &&
+	    strcmp(r->element[0]->str, "master") == 0;
+	freeReplyObject(r);
+	if (!ok)
+		snprintf(err, errlen, "REDIS_URL: %s is not a primary (a "
+		    "replica is never written to)", cfg.nsentinels > 0 ?
+		    "the server the Sentinels named" : "the server");
+	return (ok ? 0 : -1);
+}
+
 static int
 setup(redisContext *c, char *err, size_t errlen)
 {
 	if (cfg.redis_password[0] != '\0' && setup_cmd(c, "AUTH", err, errlen,
 	    "AUTH %s", cfg.redis_password) == -1)
+		return (-1);
+	if (check_primary(c, err, errlen) == -1)
 		return (-1);
 	if (setup_cmd(c, "SELECT", err, errlen, "SELECT %d",
 	    cfg.redis_db) == -1)
@@ -48,19 +72,89 @@ setup(redisContext *c, char *err, size_t errlen)
 	return (0);
 }
 
+static struct timeval
+timeout_of(long ms)
+{
+	struct timeval	tv;
+
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	return (tv);
+}
+
+int
+redis_primary_of(const redisReply *r, char *host, size_t hostlen, int *port)
+{
+	long	n;
+
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+	    r->element[0]->type != REDIS_REPLY_STRING ||
+	    r->element[1]->type != REDIS_REPLY_STRING ||
+	    r->element[0]->len >= hostlen)
+		return (-1);
+	n = strtol(r->element[1]->str, NULL, 10);
+	if (n < 1 || n > 65535)
+		return (-1);
+	memcpy(host, r->element[0]->str, r->element[0]->len + 1);
+	*port = (int)n;
+	return (0);
+}
+
+int
+redis_primary(char *host, size_t hostlen, int *port, char *err,
+    size_t errlen)
+{
+	redisContext	*c;
+	redisReply	*r;
+	struct timeval	 tv;
+	int		 i, ok;
+
+	tv = timeout_of(cfg.redis_timeout_ms < SENTINEL_TIMEOUT_MS ?
+	    cfg.redis_timeout_ms : SENTINEL_TIMEOUT_MS);
+	snprintf(err, errlen, "REDIS_SENTINELS: no Sentinel answered");
+	for (i = 0; i < cfg.nsentinels; i++) {
+		c = redisConnectWithTimeout(cfg.sentinels[i].host,
+		    cfg.sentinels[i].port, tv);
+		if (c == NULL || c->err) {
+			if (c != NULL)
+				redisFree(c);
+			continue;
+		}
+		redisSetTimeout(c, tv);
+		r = redisCommand(c, "SENTINEL get-master-addr-by-name %s",
+		    cfg.redis_master_name);
+		ok = redis_primary_of(r, host, hostlen, port) == 0;
+		if (!ok && r != NULL)
+			snprintf(err, errlen, "REDIS_SENTINELS: %s:%d does not "
+			    "know a primary named \"%s\"", cfg.sentinels[i].host,
+			    cfg.sentinels[i].port, cfg.redis_master_name);
+		if (r != NULL)
+			freeReplyObject(r);
+		redisFree(c);
+		if (ok)
+			return (0);
+	}
+	return (-1);
+}
+
 redisContext *
 redis_connect(char *err, size_t errlen)
 {
 	redisContext	*c;
 	struct timeval	 tv;
+	char		 host[256];
+	int		 port;
 
-	tv.tv_sec = cfg.redis_timeout_ms / 1000;
-	tv.tv_usec = (cfg.redis_timeout_ms % 1000) * 1000;
-	c = redisConnectWithTimeout(cfg.redis_host, cfg.redis_port, tv);
+	snprintf(host, sizeof(host), "%s", cfg.redis_host);
+	port = cfg.redis_port;
+	if (cfg.nsentinels > 0 &&
+	    redis_primary(host, sizeof(host), &port, err, errlen) == -1)
+		return (NULL);
+	tv = timeout_of(cfg.redis_timeout_ms);
+	c = redisConnectWithTimeout(host, port, tv);
 	if (c == NULL || c->err) {
 		snprintf(err, errlen, "REDIS_URL: cannot connect to %s:%d: %s",
-		    cfg.redis_host, cfg.redis_port,
-		    c != NULL ? c->errstr : "out of memory");
+		    host, port, c != NULL ? c->errstr : "out of memory");
 		if (c != NULL)
 			redisFree(c);
 		return (NULL);
@@ -73,6 +167,14 @@ redis_connect(char *err, size_t errlen)
 	}
 	redisEnableKeepAlive(c);
 	return (c);
+}
+
+int
+redis_readonly(const redisReply *r)
+{
+	return (r != NULL && r->type == REDIS_REPLY_ERROR &&
+	    (strncmp(r->str, "READONLY", 8) == 0 ||
+	    strncmp(r->str, "MASTERDOWN", 10) == 0));
 }
 
 /* ----- argument lists ----- */

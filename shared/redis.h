@@ -44,6 +44,26 @@
 redisContext	*redis_connect(char *err, size_t errlen);
 
 /*
+ * With REDIS_SENTINELS, the current primary: each Sentinel is asked in
+ * turn (SENTINEL get-master-addr-by-name, SENTINEL_TIMEOUT_MS each).
+ * redis_connect() asks them itself and refuses a server that is not a
+ * primary (ROLE), so nothing is ever written to a replica.
+ */
+#define SENTINEL_TIMEOUT_MS	500
+int		 redis_primary(char *host, size_t hostlen, int *port,
+		    char *err, size_t errlen);
+
+/* A Sentinel's answer to get-master-addr-by-name: 0 and the address. */
+int		 redis_primary_of(const redisReply *, char *host,
+		    size_t hostlen, int *port);
+
+/*
+ * The server turned replica (a failover demoted it) or lost its
+ * primary: this connection must be dropped and the primary found again.
+ */
+int		 redis_readonly(const redisReply *);
+
+/*
  * A command's arguments, built one at a time: every added string is
  * copied, so the caller's buffers may go.  For redisAppendCommandArgv()
  * and aredis_cmdv(), which take v and len as they are.

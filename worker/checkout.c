@@ -262,7 +262,7 @@ finish_all(struct consumer *c, struct job **jobs, int n)
 	rargs_addf(&a, "%d", refused);
 	for (i = 0; i < n; i++)
 		finish_args(&a, jobs[i]);
-	if ((r = conn_persist(c, &a)) != NULL) {
+	if ((r = conn_persist_durable(c, &a)) != NULL) {
 		if (r->type == REDIS_REPLY_ERROR)
 			log_error("worker: finishing failed", "{s:s}", "error",
 			    r->str);

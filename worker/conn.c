@@ -45,12 +45,19 @@ conn_drop(struct consumer *c)
 }
 
 /*
- * Redis lost our library (FUNCTION FLUSH, a new empty server): drop the
- * connection, so that reconnecting loads it again.
+ * Redis lost our library (FUNCTION FLUSH, a new empty server), or the
+ * server is a replica now (a failover demoted it): drop the connection,
+ * so that reconnecting finds the primary and loads the library.
  */
 static int
 lost_library(struct consumer *c, redisReply *r)
 {
+	if (redis_readonly(r)) {
+		log_warn("worker: redis is no longer the primary; reconnecting",
+		    "{s:s}", "error", r->str);
+		conn_drop(c);
+		return (1);
+	}
 	if (r == NULL || r->type != REDIS_REPLY_ERROR ||
 	    strstr(r->str, "Function not found") == NULL)
 		return (0);
@@ -68,6 +75,11 @@ conn_vcmd(struct consumer *c, const char *fmt, va_list ap)
 		return (NULL);
 	if ((r = redisvCommand(c->redis, fmt, ap)) == NULL)
 		conn_drop(c);
+	else if (redis_readonly(r)) {
+		lost_library(c, r);
+		freeReplyObject(r);
+		r = NULL;
+	}
 	return (r);
 }
 
@@ -156,6 +168,45 @@ conn_persist_pipeline(struct consumer *c, const struct rargs *cmds, int n,
 		stop_sleep_ms(PERSIST_WAIT_MS);
 	}
 	return (0);
+}
+
+/*
+ * conn_persist() for a write that must reach REDIS_MIN_REPLICAS
+ * replicas before the worker goes on (a batch's results and acks): the
+ * call, then WAIT on the same connection.  If the connection is lost
+ * before WAIT answers (a failover), the write may be lost with the old
+ * primary, so it is made again on the new one: a must be idempotent.
+ * Replicas that do not confirm within REDIS_WAIT_MS are logged, not
+ * waited for: the primary that holds the write is alive.
+ */
+redisReply *
+conn_persist_durable(struct consumer *c, const struct rargs *a)
+{
+	redisReply	*r, *w;
+
+	for (;;) {
+		if ((r = conn_persist(c, a)) == NULL ||
+		    cfg.redis_min_replicas == 0)
+			return (r);
+		w = conn_cmd(c, "WAIT %ld %ld", cfg.redis_min_replicas,
+		    cfg.redis_wait_ms);
+		if (w != NULL && w->type == REDIS_REPLY_INTEGER) {
+			if (w->integer < cfg.redis_min_replicas)
+				log_warn("worker: results not confirmed by a "
+				    "replica", "{s:I, s:i}", "replicas",
+				    (json_int_t)w->integer, "waited_ms",
+				    (int)cfg.redis_wait_ms);
+			freeReplyObject(w);
+			return (r);
+		}
+		if (w != NULL)
+			freeReplyObject(w);
+		freeReplyObject(r);
+		if (stop_requested())
+			return (NULL);
+		log_warn("worker: redis lost before WAIT; writing the results "
+		    "again", NULL);
+	}
 }
 
 /* Free n replies and n argument lists. */

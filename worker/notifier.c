@@ -78,12 +78,79 @@ stats(struct sender *s, const char *fmt, ...)
 	va_start(ap, fmt);
 	r = redisvCommand(s->redis, fmt, ap);
 	va_end(ap);
-	if (r == NULL) {
+	if (r == NULL || redis_readonly(r)) {	/* away, or a replica now */
+		if (r != NULL)
+			freeReplyObject(r);
 		redisFree(s->redis);
 		s->redis = NULL;
 		return;
 	}
 	freeReplyObject(r);
+}
+
+/* XINFO GROUPS' answer: the workers' group's jobs not yet acked. */
+static long long
+waiting_jobs(const redisReply *r)
+{
+	const redisReply	*g, *k, *v;
+	long long		 n;
+	size_t			 i, j;
+	int			 ours;
+
+	if (r->type != REDIS_REPLY_ARRAY)
+		return (0);
+	for (i = 0; i < r->elements; i++) {
+		g = r->element[i];
+		if (g->type != REDIS_REPLY_ARRAY)
+			continue;
+		ours = 0;
+		n = 0;
+		for (j = 0; j + 1 < g->elements; j += 2) {
+			k = g->element[j];
+			v = g->element[j + 1];
+			if (k->type != REDIS_REPLY_STRING)
+				continue;
+			if (strcmp(k->str, "name") == 0 &&
+			    v->type == REDIS_REPLY_STRING)
+				ours = strcmp(v->str, RK_GROUP) == 0;
+			else if ((strcmp(k->str, "pending") == 0 ||
+			    strcmp(k->str, "lag") == 0) &&
+			    v->type == REDIS_REPLY_INTEGER)
+				n += v->integer;	/* lag: not yet read */
+		}
+		if (ours)
+			return (n);
+	}
+	return (0);
+}
+
+/*
+ * Is a sale on?  While more than NOTIFY_YIELD_QUEUE checkout jobs wait
+ * (not yet read or not yet acked by the workers), mail waits: it shares machines (CPU, the
+ * database) with the checkout path, and a buyer's answer matters more
+ * than their email arriving a second sooner.  Redis away: not deep.
+ */
+static int
+checkouts_busy(struct sender *s)
+{
+	redisReply	*r;
+	char		 err[256];
+	int		 busy;
+
+	if (cfg.notify_yield_queue == 0)
+		return (0);
+	if (s->redis == NULL && (s->redis = redis_connect(err,
+	    sizeof(err))) == NULL)
+		return (0);
+	if ((r = redisCommand(s->redis, "XINFO GROUPS %s", RK_STREAM)) ==
+	    NULL) {
+		redisFree(s->redis);
+		s->redis = NULL;
+		return (0);
+	}
+	busy = waiting_jobs(r) > cfg.notify_yield_queue;
+	freeReplyObject(r);
+	return (busy);
 }
 
 static void
@@ -435,6 +502,10 @@ sender_main(void *arg)
 	s->mongo = mongoc_client_pool_pop(pool);
 	outbox = db_coll(s->mongo, DB_OUTBOX);
 	while (!stop_requested()) {
+		if (checkouts_busy(s)) {
+			stop_sleep_ms(IDLE_MS);
+			continue;
+		}
 		if ((r = claim(s, outbox, &id)) == 1)
 			deliver(s, outbox, &id);
 		else

@@ -74,6 +74,7 @@ redisReply	*conn_cmd(struct consumer *, const char *fmt, ...);
 redisReply	*conn_vcmd(struct consumer *, const char *fmt, va_list);
 redisReply	*conn_argv(struct consumer *, const struct rargs *);
 redisReply	*conn_persist(struct consumer *, const struct rargs *);
+redisReply	*conn_persist_durable(struct consumer *, const struct rargs *);
 int		conn_pipeline(struct consumer *, const struct rargs *cmds,
 		    int n, redisReply **out);
 int		conn_persist_pipeline(struct consumer *,
