@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 import requests
+import websocket
 import yaml
 
 from stack import ROOT, Stack, record, wait_until
@@ -82,7 +83,7 @@ def test_every_route_is_documented_and_nothing_else():
 def api():
     """A stack whose limits do not get in the fuzzer's way."""
     s = Stack(workers=1, name="openapi", env={
-        "LOGIN_LIMIT": "100000", "LOGIN_LIMIT_IP": "100000",
+        "LOGIN_FAIL_IP": "100000",
         "REGISTER_LIMIT_IP": "0", "SUBMIT_LIMIT": "100000"}).start()
     yield s
     s.cleanup()
@@ -318,6 +319,63 @@ def documented(status):
             if str(status) in op["responses"]]
 
 
+def ws_status(stack, path, token):
+    """The status of a WebSocket handshake (101 when it opens)."""
+    try:
+        ws = websocket.create_connection(
+            f"ws://127.0.0.1:{stack.port}{path}",
+            header=[f"Authorization: Bearer {token}"], timeout=10)
+    except websocket.WebSocketBadStatusException as e:
+        return e.status_code, None
+    return 101, ws
+
+
+def test_websocket_handshakes_answer_as_documented(api):
+    """checkout_events is a WebSocket, which the fuzzer leaves out: its
+    statuses are reached here (503 in the sweep below)."""
+    a = product(api, 1, 5)
+    _, token = new_user(api, "ws")
+    assert api.post("/api/cart/me", {"productId": a, "quantity": 1},
+                    token=token).status_code == 200
+    for w in list(api.workers):             # the checkout stays queued
+        api.stop_worker(w)
+    cid = api.post("/api/checkout", {}, token=token).json()["checkoutId"]
+    status, ws = ws_status(api, f"/api/checkout/{cid}/events", token)
+    assert status == 101
+    assert json.loads(ws.recv())["checkoutId"] == cid
+    record("checkout_events", 101)
+    ws.close()
+    status, _ = ws_status(api, "/api/checkout/5f8d0d55b54764421b7156c9"
+                          "/events", token)
+    assert status == 404
+    record("checkout_events", 404)
+    # More sockets than WAITERS_PER_USER (per API process): then 429.
+    held, refused = [], None
+    for _ in range(4 * int(api.env.get("WAITERS_PER_USER", "16"))):
+        status, ws = ws_status(api, f"/api/checkout/{cid}/events", token)
+        if ws is None:
+            refused = status
+            break
+        held.append(ws)
+    for ws in held:
+        ws.close()
+    api.start_worker()
+    assert refused == 429
+    record("checkout_events", 429)
+
+
+def test_password_changes_are_limited(api):
+    """Wrong current passwords count like failed logins, per user."""
+    _, token = new_user(api, "pwlimit")
+    limit = int(api.env.get("LOGIN_FAIL_EMAIL", "10"))
+    codes = [api.post("/api/auth/password", {
+        "currentPassword": "not-the-password", "newPassword":
+        "another-horse-2"}, token=token).status_code
+        for _ in range(limit + 1)]
+    assert codes[:limit] == [403] * limit
+    assert codes[-1] == 429
+
+
 def test_sweep_503_with_redis_and_then_the_database_down(api):
     """Last in this module: it stops Redis, then the database."""
     user, token = new_user(api, "down")
@@ -349,6 +407,10 @@ def test_sweep_503_with_redis_and_then_the_database_down(api):
                 assert r.headers.get("Retry-After", "").isdigit(), op_id
                 answers.setdefault(op_id, set()).add(down)
         if down == "redis":
+            status, _ = ws_status(api, f"/api/checkout/{ids['id']}/events",
+                                  token)
+            assert status == 503
+            record("checkout_events", 503)
             api.start_redis()
             wait_until(lambda: api.get("/ready").json()["checks"][
                 "redis"] == "ok", 10, "the API back on Redis")
