@@ -62,7 +62,11 @@ redoc_sha=44922df4d0eb45c1b066c09ec251e6bd9bd7ded16bc69e87613337b9d911a56e
 if [ ! -f "$redoc_dir/redoc.standalone.js" ]; then
 	echo "deps: fetching redoc 2.5.4 (the /docs page) from npm" >&2
 	mkdir -p "$redoc_dir"
-	(cd "$redoc_dir" && npm pack --silent redoc@2.5.4 >/dev/null &&
+	# npm pack, or the same tarball straight from the registry.
+	(cd "$redoc_dir" && { { command -v npm >/dev/null &&
+	    npm pack --silent redoc@2.5.4 >/dev/null; } ||
+	    curl -fsSLo "$redoc_tgz" \
+	    "https://registry.npmjs.org/redoc/-/$redoc_tgz"; } &&
 	    echo "$redoc_sha  $redoc_tgz" | sha256sum -c --quiet &&
 	    tar xzf "$redoc_tgz" --strip-components=2 \
 	    package/bundles/redoc.standalone.js \
