@@ -119,14 +119,14 @@ def order_rows(runs):
     return rows
 
 
-def flash_rows():
+def flash_rows(sale="flash"):
     def f(key, unit=""):
-        return lambda r: fmt(get(r, "flash", key), unit)
+        return lambda r: fmt(get(r, sale, key), unit)
 
-    return [("buyers / units", lambda r: fmt(get(r, "flash", "buyers")) +
-             " / " + fmt(get(r, "flash", "stock"))),
-            ("accepted (202) / 5xx", lambda r: fmt(get(r, "flash",
-             "accepted")) + " / " + fmt(get(r, "flash", "http_5xx"))),
+    rows = [("buyers / units", lambda r: f("buyers")(r) + " / " +
+             f("stock")(r)),
+            ("accepted (202) / 5xx", lambda r: f("accepted")(r) + " / " +
+             f("http_5xx")(r)),
             ("all submits answered in", f("submit_window_s", " s")),
             ("submit p50 / p99 / max", lambda r: f("submit_p50_ms")(r) +
              " / " + f("submit_p99_ms")(r) + " / " +
@@ -140,15 +140,44 @@ def flash_rows():
             ("refused by the stock gate", f("refused_by_gate")),
             ("MongoDB operations in the sale / per order",
              lambda r: f("db_ops")(r) + " / " + f("db_ops_per_order")(r)),
-            ("MongoDB operations per refusal (1,000 more buyers after it)",
-             f("db_ops_per_refusal")),
-            ("batches / mean size", lambda r: fmt(get(r, "flash", "batches",
-             "batches")) + " / " + fmt(get(r, "flash", "batches", "mean"))),
+            ("batches / mean size", lambda r: fmt(get(r, sale, "batches",
+             "batches")) + " / " + fmt(get(r, sale, "batches", "mean"))),
             ("queue peak", f("queue_peak")),
             ("RSS peak: API / workers", lambda r: f("api_rss_mb")(r) +
              " / " + f("workers_rss_mb", " MiB")(r)),
-            ("verdict", lambda r: "-" if get(r, "flash") is None else
-             "exactly right" if get(r, "flash", "ok") else "WRONG")]
+            ("verdict", lambda r: "-" if get(r, sale) is None else
+             "exactly right" if get(r, sale, "ok") else "WRONG")]
+    if sale == "flash":
+        rows.insert(-4, ("MongoDB operations per refusal (1,000 more buyers "
+                         "after it)", f("db_ops_per_refusal")))
+    else:
+        rows.insert(-1, ("order emails delivered / last one after the "
+                         "first submit", lambda r: f("emails")(r) + " / " +
+                         f("last_email_after_first_submit_s", " s")(r)))
+    return rows
+
+
+def replicated_rows():
+    rows = []
+    for w, name in (("wait_0", "no WAIT"), ("wait_1", "WAIT 1 replica")):
+        def sub(r, w=w):
+            v = get(r, "replicated", w, "submit")
+            if not v:
+                return "-"
+            return (f"{fmt(v.get('requests_per_s'))}/s, p99 "
+                    f"{fmt(v.get('p99_ms'))} ms, {fmt(v.get('non_2xx'))} non-2xx")
+
+        def sale(r, w=w):
+            f = get(r, "replicated", w, "flash")
+            if not f:
+                return "-"
+            return (f"{fmt(f['accepted'])} accepted, {fmt(f['http_5xx'])} "
+                    f"5xx, answered in {fmt(f['submit_window_s'])} s, "
+                    f"final {fmt(f['final_after_last_answer_s'])} s "
+                    f"after, {fmt(f['orders'])} orders")
+        rows += [(f"submits ({name})", sub),
+                 (f"flash sale ({name})", sale)]
+    return rows
 
 
 def render_all():
@@ -181,6 +210,20 @@ def render_all():
         pic = get(r, "flash", "picture")
         if pic:
             out += [f"![Flash sale, {label}]({pic})", ""]
+    if any(get(r, "flash_notify") for _, _, r in runs):
+        out += ["## The flash sale with the notifier mailing every order",
+                "", "The same sale again, with a notifier process sending "
+                "each order's email (to the SMTP sink of `make run`) while "
+                "the sale runs; compare with the table above.", ""]
+        out += table(runs, flash_rows("flash_notify"))
+    if any(get(r, "replicated") for _, _, r in runs):
+        out += ["## Redis replicated: without and with WAIT", "",
+                "A primary, a replica and three Sentinels (`make run-ha`)."
+                "  With `REDIS_MIN_REPLICAS=1` a submit is answered only "
+                "once WAIT has seen it on the replica (one WAIT covers "
+                "every submit sent before it), so a checkout answered "
+                "202 survives the primary's death.", ""]
+        out += table(runs, replicated_rows())
     for _, label, r in runs:
         soak = get(r, "soak")
         if soak:
