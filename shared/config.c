@@ -155,6 +155,9 @@ static const struct var vars[] = {
 	    86400000, "longest retry delay"),
 	L("NOTIFY_TIMEOUT_MS", notify_timeout_ms, "10000", 100, 600000,
 	    "one email or webhook send, connect to answer"),
+	L("NOTIFY_KEEP_DONE", notify_keep_done, "604800", 0, 315360000,
+	    "seconds a delivered notification is kept in the outbox, then "
+	    "removed (0: kept forever)"),
 	L("NOTIFY_YIELD_QUEUE", notify_yield_queue, "1000", 0, 100000000,
 	    "while more checkout jobs than this wait for workers, the "
 	    "notifier pauses (a sale first, mail after; 0: never)"),

@@ -103,6 +103,7 @@ struct config {
 	long	workers;		/* worker processes started by run */
 	long	notifiers;		/* notifier processes started by run */
 	long	notify_yield_queue;	/* checkout stream deeper: wait */
+	long	notify_keep_done;	/* seconds; 0: forever */
 	char	log_level[16];		/* debug | info | warn | error */
 	char	log_requests[32];	/* all | sample:N | none */
 	long	log_sample;		/* parsed: 1 all, N one in N, 0 none */

@@ -138,6 +138,18 @@ def test_one_email_per_completed_order_and_none_for_failures(stacks):
     wait_until(lambda: outbox_done(s, 3), 10, "outbox done")
 
 
+def test_delivered_notifications_are_removed_after_notify_keep_done(stacks):
+    s = notify_stack(stacks, NOTIFY_KEEP_DONE="1")
+    _, results = sale(s, stock=2, people=1)
+    (code, order), = results.values()
+    assert code == 201
+    wait_until(lambda: len(s.mails()) == 1, 30, "the email")
+    wait_until(lambda: s.db.outbox.count_documents({}) == 0, 20,
+               "the delivered document removed")
+    assert s.db.orders.find_one({"_id": bson.ObjectId(order["id"])})
+    assert "removed delivered notifications" in s.log("notifier")
+
+
 def test_webhooks_are_signed_retried_and_keep_their_id(stacks, receiver):
     hook = receiver(fail=2)
     s = notify_stack(stacks, hook.url)

@@ -518,7 +518,37 @@ sender_main(void *arg)
 	return (NULL);
 }
 
-/* Every GAUGE_MS: how many documents are pending and parked, to stats. */
+/*
+ * Delivered documents older than NOTIFY_KEEP_DONE go: a done document's
+ * nextAt is when it was delivered, and {state, nextAt} is indexed.
+ */
+static void
+sweep_done(mongoc_collection_t *outbox)
+{
+	bson_error_t	 berr;
+	bson_t		*q, reply;
+	bson_iter_t	 it;
+
+	if (cfg.notify_keep_done == 0)
+		return;
+	q = BCON_NEW("state", BCON_UTF8(OUTBOX_DONE), "nextAt", "{",
+	    "$lt", BCON_DATE_TIME(db_now_ms() - cfg.notify_keep_done * 1000),
+	    "}");
+	if (!mongoc_collection_delete_many(outbox, q, NULL, &reply, &berr))
+		log_warn("notifier: cannot remove delivered notifications",
+		    "{s:s}", "error", berr.message);
+	else if (bson_iter_init_find(&it, &reply, "deletedCount") &&
+	    bson_iter_as_int64(&it) > 0)
+		log_info("notifier: removed delivered notifications",
+		    "{s:I}", "count", (json_int_t)bson_iter_as_int64(&it));
+	bson_destroy(&reply);
+	bson_destroy(q);
+}
+
+/*
+ * Every GAUGE_MS: how many documents are pending and parked, to stats;
+ * and the delivered ones past NOTIFY_KEEP_DONE removed.
+ */
 static void *
 gauge_main(void *arg)
 {
@@ -540,6 +570,7 @@ gauge_main(void *arg)
 		if (pending >= 0 && parked >= 0)
 			stats(s, "HSET %s notify_pending %lld notify_parked %lld",
 			    RK_STATS, (long long)pending, (long long)parked);
+		sweep_done(outbox);
 		stop_sleep_ms(GAUGE_MS);
 	}
 	bson_destroy(pq);
