@@ -29,8 +29,10 @@
  * Failover (REDIS_SENTINELS): a connection first asks a Sentinel for the
  * primary (asynchronously, on the same loop: the Sentinel connection is
  * the rconn's until it answers, then the primary's), checks with ROLE
- * that it is one, and asks again after any disconnect.  A -READONLY
- * reply (the server was demoted) drops the connection.  Meanwhile calls
+ * that it is one, and asks again after any disconnect.  A fourth
+ * connection, "sentinel", subscribes to a Sentinel's +switch-master and
+ * drops the others when the primary moves; a -READONLY reply (a demoted
+ * server) drops the connection too.  Meanwhile calls
  * fail at once with ERR_REDIS_DOWN: a 503 with Retry-After.
  *
  * Durable calls (aredis_cmdv_durable, REDIS_MIN_REPLICAS > 0) go on a
@@ -79,6 +81,7 @@ struct rconn {
 static struct rconn	cmdconn = { .name = "cmd" };
 static struct rconn	waitconn = { .name = "wait" };
 static struct rconn	subconn = { .name = "sub" };
+static struct rconn	switchconn = { .name = "sentinel" };	/* +switch-master */
 static struct callq	inflight = TAILQ_HEAD_INITIALIZER(inflight);
 static struct callq	awaiting = TAILQ_HEAD_INITIALIZER(awaiting);
 static uint64_t		waits_sent;	/* WAITs sent on waitconn */
@@ -91,6 +94,7 @@ static void		(*sub_message)(const char *, size_t);
 static void		(*sub_resubscribed)(void);
 
 static void	conn_start(struct rconn *);
+static void	watch_switches(struct rconn *);
 static void	awaiting_fail(void);
 static void	subscribe(struct rconn *);
 
@@ -269,7 +273,7 @@ on_connect(const redisAsyncContext *ac, int status)
 	if (status != REDIS_OK) {
 		log_debug("redis: connect failed", "{s:s, s:s}", "conn",
 		    rc->name, "error", ac->errstr);
-		if (rc->asking)
+		if (rc->asking || rc == &switchconn)
 			rc->sentinel = (rc->sentinel + 1) % cfg.nsentinels;
 		rc->asking = 0;
 		rc->located = 0;
@@ -353,6 +357,8 @@ on_disconnect(const redisAsyncContext *ac, int status)
 	log_warn("redis: disconnected", "{s:s, s:s}", "conn", rc->name,
 	    "error", ac->errstr != NULL ? ac->errstr : "");
 	rc->up = 0;
+	if (rc == &switchconn)
+		rc->sentinel = (rc->sentinel + 1) % cfg.nsentinels;
 	if (rc == &waitconn)
 		awaiting_fail();
 	if (cfg.nsentinels > 0)
@@ -369,6 +375,12 @@ conn_start(struct rconn *rc)
 	if (cfg.nsentinels == 0) {
 		snprintf(rc->host, sizeof(rc->host), "%s", cfg.redis_host);
 		rc->port = cfg.redis_port;
+		rc->located = 1;
+	}
+	if (rc == &switchconn) {	/* a Sentinel itself, subscribed */
+		snprintf(rc->host, sizeof(rc->host), "%s",
+		    cfg.sentinels[rc->sentinel].host);
+		rc->port = cfg.sentinels[rc->sentinel].port;
 		rc->located = 1;
 	}
 	ask = !rc->located;
@@ -393,6 +405,8 @@ conn_start(struct rconn *rc)
 		redisAsyncCommand(ac, on_sentinel, NULL,
 		    "SENTINEL get-master-addr-by-name %s",
 		    cfg.redis_master_name);
+	else if (rc == &switchconn)
+		rc->setup_left = 0;	/* ready once connected */
 	else
 		setup(rc, ac);
 }
@@ -452,6 +466,52 @@ watch(void *arg, uint64_t now)
 	schedule_reconnect(rc);
 }
 
+/*
+ * The Sentinels announced a new primary: leave the old one now, rather
+ * than on the first write it refuses (-READONLY) as a replica.
+ */
+static void
+leave_old_primary(struct rconn *rc, const char *host, int port)
+{
+	if (rc->ac == NULL || !rc->located || rc->asking ||
+	    (strcmp(rc->host, host) == 0 && rc->port == port))
+		return;
+	log_warn("redis: the Sentinels switched the primary; reconnecting",
+	    "{s:s, s:s, s:i}", "conn", rc->name, "host", host, "port", port);
+	rc->up = 0;
+	rc->located = 0;
+	redisAsyncDisconnect(rc->ac);
+}
+
+/* A message on +switch-master: "<name> <old ip> <old port> <ip> <port>". */
+static void
+on_switch(redisAsyncContext *ac, void *reply, void *privdata)
+{
+	redisReply	*r = reply;
+	char		 name[128], host[256];
+	int		 port;
+
+	(void)ac;
+	(void)privdata;
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
+	    r->element[0]->type != REDIS_REPLY_STRING ||
+	    strcmp(r->element[0]->str, "message") != 0 ||
+	    r->element[2]->type != REDIS_REPLY_STRING)
+		return;
+	if (sscanf(r->element[2]->str, "%127s %*s %*d %255s %d", name, host,
+	    &port) != 3 || strcmp(name, cfg.redis_master_name) != 0)
+		return;
+	leave_old_primary(&cmdconn, host, port);
+	leave_old_primary(&waitconn, host, port);
+	leave_old_primary(&subconn, host, port);
+}
+
+static void
+watch_switches(struct rconn *rc)
+{
+	redisAsyncCommand(rc->ac, on_switch, NULL, "SUBSCRIBE +switch-master");
+}
+
 int
 aredis_init(void)
 {
@@ -460,6 +520,10 @@ aredis_init(void)
 	conn_start(&subconn);
 	if (cfg.redis_min_replicas > 0)
 		conn_start(&waitconn);
+	if (cfg.nsentinels > 0) {
+		switchconn.on_up = watch_switches;
+		conn_start(&switchconn);
+	}
 	kore_timer_add(watch, WATCH_MS, NULL, 0);
 	return (0);
 }

@@ -147,3 +147,38 @@ def test_the_old_primary_returns_as_a_replica_and_serves_nothing_it_held(
         raise AssertionError("a replica took a write")
     except Exception as e:  # noqa: BLE001 -- READONLY from redis-py
         assert "READONLY" in str(e) or "read only" in str(e).lower()
+
+
+def test_a_planned_failover_moves_the_api_at_once(fresh_stack):
+    """SENTINEL FAILOVER demotes a primary that stays up: the API leaves
+    it when the Sentinels announce +switch-master, not on the first
+    write it would refuse; checkouts go on once the old primary has
+    caught up as a replica (WAIT needs one)."""
+    s = fresh_stack(workers=1, ha=True, env=HA_ENV)
+    old = s.primary_port()
+    assert s.sentinel(0).execute_command(
+        "SENTINEL", "FAILOVER", "checkout") in (b"OK", "OK", True)
+    wait_until(lambda: s.primary_port() != old, 30, "a new primary")
+    new = s.primary_port()
+
+    def moved():
+        lines = [json.loads(line) for line in s.log("api").splitlines()
+                 if '"redis: connected"' in line]
+        return {(d["pid"], d["conn"]) for d in lines if d["port"] == new
+                and d["conn"] in ("cmd", "wait")}
+    # Both API processes, both connections, on the new primary.
+    wait_until(lambda: len(moved()) == 4, 15, "the API on the new primary")
+    assert "the Sentinels switched the primary" in s.log("api")
+
+    def synced():
+        info = s.redis_node(old).info("replication")
+        return info["role"] == "slave" and info["master_port"] == new \
+            and info["master_link_status"] == "up"
+    wait_until(synced, 30, "the old primary a synced replica")
+    pid = product(s, 2.0, 5)
+    (person,) = buyers(s, 1, pid)
+    r = s.post("/api/checkout", {}, token=person[1])
+    assert r.status_code == 202, r.text
+    cid = r.json()["checkoutId"]
+    wait_until(lambda: statuses(s, [cid])[0] == "completed", 30,
+               "the checkout completed")
