@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "api.h"
+#include "../shared/validate.h"
 #include "../shared/config.h"
 #include "../shared/db.h"
 #include "../shared/json.h"
@@ -203,6 +204,25 @@ api_query(struct http_request *req, const char *name, char *out,
 		    0 ? 1 : -1);
 	}
 	return (0);
+}
+
+/*
+ * Query parameter name as text of at most maxchars characters (UTF-8
+ * code points, as the spec's maxLength counts them) into out, which
+ * holds 4 * maxchars + 1 bytes.  1 if found, 0 if absent, -1 if
+ * malformed, not UTF-8 or too long.
+ */
+int
+api_query_text(struct http_request *req, const char *name, char *out,
+    size_t outlen, long maxchars)
+{
+	long	n;
+	int	r;
+
+	if ((r = api_query(req, name, out, outlen)) != 1)
+		return (r);
+	n = validate_utf8_len(out);
+	return (n < 0 || n > maxchars ? -1 : 1);
 }
 
 /*

@@ -118,6 +118,8 @@ void		api_error_msg(struct http_request *, enum err, const char *field,
 enum err	api_body(struct http_request *, struct ctx *);
 int		api_query(struct http_request *, const char *name, char *out,
 		    size_t outlen);
+int		api_query_text(struct http_request *, const char *name,
+		    char *out, size_t outlen, long maxchars);
 enum err	api_auth(struct http_request *, struct ctx *);
 void		api_client_ip(struct http_request *, char *out, size_t outlen);
 void		api_client_net(struct http_request *, char *out,

@@ -30,9 +30,10 @@ enum { READ_START, READ_VERSIONS, READ_WAITED, READ_FETCHED };
 enum { WRITE_START, WRITE_DONE, WRITE_BUMPED };
 
 struct read {
-	char			 key[320];	/* cache key of the answer */
-	char			 count_key[320];	/* of the list's total,
-						   "" for one product */
+	/* The cache keys of the answer and of the list's total ("" for one
+	 * product); q may take 4 bytes a character. */
+	char			 key[4 * QUERY_MAX + 96];
+	char			 count_key[4 * QUERY_MAX + 16];
 	json_t			*query;		/* new; input for the thread */
 	struct catalog_version	 v;		/* versions read first */
 	int			 versioned;	/* v is valid: cache it */
@@ -244,7 +245,7 @@ cached_read(struct http_request *req, struct ctx *ctx, struct read *r)
 static int
 list_query(struct http_request *req, struct read *r)
 {
-	char		 q[QUERY_MAX + 1], sort[32];
+	char		 q[4 * QUERY_MAX + 1], sort[32];
 	const char	*bad;
 	long		 limit, offset;
 	size_t		 i;
@@ -253,8 +254,7 @@ list_query(struct http_request *req, struct read *r)
 	if (api_page_query(req, &limit, &offset, &bad) != ERR_NONE)
 		goto bad;
 	bad = "q";
-	if ((hasq = api_query(req, "q", q, sizeof(q))) == -1 ||
-	    (hasq && validate_utf8_len(q) < 0))
+	if ((hasq = api_query_text(req, "q", q, sizeof(q), QUERY_MAX)) == -1)
 		goto bad;
 	bad = "sort";
 	if (api_query(req, "sort", sort, sizeof(sort)) != 1)

@@ -112,7 +112,7 @@ int
 users_list(struct http_request *req, struct ctx *ctx)
 {
 	const char	*bad;
-	char		 q[QUERY_MAX + 1];
+	char		 q[4 * QUERY_MAX + 1];
 	long		 limit, offset;
 	json_t		*in;
 	int		 hasq;
@@ -122,7 +122,8 @@ users_list(struct http_request *req, struct ctx *ctx)
 	if (!api_require_admin(req, ctx))
 		return (KORE_RESULT_OK);
 	if (api_page_query(req, &limit, &offset, &bad) != ERR_NONE ||
-	    (bad = "q", hasq = api_query(req, "q", q, sizeof(q))) == -1) {
+	    (bad = "q", hasq = api_query_text(req, "q", q, sizeof(q),
+	    QUERY_MAX)) == -1) {
 		api_error_msg(req, ERR_BAD_QUERY, bad, "query parameter %s is "
 		    "invalid (limit 1..%d, offset 0..%d, q up to %d characters)",
 		    bad, LIST_MAX, OFFSET_MAX, QUERY_MAX);

@@ -134,6 +134,21 @@ def test_list_rejects_bad_parameters(stack):
     assert stack.get("/api/products").json()["limit"] == 20
 
 
+def test_search_lengths_count_characters_not_bytes(stack):
+    """maxLength counts characters (as the spec and JSON Schema do): 200
+    two-byte or combining characters are a valid search, 201 are not;
+    bytes that are not UTF-8 are refused, never ignored."""
+    admin = admin_token(stack)
+    for path, most in (("/api/products", 200), ("/api/users", 254)):
+        for text in ("\u00e9" * most, "o\u0336" * (most // 2)):
+            r = stack.get(path, token=admin, params={"q": text})
+            assert r.status_code == 200, (path, r.text)
+        r = stack.get(path, token=admin, params={"q": "\u00e9" * (most + 1)})
+        assert r.status_code == 400 and error(r)["field"] == "q", path
+        r = stack.get(f"{path}?q=%C3%28", token=admin)
+        assert r.status_code == 400 and error(r)["field"] == "q", path
+
+
 def test_cache_never_serves_a_stale_price(stack):
     admin = admin_token(stack)
     tag = f"cache{id(stack)}"
