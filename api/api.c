@@ -181,18 +181,20 @@ decode(const char *s, size_t n, char *out, size_t outlen)
 
 /*
  * Find query parameter name and decode it into out.  Returns 1 if found,
- * 0 if absent, -1 if malformed or longer than outlen.
+ * 0 if absent, -1 if malformed, longer than outlen or given twice (a
+ * proxy and the API might each read another one).
  */
 int
 api_query(struct http_request *req, const char *name, char *out,
     size_t outlen)
 {
-	const char	*p, *end, *eq;
-	size_t		 nlen;
+	const char	*p, *end, *eq, *found;
+	size_t		 nlen, flen = 0;
 
 	if (req->query_string == NULL)
 		return (0);
 	nlen = strlen(name);
+	found = NULL;
 	for (p = req->query_string; *p != '\0'; p = *end ? end + 1 : end) {
 		if ((end = strchr(p, '&')) == NULL)
 			end = p + strlen(p);
@@ -200,10 +202,14 @@ api_query(struct http_request *req, const char *name, char *out,
 		if (eq == NULL || (size_t)(eq - p) != nlen ||
 		    strncmp(p, name, nlen) != 0)
 			continue;
-		return (decode(eq + 1, (size_t)(end - eq - 1), out, outlen) ==
-		    0 ? 1 : -1);
+		if (found != NULL)
+			return (-1);	/* given twice: which one was meant? */
+		found = eq + 1;
+		flen = (size_t)(end - eq - 1);
 	}
-	return (0);
+	if (found == NULL)
+		return (0);
+	return (decode(found, flen, out, outlen) == 0 ? 1 : -1);
 }
 
 /*

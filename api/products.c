@@ -249,7 +249,7 @@ list_query(struct http_request *req, struct read *r)
 	const char	*bad;
 	long		 limit, offset;
 	size_t		 i;
-	int		 hasq;
+	int		 hasq, hassort;
 
 	if (api_page_query(req, &limit, &offset, &bad) != ERR_NONE)
 		goto bad;
@@ -257,7 +257,9 @@ list_query(struct http_request *req, struct read *r)
 	if ((hasq = api_query_text(req, "q", q, sizeof(q), QUERY_MAX)) == -1)
 		goto bad;
 	bad = "sort";
-	if (api_query(req, "sort", sort, sizeof(sort)) != 1)
+	if ((hassort = api_query(req, "sort", sort, sizeof(sort))) == -1)
+		goto bad;
+	if (hassort == 0)
 		snprintf(sort, sizeof(sort), "-createdAt");
 	for (i = 0; i < sizeof(sorts) / sizeof(sorts[0]); i++) {
 		if (strcmp(sorts[i].name, sort) == 0)

@@ -127,7 +127,8 @@ def test_list_paginates_searches_and_sorts(stack):
 
 def test_list_rejects_bad_parameters(stack):
     for qs in ("limit=0", "limit=101", "limit=abc", "offset=-1",
-               "sort=stock", "sort=", "q=" + "x" * 300, "limit=%zz"):
+               "sort=stock", "sort=", "q=" + "x" * 300, "limit=%zz",
+               "sort=price&sort=title", "limit=5&limit=6"):
         r = stack.get(f"/api/products?{qs}")
         assert r.status_code == 400, qs
         assert error(r)["code"] == "invalid_query", qs
