@@ -446,6 +446,52 @@ on_rerun(void *arg, char (*pids)[25], int n)
 	l->held = lock_products(l->c, l->ids, l->n, l->token);
 }
 
+/*
+ * The requests the transaction failed, looked for once more outside
+ * it: another delivery of the same checkout (its worker taken for dead,
+ * its user lock expired) may have placed the order meanwhile, and then
+ * this one found the cart emptied or the stock taken by that very
+ * order.  A buyer is never told failed while an order exists.  Costs
+ * one query, and only for a batch with such failures.
+ */
+static void
+recheck_failures(struct consumer *c, struct order_req *reqs, int k)
+{
+	struct order_req	*again;
+	char			 err[512];
+	int			*map, i, m;
+
+	again = calloc((size_t)k, sizeof(*again));
+	map = calloc((size_t)k, sizeof(*map));
+	for (i = 0, m = 0; i < k; i++) {
+		if (reqs[i].skip || reqs[i].state != CK_FAILED)
+			continue;
+		again[m].checkout_id = reqs[i].checkout_id;
+		again[m].user = reqs[i].user;
+		again[m].state = CK_UNKNOWN;
+		map[m++] = i;
+	}
+	if (m > 0 && order_find_existing(c->mongo, again, m, err,
+	    sizeof(err)) == -1)
+		log_warn("worker: cannot recheck failed checkouts", "{s:s}",
+		    "error", err);
+	for (i = 0; i < m; i++) {
+		if (again[i].state != CK_COMPLETED)
+			continue;
+		log_warn("worker: a failed checkout has an order (placed by "
+		    "another delivery): completed", "{s:s}", "checkoutId",
+		    again[i].checkout_id);
+		order_req_clear(&reqs[map[i]]);
+		reqs[map[i]].state = CK_COMPLETED;
+		reqs[map[i]].order = again[i].order;
+		again[i].order = NULL;
+	}
+	for (i = 0; i < m; i++)
+		order_req_clear(&again[i]);
+	free(again);
+	free(map);
+}
+
 /* Run the batch transaction until the database answers. */
 static int
 place_all(struct consumer *c, struct job **jobs, int n,
@@ -464,8 +510,10 @@ place_all(struct consumer *c, struct job **jobs, int n,
 	for (tries = 0;; tries++) {
 		/* After a failed try the orders may have committed after all. */
 		b.look_first = tries > 0;
-		if ((ret = order_batch_place(c->mongo, &b)) == 0)
+		if ((ret = order_batch_place(c->mongo, &b)) == 0) {
+			recheck_failures(c, reqs, k);
 			break;
+		}
 		if (back_off(c, jobs, n, &wait, "order", b.error) == -1)
 			break;
 	}
