@@ -69,7 +69,7 @@ products_json(const bson_t *doc)
 {
 	bson_iter_t	 it;
 	json_t		*p;
-	char		 hex[25], when[40];
+	char		 hex[25];
 
 	p = json_object();
 	if (bson_iter_init_find(&it, doc, "_id") && BSON_ITER_HOLDS_OID(&it)) {
@@ -85,16 +85,8 @@ products_json(const bson_t *doc)
 	if (bson_iter_init_find(&it, doc, "stock"))
 		json_object_set_new(p, "stock",
 		    json_integer(bson_iter_as_int64(&it)));
-	if (bson_iter_init_find(&it, doc, "createdAt") &&
-	    BSON_ITER_HOLDS_DATE_TIME(&it)) {
-		db_iso_time(bson_iter_date_time(&it), when, sizeof(when));
-		json_object_set_new(p, "createdAt", json_string(when));
-	}
-	if (bson_iter_init_find(&it, doc, "updatedAt") &&
-	    BSON_ITER_HOLDS_DATE_TIME(&it)) {
-		db_iso_time(bson_iter_date_time(&it), when, sizeof(when));
-		json_object_set_new(p, "updatedAt", json_string(when));
-	}
+	db_time_json(p, doc, "createdAt");
+	db_time_json(p, doc, "updatedAt");
 	return (p);
 }
 

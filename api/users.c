@@ -36,7 +36,7 @@ users_json(const bson_t *doc)
 {
 	bson_iter_t	 it;
 	json_t		*u;
-	char		 hex[25], when[40];
+	char		 hex[25];
 
 	u = json_object();
 	if (bson_iter_init_find(&it, doc, "_id") && BSON_ITER_HOLDS_OID(&it)) {
@@ -53,11 +53,7 @@ users_json(const bson_t *doc)
 	json_object_set_new(u, "disabled", json_boolean(
 	    bson_iter_init_find(&it, doc, "disabled") &&
 	    bson_iter_as_bool(&it)));
-	if (bson_iter_init_find(&it, doc, "createdAt") &&
-	    BSON_ITER_HOLDS_DATE_TIME(&it)) {
-		db_iso_time(bson_iter_date_time(&it), when, sizeof(when));
-		json_object_set_new(u, "createdAt", json_string(when));
-	}
+	db_time_json(u, doc, "createdAt");
 	return (u);
 }
 

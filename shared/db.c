@@ -211,6 +211,19 @@ db_iso_time(int64_t ms, char *buf, size_t len)
 	    tm.tm_min, tm.tm_sec, (int)(ms % 1000));
 }
 
+void
+db_time_json(json_t *o, const bson_t *doc, const char *field)
+{
+	bson_iter_t	it;
+	char		when[32];
+
+	if (!bson_iter_init_find(&it, doc, field) ||
+	    !BSON_ITER_HOLDS_DATE_TIME(&it))
+		return;
+	db_iso_time(bson_iter_date_time(&it), when, sizeof(when));
+	json_object_set_new(o, field, json_string(when));
+}
+
 enum err
 db_find_one(mongoc_collection_t *coll, const bson_t *filter,
     db_to_json to_json, enum err not_found, json_t **out)

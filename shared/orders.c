@@ -61,7 +61,6 @@ orders_json(const bson_t *doc)
 {
 	bson_iter_t	 it;
 	json_t		*o, *id;
-	char		 when[40];
 
 	o = json_object();
 	if (bson_iter_init_find(&it, doc, "_id")) {
@@ -80,10 +79,6 @@ orders_json(const bson_t *doc)
 	if (bson_iter_init_find(&it, doc, "total"))
 		json_object_set_new(o, "total",
 		    money_to_json(bson_iter_as_int64(&it)));
-	if (bson_iter_init_find(&it, doc, "createdAt") &&
-	    BSON_ITER_HOLDS_DATE_TIME(&it)) {
-		db_iso_time(bson_iter_date_time(&it), when, sizeof(when));
-		json_object_set_new(o, "createdAt", json_string(when));
-	}
+	db_time_json(o, doc, "createdAt");
 	return (o);
 }
