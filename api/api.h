@@ -185,6 +185,8 @@ void		tokens_remember(const char *sig);
 void		tokens_forget(const char *sig);
 void		tokens_epoch_run(struct call *, mongoc_client_t *);
 void		tokens_epoch_set(const char *user, long long epoch);
+int		tokens_epoch_tell(struct http_request *, struct ctx *, int next,
+		    const char *user, long long epoch);
 
 /* auth.c */
 int		auth_register(struct http_request *, struct ctx *);

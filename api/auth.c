@@ -508,12 +508,10 @@ password_start(struct http_request *req, struct ctx *ctx)
 static int
 password_done(struct http_request *req, struct ctx *ctx)
 {
-	struct rargs	 a;
 	const char	*keys[1];
 	char		 key[128];
 	json_t		*user;
 	enum err	 e;
-	int		 r;
 
 	if ((e = call_result(ctx, &user)) != ERR_NONE) {
 		api_error(req, e, e == ERR_WRONG_PASSWORD ? "currentPassword" :
@@ -525,14 +523,8 @@ password_done(struct http_request *req, struct ctx *ctx)
 	forgive(keys, 1);
 	ctx->data = user;
 	ctx->data_free = (void (*)(void *))json_decref;
-	rargs_fcall(&a, FN_EPOCH_SET, 1);
-	rargs_addf(&a, "%s%s", RK_EPOCH, ctx->who.sub);
-	rargs_addf(&a, "%lld", (long long)json_integer_value(
-	    json_object_get(user, "epoch")));
-	rargs_addf(&a, "%ld", cfg.jwt_ttl + 60);
-	r = call_args(req, ctx, PW_TOLD, &a);
-	rargs_free(&a);
-	return (r);
+	return (tokens_epoch_tell(req, ctx, PW_TOLD, ctx->who.sub,
+	    (long long)json_integer_value(json_object_get(user, "epoch"))));
 }
 
 /*

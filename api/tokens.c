@@ -184,18 +184,39 @@ tokens_epoch_run(struct call *c, mongoc_client_t *client)
 	mongoc_collection_destroy(users);
 }
 
-/* Tell Redis a user's epoch (kept a little longer than any token). */
+/* The call that sets a user's epoch (kept a little longer than any token). */
+static void
+epoch_args(struct rargs *a, const char *user, long long epoch)
+{
+	rargs_fcall(a, FN_EPOCH_SET, 1);
+	rargs_addf(a, "%s%s", RK_EPOCH, user);
+	rargs_addf(a, "%lld", epoch);
+	rargs_addf(a, "%ld", cfg.jwt_ttl + 60);
+}
+
+/* Tell Redis a user's epoch, not waiting for the answer. */
 void
 tokens_epoch_set(const char *user, long long epoch)
 {
 	struct rargs	a;
 
-	rargs_fcall(&a, FN_EPOCH_SET, 1);
-	rargs_addf(&a, "%s%s", RK_EPOCH, user);
-	rargs_addf(&a, "%lld", epoch);
-	rargs_addf(&a, "%ld", cfg.jwt_ttl + 60);
+	epoch_args(&a, user, epoch);
 	aredis_fire_args(&a);
 	rargs_free(&a);
+}
+
+/* Tell Redis a user's epoch for req; the handler runs again at next. */
+int
+tokens_epoch_tell(struct http_request *req, struct ctx *ctx, int next,
+    const char *user, long long epoch)
+{
+	struct rargs	a;
+	int		r;
+
+	epoch_args(&a, user, epoch);
+	r = call_args(req, ctx, next, &a);
+	rargs_free(&a);
+	return (r);
 }
 
 /* Redis answered {epoch or nil, revoked}. */

@@ -21,8 +21,6 @@
 #include "../shared/config.h"
 #include "../shared/db.h"
 #include "../shared/json.h"
-#include "../shared/protocol.h"
-#include "../shared/redis.h"
 
 #define QUERY_MAX	254	/* longest ?q= */
 
@@ -372,10 +370,8 @@ patch_input(struct http_request *req, struct ctx *ctx)
 static int
 patch_done(struct http_request *req, struct ctx *ctx)
 {
-	struct rargs	 a;
 	json_t		*out;
 	enum err	 e;
-	int		 r;
 
 	if ((e = call_result(ctx, &out)) != ERR_NONE) {
 		api_error(req, e, e == ERR_USER_NOT_FOUND ? "id" : NULL);
@@ -383,14 +379,8 @@ patch_done(struct http_request *req, struct ctx *ctx)
 	}
 	ctx->data = out;
 	ctx->data_free = (void (*)(void *))json_decref;
-	rargs_fcall(&a, FN_EPOCH_SET, 1);
-	rargs_addf(&a, "%s%s", RK_EPOCH, ctx->param);
-	rargs_addf(&a, "%lld", (long long)json_integer_value(
-	    json_object_get(out, "epoch")));
-	rargs_addf(&a, "%ld", cfg.jwt_ttl + 60);
-	r = call_args(req, ctx, PATCH_TOLD, &a);
-	rargs_free(&a);
-	return (r);
+	return (tokens_epoch_tell(req, ctx, PATCH_TOLD, ctx->param,
+	    (long long)json_integer_value(json_object_get(out, "epoch"))));
 }
 
 /*
