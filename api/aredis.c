@@ -208,6 +208,13 @@ reconnect_fire(void *arg, uint64_t now)
 	conn_start(rc);
 }
 
+/* Ask (or listen to) the next Sentinel from now on. */
+static void
+next_sentinel(struct rconn *rc)
+{
+	rc->sentinel = (rc->sentinel + 1) % cfg.nsentinels;
+}
+
 static void
 reconnect_in(struct rconn *rc, uint64_t ms)
 {
@@ -274,7 +281,7 @@ on_connect(const redisAsyncContext *ac, int status)
 		log_debug("redis: connect failed", "{s:s, s:s}", "conn",
 		    rc->name, "error", ac->errstr);
 		if (rc->asking || rc == &switchconn)
-			rc->sentinel = (rc->sentinel + 1) % cfg.nsentinels;
+			next_sentinel(rc);
 		rc->asking = 0;
 		rc->located = 0;
 		schedule_reconnect(rc);
@@ -319,7 +326,7 @@ on_sentinel(redisAsyncContext *ac, void *reply, void *privdata)
 	    &rc->port) == 0)
 		rc->located = 1;
 	else
-		rc->sentinel = (rc->sentinel + 1) % cfg.nsentinels;
+		next_sentinel(rc);
 	redisAsyncDisconnect(ac);
 }
 
@@ -358,7 +365,7 @@ on_disconnect(const redisAsyncContext *ac, int status)
 	    "error", ac->errstr != NULL ? ac->errstr : "");
 	rc->up = 0;
 	if (rc == &switchconn)
-		rc->sentinel = (rc->sentinel + 1) % cfg.nsentinels;
+		next_sentinel(rc);
 	if (rc == &waitconn)
 		awaiting_fail();
 	if (cfg.nsentinels > 0)
@@ -391,7 +398,7 @@ conn_start(struct rconn *rc)
 		if (ac != NULL)
 			redisAsyncFree(ac);
 		if (ask)
-			rc->sentinel = (rc->sentinel + 1) % cfg.nsentinels;
+			next_sentinel(rc);
 		schedule_reconnect(rc);
 		return;
 	}
@@ -433,7 +440,7 @@ sentinel_overdue(struct rconn *rc, uint64_t now)
 	log_warn("redis: a Sentinel did not answer", "{s:s, s:s, s:i}",
 	    "conn", rc->name, "sentinel", cfg.sentinels[rc->sentinel].host,
 	    "port", cfg.sentinels[rc->sentinel].port);
-	rc->sentinel = (rc->sentinel + 1) % cfg.nsentinels;
+	next_sentinel(rc);
 	rc->asking = 0;
 	redisAsyncFree(rc->ac);
 	schedule_reconnect(rc);
@@ -582,13 +589,10 @@ demoted(redisAsyncContext *ac, const redisReply *r)
 	redisAsyncDisconnect(ac);
 }
 
-static void
-on_reply(redisAsyncContext *ac, void *reply, void *privdata)
+/* A reply (NULL: the connection went) into c's err and out. */
+static enum err
+take_reply(redisAsyncContext *ac, struct call *c, const redisReply *r)
 {
-	struct call	*c = privdata;
-	redisReply	*r = reply;
-
-	TAILQ_REMOVE(&inflight, c, list);
 	if (r == NULL) {
 		c->err = ERR_REDIS_DOWN;
 	} else if (redis_readonly(r)) {
@@ -602,6 +606,17 @@ on_reply(redisAsyncContext *ac, void *reply, void *privdata)
 			    r->str);
 		}
 	}
+	return (c->err);
+}
+
+static void
+on_reply(redisAsyncContext *ac, void *reply, void *privdata)
+{
+	struct call	*c = privdata;
+	redisReply	*r = reply;
+
+	TAILQ_REMOVE(&inflight, c, list);
+	take_reply(ac, c, r);
 	call_finish(c);
 }
 
@@ -746,17 +761,10 @@ on_durable(redisAsyncContext *ac, void *reply, void *privdata)
 	redisReply	*r = reply;
 
 	TAILQ_REMOVE(&inflight, c, list);
-	if (r == NULL || redis_readonly(r) || r->type == REDIS_REPLY_ERROR) {
-		c->err = r == NULL || redis_readonly(r) ? ERR_REDIS_DOWN :
-		    ERR_INTERNAL;
-		if (r != NULL && c->err == ERR_INTERNAL)
-			log_error("redis: error reply", "{s:s}", "error", r->str);
-		if (r != NULL && c->err == ERR_REDIS_DOWN)
-			demoted(ac, r);
+	if (take_reply(ac, c, r) != ERR_NONE) {
 		call_finish(c);
 		return;
 	}
-	c->out = reply_json(r);
 	c->deadline = kore_time_ms() + (uint64_t)cfg.redis_wait_ms +
 	    (uint64_t)cfg.redis_timeout_ms;
 	TAILQ_INSERT_TAIL(&awaiting, c, list);

@@ -129,16 +129,25 @@ call_redis(struct http_request *req, struct ctx *ctx, int next,
 	return (call_start(req, ctx, c, e));
 }
 
-/* Send the command in a (a Redis function call, say) for req. */
-int
-call_args(struct http_request *req, struct ctx *ctx, int next,
-    const struct rargs *a)
+/* Send the command in a for req through send (aredis_cmdv or its kin). */
+static int
+send_args(struct http_request *req, struct ctx *ctx, int next,
+    const struct rargs *a, enum err (*send)(struct call *, int,
+    const char **, const size_t *))
 {
 	struct call	*c;
 
 	c = call_new(req, NULL);
 	ctx->step = next;
-	return (call_start(req, ctx, c, aredis_cmdv(c, a->n, a->v, a->len)));
+	return (call_start(req, ctx, c, send(c, a->n, a->v, a->len)));
+}
+
+/* Send the command in a (a Redis function call, say) for req. */
+int
+call_args(struct http_request *req, struct ctx *ctx, int next,
+    const struct rargs *a)
+{
+	return (send_args(req, ctx, next, a, aredis_cmdv));
 }
 
 /* call_args() for a write that must reach the replicas first. */
@@ -146,12 +155,7 @@ int
 call_args_durable(struct http_request *req, struct ctx *ctx, int next,
     const struct rargs *a)
 {
-	struct call	*c;
-
-	c = call_new(req, NULL);
-	ctx->step = next;
-	return (call_start(req, ctx, c, aredis_cmdv_durable(c, a->n, a->v,
-	    a->len)));
+	return (send_args(req, ctx, next, a, aredis_cmdv_durable));
 }
 
 /*
