@@ -64,9 +64,13 @@ static mongoc_client_pool_t	*pool;
 static char			 webhooks[TARGETS_MAX - 1][1024];
 static int			 nwebhooks;
 
-/* A stats command; a Redis that is away loses it (and is retried). */
-static void
-stats(struct sender *s, const char *fmt, ...)
+/*
+ * A command on the sender's Redis connection, made when needed; NULL
+ * while Redis is away or the server is a replica now (the connection is
+ * dropped, so the next call finds the primary).
+ */
+static redisReply *
+sender_cmd(struct sender *s, const char *fmt, ...)
 {
 	redisReply	*r;
 	va_list		 ap;
@@ -74,18 +78,18 @@ stats(struct sender *s, const char *fmt, ...)
 
 	if (s->redis == NULL && (s->redis = redis_connect(err,
 	    sizeof(err))) == NULL)
-		return;
+		return (NULL);
 	va_start(ap, fmt);
 	r = redisvCommand(s->redis, fmt, ap);
 	va_end(ap);
-	if (r == NULL || redis_readonly(r)) {	/* away, or a replica now */
+	if (r == NULL || redis_readonly(r)) {
 		if (r != NULL)
 			freeReplyObject(r);
 		redisFree(s->redis);
 		s->redis = NULL;
-		return;
+		return (NULL);
 	}
-	freeReplyObject(r);
+	return (r);
 }
 
 /* XINFO GROUPS' answer: the workers' group's jobs not yet acked. */
@@ -134,29 +138,21 @@ static int
 checkouts_busy(struct sender *s)
 {
 	redisReply	*r;
-	char		 err[256];
 	int		 busy;
 
-	if (cfg.notify_yield_queue == 0)
+	if (cfg.notify_yield_queue == 0 ||
+	    (r = sender_cmd(s, "XINFO GROUPS %s", RK_STREAM)) == NULL)
 		return (0);
-	if (s->redis == NULL && (s->redis = redis_connect(err,
-	    sizeof(err))) == NULL)
-		return (0);
-	if ((r = redisCommand(s->redis, "XINFO GROUPS %s", RK_STREAM)) ==
-	    NULL) {
-		redisFree(s->redis);
-		s->redis = NULL;
-		return (0);
-	}
 	busy = waiting_jobs(r) > cfg.notify_yield_queue;
 	freeReplyObject(r);
 	return (busy);
 }
 
+/* A stats counter; a Redis that is away loses it. */
 static void
 count(struct sender *s, const char *field)
 {
-	stats(s, "HINCRBY %s %s 1", RK_STATS, field);
+	freeReplyObject(sender_cmd(s, "HINCRBY %s %s 1", RK_STATS, field));
 }
 
 /* How long a claim holds: every target's send, and a margin. */
@@ -568,8 +564,9 @@ gauge_main(void *arg)
 		parked = mongoc_collection_count_documents(outbox, kq, NULL,
 		    NULL, NULL, &berr);
 		if (pending >= 0 && parked >= 0)
-			stats(s, "HSET %s notify_pending %lld notify_parked %lld",
-			    RK_STATS, (long long)pending, (long long)parked);
+			freeReplyObject(sender_cmd(s, "HSET %s notify_pending "
+			    "%lld notify_parked %lld", RK_STATS,
+			    (long long)pending, (long long)parked));
 		sweep_done(outbox);
 		stop_sleep_ms(GAUGE_MS);
 	}
