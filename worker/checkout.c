@@ -16,7 +16,9 @@
  *   4. take the locks of the batch's products, then place the rest in
  *      one transaction (order.c), retrying with back-off while the
  *      database fails (the claims are renewed meanwhile so that no
- *      other worker takes the jobs);
+ *      other worker takes the jobs); what the transaction failed is
+ *      looked for once more by checkoutId, in case another delivery
+ *      of the same checkout placed it meanwhile;
  *   5. record each result, publish it, settle its reservation, XACK it
  *      and release its user's lock, all in one call (batch_finish): a
  *      job is acknowledged only together with its result.
@@ -353,9 +355,26 @@ delivered_before(const struct job *j)
 	return (open_job(j) && (!j->first || j->dead != NULL));
 }
 
-/* Step 2: find orders of jobs delivered before; -1 if stopping. */
+/*
+ * A job the order transaction failed.  Another delivery of the same
+ * checkout (its worker taken for dead, its user lock expired) may have
+ * placed the order meanwhile, so that this one found the cart emptied
+ * or the stock taken by that very order: it is looked for once more.
+ */
 static int
-find_existing(struct consumer *c, struct job **jobs, int n)
+failed_in_order(const struct job *j)
+{
+	return (!j->ack_only && j->state == CK_FAILED && !j->by_gate &&
+	    j->dead == NULL);
+}
+
+/*
+ * Find the orders of the jobs want picks (by checkoutId) and complete
+ * those jobs with them; -1 if stopping.
+ */
+static int
+find_existing(struct consumer *c, struct job **jobs, int n,
+    int (*want)(const struct job *))
 {
 	struct order_req	*reqs;
 	char			 err[512];
@@ -365,7 +384,7 @@ find_existing(struct consumer *c, struct job **jobs, int n)
 	reqs = calloc((size_t)n, sizeof(*reqs));
 	map = calloc((size_t)n, sizeof(*map));
 	ret = 0;
-	if ((k = requests(jobs, n, delivered_before, reqs, map)) > 0) {
+	if ((k = requests(jobs, n, want, reqs, map)) > 0) {
 		wait = RETRY_FIRST_MS;
 		while ((ret = order_find_existing(c->mongo, reqs, k, err,
 		    sizeof(err))) == -1 && (ret = back_off(c, jobs, n, &wait,
@@ -446,52 +465,6 @@ on_rerun(void *arg, char (*pids)[25], int n)
 	l->held = lock_products(l->c, l->ids, l->n, l->token);
 }
 
-/*
- * The requests the transaction failed, looked for once more outside
- * it: another delivery of the same checkout (its worker taken for dead,
- * its user lock expired) may have placed the order meanwhile, and then
- * this one found the cart emptied or the stock taken by that very
- * order.  A buyer is never told failed while an order exists.  Costs
- * one query, and only for a batch with such failures.
- */
-static void
-recheck_failures(struct consumer *c, struct order_req *reqs, int k)
-{
-	struct order_req	*again;
-	char			 err[512];
-	int			*map, i, m;
-
-	again = calloc((size_t)k, sizeof(*again));
-	map = calloc((size_t)k, sizeof(*map));
-	for (i = 0, m = 0; i < k; i++) {
-		if (reqs[i].skip || reqs[i].state != CK_FAILED)
-			continue;
-		again[m].checkout_id = reqs[i].checkout_id;
-		again[m].user = reqs[i].user;
-		again[m].state = CK_UNKNOWN;
-		map[m++] = i;
-	}
-	if (m > 0 && order_find_existing(c->mongo, again, m, err,
-	    sizeof(err)) == -1)
-		log_warn("worker: cannot recheck failed checkouts", "{s:s}",
-		    "error", err);
-	for (i = 0; i < m; i++) {
-		if (again[i].state != CK_COMPLETED)
-			continue;
-		log_warn("worker: a failed checkout has an order (placed by "
-		    "another delivery): completed", "{s:s}", "checkoutId",
-		    again[i].checkout_id);
-		order_req_clear(&reqs[map[i]]);
-		reqs[map[i]].state = CK_COMPLETED;
-		reqs[map[i]].order = again[i].order;
-		again[i].order = NULL;
-	}
-	for (i = 0; i < m; i++)
-		order_req_clear(&again[i]);
-	free(again);
-	free(map);
-}
-
 /* Run the batch transaction until the database answers. */
 static int
 place_all(struct consumer *c, struct job **jobs, int n,
@@ -510,10 +483,8 @@ place_all(struct consumer *c, struct job **jobs, int n,
 	for (tries = 0;; tries++) {
 		/* After a failed try the orders may have committed after all. */
 		b.look_first = tries > 0;
-		if ((ret = order_batch_place(c->mongo, &b)) == 0) {
-			recheck_failures(c, reqs, k);
+		if ((ret = order_batch_place(c->mongo, &b)) == 0)
 			break;
-		}
 		if (back_off(c, jobs, n, &wait, "order", b.error) == -1)
 			break;
 	}
@@ -566,7 +537,8 @@ run_locked(struct consumer *c, struct job **jobs, int n)
 	long	wait;
 	int	i;
 
-	if (find_existing(c, jobs, n) == -1)
+	/* Step 2: the orders of jobs delivered before. */
+	if (find_existing(c, jobs, n, delivered_before) == -1)
 		return;
 	for (i = 0; i < n; i++) {
 		if (open_job(jobs[i]) && jobs[i]->dead != NULL) {
@@ -581,6 +553,9 @@ run_locked(struct consumer *c, struct job **jobs, int n)
 			return;
 	}
 	if (place(c, jobs, n) == -1)
+		return;
+	/* Never report failed while an order exists for the checkout. */
+	if (find_existing(c, jobs, n, failed_in_order) == -1)
 		return;
 	finish_all(c, jobs, n);
 }
