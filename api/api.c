@@ -60,9 +60,11 @@ has_header(struct http_request *req, const char *name)
 	return (0);
 }
 
+/* The one writer of error answers; extra (stolen, may be NULL) adds
+ * fields of its own to the error object. */
 static void
 error_reply(struct http_request *req, enum err e, const char *field,
-    const char *message)
+    const char *message, json_t *extra)
 {
 	const struct err_info	*info;
 	json_t			*err;
@@ -71,6 +73,9 @@ error_reply(struct http_request *req, enum err e, const char *field,
 	err = json_pack("{s:s, s:s}", "code", info->code, "message", message);
 	if (field != NULL)
 		json_object_set_new(err, "field", json_string(field));
+	if (extra != NULL)
+		json_object_update(err, extra);
+	json_decref(extra);
 	if ((info->status == 429 || info->status == 503) &&
 	    !has_header(req, "retry-after"))
 		http_response_header(req, "retry-after",
@@ -88,10 +93,17 @@ api_error(struct http_request *req, enum err e, const char *field)
 	info = err_info(e);
 	if (field != NULL && info->with_field != NULL) {
 		snprintf(msg, sizeof(msg), info->with_field, field);
-		error_reply(req, e, field, msg);
+		error_reply(req, e, field, msg, NULL);
 		return;
 	}
-	error_reply(req, e, field, info->message);
+	error_reply(req, e, field, info->message, NULL);
+}
+
+/* Like api_error(), adding extra's fields (stolen) to the error. */
+void
+api_error_extra(struct http_request *req, enum err e, json_t *extra)
+{
+	error_reply(req, e, NULL, err_info(e)->message, extra);
 }
 
 /* Like api_error(), with a message of its own (for limits and the like). */
@@ -105,7 +117,7 @@ api_error_msg(struct http_request *req, enum err e, const char *field,
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	error_reply(req, e, field, msg);
+	error_reply(req, e, field, msg, NULL);
 }
 
 static int

@@ -113,6 +113,8 @@ extern mongoc_client_pool_t	*api_mongo;
 /* api.c: replies, bodies, query strings, auth */
 void		api_json(struct http_request *, int status, json_t *body);
 void		api_error(struct http_request *, enum err, const char *field);
+void		api_error_extra(struct http_request *, enum err,
+		    json_t *extra);
 void		api_error_msg(struct http_request *, enum err, const char *field,
 		    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 enum err	api_body(struct http_request *, struct ctx *);
@@ -221,6 +223,10 @@ void		checkout_init(void);
 /* orders.c */
 int		orders_list(struct http_request *, struct ctx *);
 int		orders_get(struct http_request *, struct ctx *);
+int		orders_pay(struct http_request *, struct ctx *);
+int		orders_fulfil(struct http_request *, struct ctx *);
+int		orders_cancel(struct http_request *, struct ctx *);
+int		orders_refund(struct http_request *, struct ctx *);
 
 /* cache.c: rendered catalogue answers, checked against Redis versions */
 struct catalog_version {

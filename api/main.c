@@ -77,6 +77,10 @@ static const struct route routes[] = {
 	    checkout_events, TOKEN_OR_QUERY },
 	{ GET, "/api/orders", "orders_list", orders_list, T },
 	{ GET, "/api/orders/:id", "orders_get", orders_get, T },
+	{ POST, "/api/orders/:id/payment", "orders_pay", orders_pay, T },
+	{ POST, "/api/orders/:id/fulfil", "orders_fulfil", orders_fulfil, T },
+	{ POST, "/api/orders/:id/cancel", "orders_cancel", orders_cancel, T },
+	{ POST, "/api/orders/:id/refund", "orders_refund", orders_refund, T },
 };
 
 #define NROUTES	(sizeof(routes) / sizeof(routes[0]))

@@ -1,33 +1,95 @@
 /*
- * orders.c -- GET /api/orders (the caller's, newest first, paginated)
- * and GET /api/orders/:id (its owner or an admin).  An admin may list
- * another user's orders with ?userId=.  Orders are written only by the
- * worker; their prices are those at the time of the order.
+ * orders.c -- the orders: GET /api/orders (a customer's own; an admin's
+ * every order, with filters and sorts), GET /api/orders/:id (its owner
+ * or an admin), and the transitions of shared/lifecycle.h:
+ *   POST /api/orders/:id/payment {reference, amount}  admin or payments
+ *   POST /api/orders/:id/fulfil {carrier?, tracking?}  admin
+ *   POST /api/orders/:id/cancel {reason?}              owner or admin
+ *   POST /api/orders/:id/refund {reference}            admin
+ * Each transition is one transaction on a DB thread; one that does not
+ * apply is a 409 naming the order's current status.  Units a cancel
+ * gives back go to the stock gate before the answer (gate_return); if
+ * Redis is away, the worker's sweeper returns them within seconds.
+ * Orders are created only by the worker; their prices are those at the
+ * time of the order.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "api.h"
 #include "../shared/db.h"
+#include "../shared/json.h"
+#include "../shared/lifecycle.h"
+#include "../shared/log.h"
+#include "../shared/money.h"
 #include "../shared/orders.h"
+#include "../shared/protocol.h"
+#include "../shared/redis.h"
 #include "../shared/validate.h"
+
+#define REFERENCE_MAX	128	/* characters of a payment reference */
+#define NOTE_MAX	500	/* of a reason, carrier or tracking number */
+
+/* Steps of a transition. */
+enum { TR_START, TR_APPLIED, TR_RETURNED };
+
+static const char *const statuses[] = { OS_AWAITING, OS_CONFIRMED,
+    OS_FULFILLED, OS_CANCELLED, OS_EXPIRED, NULL };
+
+static const struct {
+	const char	*name;		/* ?sort= value */
+	const char	*field;
+	int		 dir;
+} sorts[] = {
+	{ "-createdAt", "createdAt", -1 },
+	{ "createdAt", "createdAt", 1 },
+	{ "total", "total", 1 },
+	{ "-total", "total", -1 },
+};
+
+/* ----- reads ----- */
+
+/* {userId?, status?, createdAt: {$gte from, $lt to}?} from c->in. */
+static void
+list_filter(json_t *in, bson_t *filter)
+{
+	bson_oid_t	 user;
+	bson_t		 range;
+	json_t		*v;
+
+	bson_init(filter);
+	if ((v = json_object_get(in, "userId")) != NULL &&
+	    db_oid_parse(json_string_value(v), &user) == 0)
+		BSON_APPEND_OID(filter, "userId", &user);
+	if ((v = json_object_get(in, "status")) != NULL)
+		BSON_APPEND_UTF8(filter, "status", json_string_value(v));
+	if (json_object_get(in, "from") == NULL &&
+	    json_object_get(in, "to") == NULL)
+		return;
+	BSON_APPEND_DOCUMENT_BEGIN(filter, "createdAt", &range);
+	if ((v = json_object_get(in, "from")) != NULL)
+		BSON_APPEND_DATE_TIME(&range, "$gte", json_integer_value(v));
+	if ((v = json_object_get(in, "to")) != NULL)
+		BSON_APPEND_DATE_TIME(&range, "$lt", json_integer_value(v));
+	bson_append_document_end(filter, &range);
+}
 
 static void
 list_run(struct call *c, mongoc_client_t *client)
 {
 	mongoc_collection_t	*coll;
-	bson_t			*filter;
-	bson_oid_t		 user;
+	bson_t			 filter;
 
-	db_oid_parse(json_string_value(json_object_get(c->in, "userId")),
-	    &user);
-	filter = BCON_NEW("userId", BCON_OID(&user));
+	list_filter(c->in, &filter);
 	coll = db_coll(client, DB_ORDERS);
-	c->err = db_page(coll, filter, "createdAt", -1, json_integer_value(
-	    json_object_get(c->in, "limit")), json_integer_value(
-	    json_object_get(c->in, "offset")), -1, orders_json, &c->out);
+	c->err = db_page(coll, &filter, json_string_value(json_object_get(
+	    c->in, "field")), (int)json_integer_value(json_object_get(c->in,
+	    "dir")), json_integer_value(json_object_get(c->in, "limit")),
+	    json_integer_value(json_object_get(c->in, "offset")), -1,
+	    orders_json, &c->out);
 	mongoc_collection_destroy(coll);
-	bson_destroy(filter);
+	bson_destroy(&filter);
 }
 
 static void
@@ -38,36 +100,117 @@ get_run(struct call *c, mongoc_client_t *client)
 	    &c->out);
 }
 
-/* Whose orders: the caller's, or ?userId= for an admin.  NULL: answered. */
+/* ?status= into in; 0, or -1 if it names no status. */
+static int
+status_query(struct http_request *req, json_t *in)
+{
+	char	v[32];
+	int	i, r;
+
+	if ((r = api_query(req, "status", v, sizeof(v))) <= 0)
+		return (r);
+	for (i = 0; statuses[i] != NULL; i++) {
+		if (strcmp(statuses[i], v) == 0) {
+			json_object_set_new(in, "status", json_string(v));
+			return (0);
+		}
+	}
+	return (-1);
+}
+
+/* ?from= / ?to= (ISO 8601) into in as ms; 0, or -1 if malformed. */
+static int
+time_query(struct http_request *req, const char *name, json_t *in)
+{
+	char	v[64];
+	int64_t	ms;
+	int	r;
+
+	if ((r = api_query(req, name, v, sizeof(v))) <= 0)
+		return (r);
+	if (validate_iso_time(v, &ms) == -1)
+		return (-1);
+	json_object_set_new(in, name, json_integer(ms));
+	return (0);
+}
+
+/* ?sort= into in; 0, or -1 if it is none of sorts[]. */
+static int
+sort_query(struct http_request *req, json_t *in)
+{
+	char	v[32];
+	size_t	i;
+	int	r;
+
+	if ((r = api_query(req, "sort", v, sizeof(v))) == -1)
+		return (-1);
+	if (r == 0)
+		snprintf(v, sizeof(v), "-createdAt");
+	for (i = 0; i < sizeof(sorts) / sizeof(sorts[0]); i++) {
+		if (strcmp(sorts[i].name, v) == 0) {
+			json_object_set_new(in, "field",
+			    json_string(sorts[i].field));
+			json_object_set_new(in, "dir",
+			    json_integer(sorts[i].dir));
+			return (0);
+		}
+	}
+	return (-1);
+}
+
+/*
+ * Whose orders and which: a customer's own (?userId= may only name
+ * them), an admin's every order or ?userId='s.  NULL: answered.
+ */
 static json_t *
 list_input(struct http_request *req, struct ctx *ctx)
 {
 	char		 user[32];
 	const char	*bad;
+	json_t		*in;
 	long		 limit, offset;
 	int		 r;
 
+	in = json_object();
 	if (api_page_query(req, &limit, &offset, &bad) != ERR_NONE)
 		goto bad;
+	json_object_set_new(in, "limit", json_integer(limit));
+	json_object_set_new(in, "offset", json_integer(offset));
 	bad = "userId";
-	snprintf(user, sizeof(user), "%s", ctx->who.sub);
 	if ((r = api_query(req, "userId", user, sizeof(user))) == -1 ||
-	    !validate_oid(user))
+	    (r == 1 && !validate_oid(user)))
 		goto bad;
-	if (strcmp(user, ctx->who.sub) != 0 && !ctx->who.admin) {
+	if (r == 0 && !ctx->who.admin)
+		snprintf(user, sizeof(user), "%s", ctx->who.sub);
+	if (r == 1 || !ctx->who.admin)
+		json_object_set_new(in, "userId", json_string(user));
+	if ((bad = "status", status_query(req, in)) == -1 ||
+	    (bad = "from", time_query(req, "from", in)) == -1 ||
+	    (bad = "to", time_query(req, "to", in)) == -1 ||
+	    (bad = "sort", sort_query(req, in)) == -1)
+		goto bad;
+	if (!ctx->who.admin && strcmp(user, ctx->who.sub) != 0) {
+		json_decref(in);
 		api_error(req, ERR_FORBIDDEN, "userId");
 		return (NULL);
 	}
-	return (json_pack("{s:s, s:i, s:i}", "userId", user, "limit",
-	    (int)limit, "offset", (int)offset));
+	return (in);
 bad:
+	json_decref(in);
 	api_error_msg(req, ERR_BAD_QUERY, bad, "query parameter %s is invalid "
-	    "(limit 1..%d, offset 0..%d, userId an id)", bad, LIST_MAX,
+	    "(limit 1..%d, offset 0..%d, userId an id, status one of "
+	    "awaiting_payment, confirmed, fulfilled, cancelled, expired, "
+	    "from and to ISO 8601 times such as 2026-12-03T10:00:00Z, sort "
+	    "one of createdAt, -createdAt, total, -total)", bad, LIST_MAX,
 	    OFFSET_MAX);
 	return (NULL);
 }
 
-/* GET /api/orders?limit=&offset=[&userId=] -> {items, total, limit, offset} */
+/*
+ * GET /api/orders?limit=&offset=&userId=&status=&from=&to=&sort=
+ *   -> {items, total, limit, offset}; 400 names the parameter; 403
+ *   a customer naming another user
+ */
 int
 orders_list(struct http_request *req, struct ctx *ctx)
 {
@@ -122,4 +265,271 @@ orders_get(struct http_request *req, struct ctx *ctx)
 	}
 	api_json(req, 200, out);
 	return (KORE_RESULT_OK);
+}
+
+/* ----- transitions ----- */
+
+/* The transition c->in asks for, on a DB thread. */
+static void
+transition_run(struct call *c, mongoc_client_t *client)
+{
+	struct lc_request	r;
+	struct lc_item		it;
+	json_t			*in = c->in;
+
+	memset(&r, 0, sizeof(r));
+	memset(&it, 0, sizeof(it));
+	r.what = (enum transition)json_integer_value(json_object_get(in,
+	    "what"));
+	r.actor = json_string_value(json_object_get(in, "actor"));
+	r.admin = json_is_true(json_object_get(in, "admin"));
+	r.reference = json_string_value(json_object_get(in, "reference"));
+	r.amount = json_integer_value(json_object_get(in, "amount"));
+	r.carrier = json_string_value(json_object_get(in, "carrier"));
+	r.tracking = json_string_value(json_object_get(in, "tracking"));
+	r.reason = json_string_value(json_object_get(in, "reason"));
+	r.now = db_now_ms();
+	r.items = &it;
+	r.n = 1;
+	db_oid_parse(json_string_value(json_object_get(in, "id")), &it.id);
+	if (lifecycle_apply(client, &r) == -1) {
+		log_warn("orders: transition failed", "{s:s}", "error",
+		    r.error);
+		c->err = ERR_MONGO_DOWN;
+		return;
+	}
+	c->out = json_pack("{s:i, s:s, s:s}", "err", (int)it.err, "status",
+	    it.status, "user", it.user);
+	if (it.order != NULL)
+		json_object_set(c->out, "order", it.order);
+	if (it.lines != NULL)
+		json_object_set_new(c->out, "lines", json_string(it.lines));
+	lifecycle_clear(&r);
+}
+
+/* An optional text field of the body into in; ERR_NONE or why not. */
+static enum err
+text_field(json_t *body, const char *name, long max, int required,
+    json_t *in)
+{
+	char		 text[4 * NOTE_MAX + 1];
+	const char	*s;
+	enum err	 e;
+
+	if ((e = json_field_string(body, name, required, &s)) != ERR_NONE)
+		return (e);
+	if (s == NULL)
+		return (ERR_NONE);
+	if ((e = validate_text(s, max, text, sizeof(text))) != ERR_NONE)
+		return (e);
+	json_object_set_new(in, name, json_string(text));
+	return (ERR_NONE);
+}
+
+/* The body of transition what into in; ERR_NONE, or why not (field). */
+static enum err
+transition_body(json_t *body, enum transition what, json_t *in,
+    const char **field)
+{
+	static const char *const pay[] = { "reference", "amount", NULL };
+	static const char *const ful[] = { "carrier", "tracking", NULL };
+	static const char *const can[] = { "reason", NULL };
+	static const char *const ref[] = { "reference", NULL };
+	const char *const	*allowed;
+	int64_t			 cents;
+	enum err		 e;
+
+	allowed = what == TR_PAY ? pay : what == TR_FULFIL ? ful :
+	    what == TR_CANCEL ? can : ref;
+	if ((e = json_only_fields(body, allowed, field)) != ERR_NONE)
+		return (e);
+	switch (what) {
+	case TR_PAY:
+		*field = "amount";
+		if (json_object_get(body, "amount") == NULL)
+			return (ERR_MISSING_FIELD);
+		if ((e = money_from_json(json_object_get(body, "amount"),
+		    INT64_MAX / 100, &cents)) != ERR_NONE)
+			return (e);
+		json_object_set_new(in, "amount", json_integer(cents));
+		/* FALLTHROUGH */
+	case TR_REFUND:
+		*field = "reference";
+		return (text_field(body, "reference", REFERENCE_MAX, 1, in));
+	case TR_FULFIL:
+		*field = "carrier";
+		if ((e = text_field(body, "carrier", NOTE_MAX, 0, in)) !=
+		    ERR_NONE)
+			return (e);
+		*field = "tracking";
+		return (text_field(body, "tracking", NOTE_MAX, 0, in));
+	default:
+		*field = "reason";
+		return (text_field(body, "reason", NOTE_MAX, 0, in));
+	}
+}
+
+/* 400 for a bad transition field, with its rule spelt out. */
+static void
+body_error(struct http_request *req, enum err e, const char *field)
+{
+	if (field == NULL || e == ERR_MISSING_FIELD || e == ERR_UNKNOWN_FIELD)
+		api_error(req, e, field);
+	else if (strcmp(field, "amount") == 0)
+		api_error_msg(req, e, field, "amount must be the order's total "
+		    "as a number with at most 2 decimal places");
+	else
+		api_error_msg(req, e == ERR_WRONG_TYPE ? e : ERR_INVALID, field,
+		    "%s must be a string of 1 to %d characters without "
+		    "control characters", field, strcmp(field, "reference") ==
+		    0 ? REFERENCE_MAX : NOTE_MAX);
+}
+
+/* Who may ask for what: ERR_NONE, or the 401/403 to answer. */
+static enum err
+transition_allowed(struct http_request *req, struct ctx *ctx,
+    enum transition what)
+{
+	enum err	e;
+
+	if ((e = api_auth(req, ctx)) != ERR_NONE)
+		return (e);
+	if (what == TR_PAY && !ctx->who.admin && !ctx->who.payments)
+		return (ERR_PAYMENTS_ONLY);
+	if ((what == TR_FULFIL || what == TR_REFUND) && !ctx->who.admin)
+		return (ERR_ADMIN_ONLY);
+	return (ERR_NONE);
+}
+
+/* Step TR_START: check and start the transaction. */
+static int
+transition_start(struct http_request *req, struct ctx *ctx,
+    enum transition what)
+{
+	bson_oid_t	 oid;
+	const char	*field;
+	json_t		*in;
+	enum err	 e;
+
+	if ((e = transition_allowed(req, ctx, what)) != ERR_NONE ||
+	    (e = api_param_oid(ctx, &oid)) != ERR_NONE) {
+		api_error(req, e, e == ERR_BAD_ID ? "id" : NULL);
+		return (KORE_RESULT_OK);
+	}
+	in = json_pack("{s:s, s:i, s:s, s:b}", "id", ctx->param, "what",
+	    (int)what, "actor", ctx->who.sub, "admin", ctx->who.admin);
+	field = NULL;
+	if ((e = api_body(req, ctx)) != ERR_NONE ||
+	    (e = transition_body(ctx->body, what, in, &field)) != ERR_NONE) {
+		json_decref(in);
+		body_error(req, e, field);
+		return (KORE_RESULT_OK);
+	}
+	return (call_offload(req, ctx, TR_APPLIED, OFFLOAD_DB, transition_run,
+	    in));
+}
+
+static void
+json_free(void *arg)
+{
+	json_decref(arg);
+}
+
+/* Step TR_APPLIED: refused, done, or units to give back first. */
+static int
+transition_applied(struct http_request *req, struct ctx *ctx)
+{
+	struct rargs	 a;
+	json_t		*out;
+	enum err	 e;
+	int		 r;
+
+	if ((e = call_result(ctx, &out)) == ERR_NONE)
+		e = (enum err)json_integer_value(json_object_get(out, "err"));
+	if (e == ERR_INVALID_TRANSITION || e == ERR_AMOUNT_MISMATCH ||
+	    e == ERR_ALREADY_PAID) {
+		api_error_extra(req, e, json_pack("{s:O}", "status",
+		    json_object_get(out, "status")));
+	} else if (e != ERR_NONE) {
+		api_error(req, e, NULL);
+	} else if (json_object_get(out, "lines") == NULL) {
+		api_json(req, 200, json_incref(json_object_get(out, "order")));
+	} else {
+		ctx->data = out;
+		ctx->data_free = json_free;
+		rargs_fcall(&a, FN_GATE_RETURN, 2);
+		rargs_add(&a, RK_STOCK);
+		rargs_add(&a, RK_CATALOG);
+		rargs_add(&a, "1");
+		rargs_add(&a, ctx->param);
+		rargs_add(&a, json_string_value(json_object_get(out, "user")));
+		rargs_add(&a, json_string_value(json_object_get(out, "lines")));
+		r = call_args(req, ctx, TR_RETURNED, &a);
+		rargs_free(&a);
+		return (r);
+	}
+	json_decref(out);
+	return (KORE_RESULT_OK);
+}
+
+/* Step TR_RETURNED: the units are back on sale (or the sweeper will do). */
+static int
+transition_returned(struct http_request *req, struct ctx *ctx)
+{
+	json_t	*out = ctx->data;
+
+	if (call_result(ctx, NULL) != ERR_NONE)
+		log_warn("orders: units not yet back in the gate (the sweeper "
+		    "returns them)", "{s:s, s:s}", "rid", ctx->rid, "orderId",
+		    ctx->param);
+	api_json(req, 200, json_incref(json_object_get(out, "order")));
+	return (KORE_RESULT_OK);
+}
+
+static int
+transition(struct http_request *req, struct ctx *ctx, enum transition what)
+{
+	switch (ctx->step) {
+	case TR_START:
+		return (transition_start(req, ctx, what));
+	case TR_APPLIED:
+		return (transition_applied(req, ctx));
+	default:
+		return (transition_returned(req, ctx));
+	}
+}
+
+/*
+ * POST /api/orders/:id/payment {reference, amount} (admin or payments)
+ *   200 order (confirmed; the same reference again: the same answer);
+ *   409 amount_mismatch, already_paid, invalid_transition (+ status)
+ */
+int
+orders_pay(struct http_request *req, struct ctx *ctx)
+{
+	return (transition(req, ctx, TR_PAY));
+}
+
+/* POST /api/orders/:id/fulfil {carrier?, tracking?} (admin): 200; 409 */
+int
+orders_fulfil(struct http_request *req, struct ctx *ctx)
+{
+	return (transition(req, ctx, TR_FULFIL));
+}
+
+/*
+ * POST /api/orders/:id/cancel {reason?} (its owner, or an admin): 200
+ * order, its units back on sale; 403 not yours; 409 invalid_transition
+ */
+int
+orders_cancel(struct http_request *req, struct ctx *ctx)
+{
+	return (transition(req, ctx, TR_CANCEL));
+}
+
+/* POST /api/orders/:id/refund {reference} (admin): 200; 409 */
+int
+orders_refund(struct http_request *req, struct ctx *ctx)
+{
+	return (transition(req, ctx, TR_REFUND));
 }

@@ -46,7 +46,13 @@ struct write {
 };
 
 static const char *const product_fields[] = { "title", "price", "stock",
-    NULL };
+    "saleStartsAt", "saleEndsAt", "perCustomerLimit", NULL };
+
+/* The sale rules: optional, null clears (a PUT clears what it omits). */
+static const char *const rule_fields[] = { "saleStartsAt", "saleEndsAt",
+    "perCustomerLimit", NULL };
+
+#define LIMIT_MAX	1000000	/* largest perCustomerLimit */
 
 static const struct {
 	const char	*name;		/* ?sort= value */
@@ -84,6 +90,11 @@ products_json(const bson_t *doc)
 		    money_to_json(bson_iter_as_int64(&it)));
 	if (bson_iter_init_find(&it, doc, "stock"))
 		json_object_set_new(p, "stock",
+		    json_integer(bson_iter_as_int64(&it)));
+	db_time_json(p, doc, "saleStartsAt");
+	db_time_json(p, doc, "saleEndsAt");
+	if (bson_iter_init_find(&it, doc, "perCustomerLimit"))
+		json_object_set_new(p, "perCustomerLimit",
 		    json_integer(bson_iter_as_int64(&it)));
 	db_time_json(p, doc, "createdAt");
 	db_time_json(p, doc, "updatedAt");
@@ -333,8 +344,63 @@ field_error(struct http_request *req, enum err e, const char *field)
 		api_error_msg(req, e == ERR_WRONG_TYPE ? e : ERR_OUT_OF_RANGE,
 		    field, "stock must be an integer from 0 to %ld",
 		    cfg.stock_max);
+	else if (strncmp(field, "sale", 4) == 0 && e != ERR_SALE_WINDOW)
+		api_error_msg(req, e == ERR_WRONG_TYPE ? e : ERR_INVALID, field,
+		    "%s must be null or an ISO 8601 time with a zone, such as "
+		    "2026-12-03T10:00:00Z", field);
+	else if (strcmp(field, "perCustomerLimit") == 0)
+		api_error_msg(req, e == ERR_WRONG_TYPE ? e : ERR_OUT_OF_RANGE,
+		    field, "perCustomerLimit must be null or an integer from 1 "
+		    "to %d", LIMIT_MAX);
 	else
 		api_error(req, e, field);
+}
+
+/*
+ * The sale rules of body into fields: times as ms, null kept as null
+ * (clear it).  Both times given: the end must be after the start (with
+ * one, update_run compares it with the stored other).
+ */
+static enum err
+rules_input(json_t *body, json_t *fields, const char **field)
+{
+	json_t		*v;
+	int64_t		 ms;
+	int		 i;
+
+	for (i = 0; i < 2; i++) {
+		*field = rule_fields[i];
+		if ((v = json_object_get(body, *field)) == NULL)
+			continue;
+		if (json_is_null(v)) {
+			json_object_set_new(fields, *field, json_null());
+			continue;
+		}
+		if (!json_is_string(v))
+			return (ERR_WRONG_TYPE);
+		if (validate_iso_time(json_string_value(v), &ms) == -1)
+			return (ERR_INVALID);
+		json_object_set_new(fields, *field, json_integer(ms));
+	}
+	*field = "perCustomerLimit";
+	if ((v = json_object_get(body, *field)) != NULL && json_is_null(v))
+		json_object_set_new(fields, *field, json_null());
+	else if (v != NULL) {
+		json_int_t	limit;
+		enum err	e;
+
+		if ((e = json_field_int(body, *field, 1, 1, LIMIT_MAX,
+		    &limit)) != ERR_NONE)
+			return (e);
+		json_object_set_new(fields, *field, json_integer(limit));
+	}
+	*field = "saleEndsAt";
+	if (json_is_integer(json_object_get(fields, "saleStartsAt")) &&
+	    json_is_integer(json_object_get(fields, "saleEndsAt")) &&
+	    json_integer_value(json_object_get(fields, "saleEndsAt")) <=
+	    json_integer_value(json_object_get(fields, "saleStartsAt")))
+		return (ERR_SALE_WINDOW);
+	return (ERR_NONE);
 }
 
 /*
@@ -377,14 +443,13 @@ product_input(json_t *body, int partial, json_t *fields, const char **field)
 		return (e);
 	if (stock >= 0)
 		json_object_set_new(fields, "stock", json_integer(stock));
+	if ((e = rules_input(body, fields, field)) != ERR_NONE)
+		return (e);
 	*field = "title";
-	return (json_object_get(fields, "title") == NULL &&
-	    json_object_get(fields, "price") == NULL &&
-	    json_object_get(fields, "stock") == NULL ? ERR_MISSING_FIELD :
-	    ERR_NONE);
+	return (json_object_size(fields) == 0 ? ERR_MISSING_FIELD : ERR_NONE);
 }
 
-/* Append the fields of in (title, price, stock) to doc. */
+/* Append the fields of in (title, price, stock, rules set) to doc. */
 static void
 append_fields(bson_t *doc, json_t *in)
 {
@@ -396,6 +461,70 @@ append_fields(bson_t *doc, json_t *in)
 		BSON_APPEND_INT64(doc, "price", json_integer_value(v));
 	if ((v = json_object_get(in, "stock")) != NULL)
 		BSON_APPEND_INT64(doc, "stock", json_integer_value(v));
+	if (json_is_integer(v = json_object_get(in, "saleStartsAt")))
+		BSON_APPEND_DATE_TIME(doc, "saleStartsAt", json_integer_value(v));
+	if (json_is_integer(v = json_object_get(in, "saleEndsAt")))
+		BSON_APPEND_DATE_TIME(doc, "saleEndsAt", json_integer_value(v));
+	if (json_is_integer(v = json_object_get(in, "perCustomerLimit")))
+		BSON_APPEND_INT64(doc, "perCustomerLimit",
+		    json_integer_value(v));
+}
+
+/*
+ * The rules an update clears: those given as null, and for a PUT
+ * (replace) those not given.  0 if none.
+ */
+static int
+append_unset(bson_t *unset, json_t *in)
+{
+	json_t	*v;
+	int	 i, n;
+
+	for (i = 0, n = 0; rule_fields[i] != NULL; i++) {
+		v = json_object_get(in, rule_fields[i]);
+		if (json_is_null(v) || (v == NULL &&
+		    json_is_true(json_object_get(in, "replace")))) {
+			BSON_APPEND_UTF8(unset, rule_fields[i], "");
+			n++;
+		}
+	}
+	return (n);
+}
+
+/*
+ * An update that sets one end of the sale window must keep it after
+ * the other, stored one: ERR_NONE, or ERR_SALE_WINDOW, or the lookup's
+ * error.
+ */
+static enum err
+window_check(mongoc_collection_t *coll, const bson_t *q, json_t *in)
+{
+	bson_t		*doc;
+	bson_error_t	 berr;
+	bson_iter_t	 it;
+	json_t		*s, *e;
+	int64_t		 starts, ends;
+
+	s = json_object_get(in, "saleStartsAt");
+	e = json_object_get(in, "saleEndsAt");
+	if (!json_is_integer(s) == !json_is_integer(e) ||
+	    json_is_null(s) || json_is_null(e) ||
+	    json_is_true(json_object_get(in, "replace")))
+		return (ERR_NONE);	/* both, or none, given: checked */
+	if (db_find_doc(coll, q, NULL, &doc, &berr) == -1)
+		return (db_error(&berr));
+	if (doc == NULL)
+		return (ERR_PRODUCT_NOT_FOUND);
+	starts = json_is_integer(s) ? json_integer_value(s) :
+	    bson_iter_init_find(&it, doc, "saleStartsAt") &&
+	    BSON_ITER_HOLDS_DATE_TIME(&it) ? bson_iter_date_time(&it) :
+	    INT64_MIN;
+	ends = json_is_integer(e) ? json_integer_value(e) :
+	    bson_iter_init_find(&it, doc, "saleEndsAt") &&
+	    BSON_ITER_HOLDS_DATE_TIME(&it) ? bson_iter_date_time(&it) :
+	    INT64_MAX;
+	bson_destroy(doc);
+	return (ends > starts ? ERR_NONE : ERR_SALE_WINDOW);
 }
 
 static void
@@ -446,7 +575,7 @@ update_run(struct call *c, mongoc_client_t *client)
 {
 	mongoc_collection_t		*coll;
 	mongoc_find_and_modify_opts_t	*opts;
-	bson_t				*q, update, set, reply;
+	bson_t				*q, update, set, unset, reply;
 	bson_error_t			 berr;
 	bson_oid_t			 oid;
 
@@ -457,13 +586,20 @@ update_run(struct call *c, mongoc_client_t *client)
 	append_fields(&set, c->in);
 	BSON_APPEND_DATE_TIME(&set, "updatedAt", db_now_ms());
 	bson_append_document_end(&update, &set);
+	bson_init(&unset);
+	if (append_unset(&unset, c->in) > 0)
+		BSON_APPEND_DOCUMENT(&update, "$unset", &unset);
+	bson_destroy(&unset);
 	opts = mongoc_find_and_modify_opts_new();
 	mongoc_find_and_modify_opts_set_update(opts, &update);
 	mongoc_find_and_modify_opts_set_flags(opts,
 	    MONGOC_FIND_AND_MODIFY_RETURN_NEW);
 	coll = db_coll(client, DB_PRODUCTS);
-	if (!mongoc_collection_find_and_modify_with_opts(coll, q, opts, &reply,
-	    &berr))
+	bson_init(&reply);
+	if ((c->err = window_check(coll, q, c->in)) != ERR_NONE)
+		;
+	else if (!mongoc_collection_find_and_modify_with_opts(coll, q, opts,
+	    &reply, &berr))
 		c->err = db_error(&berr);
 	else if ((c->out = modified_json(&reply)) == NULL)
 		c->err = ERR_PRODUCT_NOT_FOUND;
@@ -524,7 +660,7 @@ write_finish(struct http_request *req, struct ctx *ctx, struct write *w)
 	if (ctx->step == WRITE_DONE) {
 		if ((e = call_result(ctx, &w->result)) != ERR_NONE) {
 			api_error(req, e, e == ERR_PRODUCT_NOT_FOUND ? "id" :
-			    NULL);
+			    e == ERR_SALE_WINDOW ? "saleEndsAt" : NULL);
 			return (KORE_RESULT_OK);
 		}
 		rargs_fcall(&a, FN_CATALOG_BUMP, 1);
@@ -592,12 +728,16 @@ write_start(struct http_request *req, struct ctx *ctx, struct write *w)
 			else if (e == ERR_MISSING_FIELD &&
 			    req->method == HTTP_METHOD_PATCH)
 				api_error_msg(req, e, NULL, "a PATCH needs at "
-				    "least one of title, price and stock");
+				    "least one of title, price, stock, "
+				    "saleStartsAt, saleEndsAt and "
+				    "perCustomerLimit");
 			else
 				field_error(req, e, field);
 			return (KORE_RESULT_OK);
 		}
 	}
+	if (req->method == HTTP_METHOD_PUT)
+		json_object_set_new(in, "replace", json_true());
 	switch (req->method) {
 	case HTTP_METHOD_POST:
 		run = create_run;

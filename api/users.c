@@ -342,9 +342,11 @@ patch_input(struct http_request *req, struct ctx *ctx)
 		return (NULL);
 	}
 	if (role != NULL && strcmp(role, ROLE_ADMIN) != 0 &&
-	    strcmp(role, ROLE_CUSTOMER) != 0) {
-		api_error_msg(req, ERR_INVALID, "role", "role must be \"%s\" "
-		    "or \"%s\"", ROLE_CUSTOMER, ROLE_ADMIN);
+	    strcmp(role, ROLE_CUSTOMER) != 0 &&
+	    strcmp(role, ROLE_PAYMENTS) != 0) {
+		api_error_msg(req, ERR_INVALID, "role", "role must be \"%s\", "
+		    "\"%s\" or \"%s\"", ROLE_CUSTOMER, ROLE_ADMIN,
+		    ROLE_PAYMENTS);
 		return (NULL);
 	}
 	v = json_object_get(ctx->body, "disabled");

@@ -17,6 +17,7 @@
 #include "../shared/jwt.h"
 #include "../shared/log.h"
 #include "../shared/password.h"
+#include "../shared/lifecycle.h"
 #include "../shared/outbox.h"
 #include "../shared/validate.h"
 #include "migrate.h"
@@ -34,6 +35,13 @@ static const struct index indexes[] = {
 	{ DB_ORDERS, "checkoutId_unique", "{\"checkoutId\": 1}", 1 },
 	{ DB_ORDERS, "userId_createdAt", "{\"userId\": 1, \"createdAt\": -1}",
 	    0 },
+	/* The admin's listing, the sweeper's expiry and its repairs. */
+	{ DB_ORDERS, "createdAt", "{\"createdAt\": -1}", 0 },
+	{ DB_ORDERS, "status_createdAt", "{\"status\": 1, \"createdAt\": -1}",
+	    0 },
+	{ DB_ORDERS, "status_payBy", "{\"status\": 1, \"payBy\": 1}", 0 },
+	{ DB_ORDERS, "unitsBack_updatedAt",
+	    "{\"unitsBack\": 1, \"updatedAt\": 1}", 0 },
 	{ DB_PRODUCTS, "createdAt", "{\"createdAt\": -1}", 0 },
 	{ DB_PRODUCTS, "price", "{\"price\": 1}", 0 },
 	{ DB_PRODUCTS, "title", "{\"title\": 1}", 0 },
@@ -50,7 +58,11 @@ static const char products_schema[] =
     " \"properties\": {"
     "  \"title\": {\"bsonType\": \"string\"},"
     "  \"price\": {\"bsonType\": [\"int\", \"long\"], \"minimum\": 0},"
-    "  \"stock\": {\"bsonType\": [\"int\", \"long\"], \"minimum\": 0}}}}";
+    "  \"stock\": {\"bsonType\": [\"int\", \"long\"], \"minimum\": 0},"
+    "  \"saleStartsAt\": {\"bsonType\": \"date\"},"
+    "  \"saleEndsAt\": {\"bsonType\": \"date\"},"
+    "  \"perCustomerLimit\": {\"bsonType\": [\"int\", \"long\"],"
+    " \"minimum\": 1}}}}";
 
 /* Run cmd on the database; 0, or -1 with the error in berr. */
 static int
@@ -236,6 +248,29 @@ migrate_admin(mongoc_client_t *client, const char *email_in,
 	return (ret);
 }
 
+/* Orders from before statuses are confirmed (shared/lifecycle.h). */
+static int
+statuses(mongoc_client_t *client)
+{
+	mongoc_collection_t	*orders;
+	bson_error_t		 berr;
+	bson_t			*q, *u;
+	int			 ret;
+
+	orders = db_coll(client, DB_ORDERS);
+	q = BCON_NEW("status", "{", "$exists", BCON_BOOL(false), "}");
+	u = BCON_NEW("$set", "{", "status", BCON_UTF8(OS_CONFIRMED), "}");
+	ret = mongoc_collection_update_many(orders, q, u, NULL, NULL, &berr) ?
+	    0 : -1;
+	if (ret == -1)
+		log_error("migrate: setting order statuses failed", "{s:s}",
+		    "error", berr.message);
+	bson_destroy(q);
+	bson_destroy(u);
+	mongoc_collection_destroy(orders);
+	return (ret);
+}
+
 int
 migrate_run(mongoc_client_t *client)
 {
@@ -251,6 +286,8 @@ migrate_run(mongoc_client_t *client)
 		if (ensure_index(client, &indexes[i]) == -1)
 			return (-1);
 	}
+	if (statuses(client) == -1)
+		return (-1);
 	log_info("migrate: indexes and validators in place", "{s:s}",
 	    "database", cfg.mongo_db);
 	if (cfg.admin_email[0] == '\0')

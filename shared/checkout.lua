@@ -19,6 +19,12 @@ The keys (names in shared/redis.h):
   gate:stock:<pid>     units the stock gate may still admit, or "gone"
   gate:held:<pid>      hash checkoutId -> units reserved and not settled
   gate:resv:<id>       hash productId -> units checkout <id> reserved
+  gate:rule:<pid>      the product's sale rules, "<startsMs>|<endsMs>|
+                       <limit>", stored and dropped with its counter
+  gate:user:<pid>      hash userId -> units of a limited product the
+                       customer holds (reserved or in live orders)
+  gate:back:<orderId>  the units of a cancelled or expired order are
+                       back in the gate (two days)
   auth:epoch:<user>    the user's token epoch (tokens carry it as "ver")
   auth:revoked:<sig>   a logged-out token, by its signature, until expiry
   rl:submit:<user>     the user's submit bucket: "<milli-tokens>:<ms>"
@@ -198,9 +204,22 @@ local function batch_begin(keys, args)
   return out
 end
 
+-- A customer's units of a limited product (gate:user:<pid>), counted
+-- only where a reservation counted them: less by units, never below 0.
+local function user_less(pid, user, units)
+  local key = 'gate:user:' .. pid
+  local cur = tonumber(redis.call('HGET', key, user) or '')
+  if not cur or units <= 0 then return end
+  if cur - units > 0 then
+    redis.call('HSET', key, user, cur - units)
+  else
+    redis.call('HDEL', key, user)
+  end
+end
+
 -- Settle checkout id's reservation; ordered: productId -> units ordered
 -- (nil when the checkout failed: everything goes back).
-local function settle(id, ordered)
+local function settle(id, user, ordered)
   local resv = 'gate:resv:' .. id
   local held = redis.call('HGETALL', resv)
   for i = 1, #held, 2 do
@@ -211,6 +230,7 @@ local function settle(id, ordered)
     if back > 0 and cur and cur ~= 'gone' then
       redis.call('INCRBY', key, back)
     end
+    user_less(pid, user, back)
     redis.call('HDEL', 'gate:held:' .. pid, id)
   end
   redis.call('DEL', resv)
@@ -252,7 +272,7 @@ local function finish(keys, args, j)
       redis.call('INCR', keys[3])
       redis.call('DEL', 'cart:lines:' .. user)
     end
-    settle(id, ordered)
+    settle(id, user, ordered)
     if args[j + 5] ~= '' then
       dead_letter(keys, args[j], id, user, args[j + 5], args[j + 8])
       redis.call('HINCRBY', keys[2], 'dead_lettered', 1)
@@ -312,27 +332,73 @@ local function checkout_requeue(keys, args)
   return id
 end
 
+-- The sale rules of a product as the seed stored them
+-- ("<startsMs>|<endsMs>|<limit>", each part empty when not set).
+local function rules_of(pid)
+  local v = redis.call('GET', 'gate:rule:' .. pid)
+  if not v then return nil end
+  local starts, ends, limit = string.match(v, '^(%d*)|(%d*)|(%d*)$')
+  return {starts = tonumber(starts), ends = tonumber(ends),
+    limit = tonumber(limit)}
+end
+
+-- Why line l ({pid, units}) of user's checkout cannot be reserved at
+-- now, or nil: {"gone"|"notstarted"|"ended"|"limit"|"short", pid, ...}.
+local function refusal(l, v, user, now)
+  if v == 'gone' then return {'gone', l[1]} end
+  local r = rules_of(l[1])
+  if r and r.starts and now < r.starts then
+    return {'notstarted', l[1], tostring(r.starts)}
+  end
+  if r and r.ends and now >= r.ends then return {'ended', l[1]} end
+  if r and r.limit then
+    local held = tonumber(redis.call('HGET', 'gate:user:' .. l[1], user)
+      or '0')
+    if held + l[2] > r.limit then
+      return {'limit', l[1], tostring(r.limit), tostring(held)}
+    end
+  end
+  if tonumber(v) < l[2] then return {'short', l[1]} end
+  return nil
+end
+
+-- Reserve lines for checkout id of user (every refusal checked first).
+local function reserve(id, user, lines)
+  for _, l in ipairs(lines) do
+    redis.call('DECRBY', 'gate:stock:' .. l[1], l[2])
+    redis.call('HSET', 'gate:held:' .. l[1], id, l[2])
+    redis.call('HSET', 'gate:resv:' .. id, l[1], l[2])
+    local r = rules_of(l[1])
+    if r and r.limit then
+      redis.call('HINCRBY', 'gate:user:' .. l[1], user, l[2])
+    end
+  end
+end
+
 --[[
 gate_reserve: reserve the lines of several checkouts, in the order
 given (stream order).  A checkout is reserved whole or not at all; one
-that already holds a reservation (a redelivery) keeps it.
+that already holds a reservation (a redelivery) keeps it.  The sale
+rules the seed stored with each counter are checked here too, so a
+refusal costs no MongoDB operation.
 KEYS: none (gate keys are built from the ids).
-ARGV: [1] n, then for each checkout: id, number of lines k, then k
-      pairs productId, units.
+ARGV: [1] n, [2] now in ms, then for each checkout: id, userId, number
+      of lines k, then k pairs productId, units.
 Reply: one entry per checkout: {"ok"}; {"short", productId} (not enough
-      left); {"gone", productId} (deleted); {"seed", productId...} (no
-      counter yet: seed them, then ask again).
+      left); {"gone", productId} (deleted); {"notstarted", productId,
+      startsMs}; {"ended", productId}; {"limit", productId, limit,
+      held} (perCustomerLimit); {"seed", productId...} (no counter yet:
+      seed them, then ask again).
 ]]
 local function gate_reserve(keys, args)
-  local out, i = {}, 2
+  local out, i, now = {}, 3, tonumber(args[2])
   for c = 1, tonumber(args[1]) do
-    local id, k = args[i], tonumber(args[i + 1])
+    local id, user, k = args[i], args[i + 1], tonumber(args[i + 2])
     local lines = {}
     for j = 1, k do
-      lines[j] = {args[i + 2 * j], tonumber(args[i + 2 * j + 1])}
+      lines[j] = {args[i + 1 + 2 * j], tonumber(args[i + 2 + 2 * j])}
     end
-    i = i + 2 + 2 * k
-    out[c] = nil
+    i = i + 3 + 2 * k
     if redis.call('EXISTS', 'gate:resv:' .. id) == 1 then
       out[c] = {'ok'}
     else
@@ -341,10 +407,8 @@ local function gate_reserve(keys, args)
         local v = redis.call('GET', 'gate:stock:' .. l[1])
         if not v then
           missing[#missing + 1] = l[1]
-        elseif not bad and v == 'gone' then
-          bad = {'gone', l[1]}
-        elseif not bad and tonumber(v) < l[2] then
-          bad = {'short', l[1]}
+        elseif not bad then
+          bad = refusal(l, v, user, now)
         end
       end
       if #missing > 1 then
@@ -352,16 +416,67 @@ local function gate_reserve(keys, args)
       elseif bad then
         out[c] = bad
       else
-        for _, l in ipairs(lines) do
-          redis.call('DECRBY', 'gate:stock:' .. l[1], l[2])
-          redis.call('HSET', 'gate:held:' .. l[1], id, l[2])
-          redis.call('HSET', 'gate:resv:' .. id, l[1], l[2])
-        end
+        reserve(id, user, lines)
         out[c] = {'ok'}
       end
     end
   end
   return out
+end
+
+--[[
+gate_user_set: MongoDB found user holding units of a limited product
+the gate did not count (counts start when a reservation makes them):
+remember them, so that the next refusal costs no MongoDB operation.
+The refused checkout's own reservation is still counted (its settling
+takes it off).
+KEYS: none.  ARGV: [1] productId, [2] userId, [3] units held in live
+      orders, [4] the refused checkout's id.
+Reply: 1.
+]]
+local function gate_user_set(keys, args)
+  local key = 'gate:user:' .. args[1]
+  local cur = tonumber(redis.call('HGET', key, args[2]) or '0')
+  local want = tonumber(args[3]) + tonumber(redis.call('HGET',
+    'gate:resv:' .. args[4], args[1]) or '0')
+  if want > cur then redis.call('HSET', key, args[2], want) end
+  return 1
+end
+
+--[[
+gate_return: units of cancelled or expired orders go back to the gate,
+once per order: a marker (gate:back:<orderId>, kept two days) makes a
+repeat (the sweeper's repair, a retried request) a no-op.  A counter
+that exists takes the units; a missing one will be seeded from MongoDB,
+which has them already, so a seed under way is made to start again
+(catalog:version).  The customer counts of limited products go down;
+each product with a waitlist is served at once (waitlist_serve).
+KEYS: [1] catalog:stock, [2] catalog:version.
+ARGV: [1] n, then per order: orderId, userId, lines
+      "<productId>:<qty>,...".
+Reply: how many orders' units went back now.
+]]
+local function gate_return(keys, args)
+  local n, bump = 0, false
+  for i = 2, 1 + 3 * tonumber(args[1]), 3 do
+    if redis.call('SET', 'gate:back:' .. args[i], 1, 'NX', 'EX',
+        172800) then
+      n = n + 1
+      for _, l in ipairs(split_lines(args[i + 2])) do
+        local key = 'gate:stock:' .. l[1]
+        local cur = redis.call('GET', key)
+        if not cur then
+          bump = true
+        elseif cur ~= 'gone' then
+          redis.call('INCRBY', key, l[2])
+        end
+        user_less(l[1], args[i + 1], l[2])
+      end
+    end
+  end
+  if n > 0 then redis.call('INCR', keys[1]) end
+  if bump then redis.call('INCR', keys[2]) end
+  return n
 end
 
 --[[
@@ -393,9 +508,12 @@ snapshot, the counter is that much too high: the gate admits more and
 MongoDB refuses them).  No reservation can be made while the counter
 is missing.  A product write since gate_seed_begin (the catalogue
 version moved) makes the snapshot stale: nothing is set.
+The product's sale rules from the same snapshot are stored beside the
+counter (gate:rule:<pid>) and go with it.
 KEYS: none.  ARGV: [1] productId, [2] the version gate_seed_begin gave,
-      [3] the stock in the snapshot, or "gone", [4...] the held
-      checkout ids that had no order in the snapshot.
+      [3] the stock in the snapshot, or "gone", [4] the sale rules
+      "<startsMs>|<endsMs>|<limit>" (parts empty when unset), [5...]
+      the held checkout ids that had no order in the snapshot.
 Reply: {"set", value}, or {"retry"} (seed again).
 ]]
 local function gate_seed_set(keys, args)
@@ -405,12 +523,13 @@ local function gate_seed_set(keys, args)
   if (redis.call('GET', 'catalog:version') or '0') ~= args[2] then
     return {'retry'}
   end
+  redis.call('SET', 'gate:rule:' .. args[1], args[4])
   if args[3] == 'gone' then
     redis.call('SET', key, 'gone')
     return {'set', 'gone'}
   end
   local value = tonumber(args[3])
-  for i = 4, #args do
+  for i = 5, #args do
     value = value - (tonumber(redis.call('HGET', 'gate:held:' .. args[1],
       args[i])) or 0)
   end
@@ -426,6 +545,7 @@ KEYS: none.  ARGV: [1] productId.  Reply: 1 if there was one.
 local function gate_forget(keys, args)
   local key = 'gate:stock:' .. args[1]
   if redis.call('GET', key) == 'gone' then return 0 end
+  redis.call('DEL', 'gate:rule:' .. args[1])
   return redis.call('DEL', key)
 end
 
@@ -436,7 +556,9 @@ KEYS: [1] catalog:version.  ARGV: [1] productId ("" for none).
 Reply: the new version.
 ]]
 local function catalog_bump(keys, args)
-  if args[1] ~= '' then redis.call('DEL', 'gate:stock:' .. args[1]) end
+  if args[1] ~= '' then
+    redis.call('DEL', 'gate:stock:' .. args[1], 'gate:rule:' .. args[1])
+  end
   return redis.call('INCR', keys[1])
 end
 
@@ -622,6 +744,8 @@ redis.register_function('gate_reserve', gate_reserve)
 redis.register_function('gate_seed_begin', gate_seed_begin)
 redis.register_function('gate_seed_set', gate_seed_set)
 redis.register_function('gate_forget', gate_forget)
+redis.register_function('gate_user_set', gate_user_set)
+redis.register_function('gate_return', gate_return)
 redis.register_function('catalog_bump', catalog_bump)
 redis.register_function('cart_hint', cart_hint)
 redis.register_function('lock_release', lock_release)

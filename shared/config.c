@@ -134,6 +134,15 @@ static const struct var vars[] = {
 	    "a job pending this long is taken over from its worker"),
 	L("MAX_DELIVERIES", max_deliveries, "5", 1, 1000,
 	    "deliveries before a job is dead-lettered"),
+	L("PAYMENT_WINDOW_S", payment_window_s, "0", 0, 604800,
+	    "seconds a new order awaits payment, then it expires and its "
+	    "units go back on sale (0: orders start confirmed)"),
+	L("WAITLIST_TTL_S", waitlist_ttl_s, "3600", 1, 2592000,
+	    "seconds a waitlisted checkout waits for returned units, then "
+	    "it fails out_of_stock"),
+	L("SWEEP_INTERVAL_MS", sweep_ms, "1000", 50, 5000,
+	    "how often each worker expires unpaid orders, repairs returns "
+	    "and serves waitlists"),
 	S("SMTP_URL", smtp_url, NULL,
 	    "smtp://[user:password@]host[:port] (STARTTLS per SMTP_TLS) or "
 	    "smtps://; empty: no order emails (`make run` starts a local "

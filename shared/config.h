@@ -86,6 +86,11 @@ struct config {
 	long	reclaim_idle_ms;	/* pending this long: reclaimed */
 	long	max_deliveries;		/* then dead-lettered */
 
+	/* After the sale (docs/ARCHITECTURE.md, "Order lifecycle") */
+	long	payment_window_s;	/* 0: orders start confirmed */
+	long	waitlist_ttl_s;		/* a waitlisted checkout then fails */
+	long	sweep_ms;		/* the worker's sweeper runs this often */
+
 	/* Notifications (the notifier) */
 	char	smtp_url[CONFIG_STR_MAX];	/* empty: no email */
 	char	smtp_tls[16];		/* required | optional | none */

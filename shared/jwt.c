@@ -65,13 +65,15 @@ claims(jwt_t *jwt, time_t now, struct principal *who)
 		return (ERR_BAD_TOKEN);
 	if (!validate_oid(sub))
 		return (ERR_BAD_TOKEN);
-	if (strcmp(role, ROLE_CUSTOMER) != 0 && strcmp(role, ROLE_ADMIN) != 0)
+	if (strcmp(role, ROLE_CUSTOMER) != 0 && strcmp(role, ROLE_ADMIN) != 0 &&
+	    strcmp(role, ROLE_PAYMENTS) != 0)
 		return (ERR_BAD_TOKEN);
 	if (exp <= (long)now)
 		return (ERR_TOKEN_EXPIRED);
 	snprintf(who->sub, sizeof(who->sub), "%s", sub);
 	snprintf(who->role, sizeof(who->role), "%s", role);
 	who->admin = strcmp(role, ROLE_ADMIN) == 0;
+	who->payments = strcmp(role, ROLE_PAYMENTS) == 0;
 	who->exp = exp;
 	who->ver = ver;
 	return (ERR_NONE);

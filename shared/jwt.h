@@ -17,11 +17,13 @@
 
 #define ROLE_CUSTOMER	"customer"
 #define ROLE_ADMIN	"admin"
+#define ROLE_PAYMENTS	"payments"	/* may only record payments */
 
 struct principal {
 	char	sub[25];	/* user id, ObjectId hex */
-	char	role[16];	/* ROLE_CUSTOMER or ROLE_ADMIN */
+	char	role[16];	/* ROLE_CUSTOMER, ROLE_ADMIN or ROLE_PAYMENTS */
 	int	admin;		/* role is ROLE_ADMIN */
+	int	payments;	/* role is ROLE_PAYMENTS */
 	long	exp;		/* expiry, seconds since the epoch */
 	long	ver;		/* token epoch it was issued under (0: none) */
 	char	sig[96];	/* its signature, base64url: names the token */

@@ -56,6 +56,78 @@ items_json(bson_iter_t *it)
 	return (items);
 }
 
+/*
+ * A lifecycle subdocument (payment, fulfilment, cancellation, refund)
+ * or a history entry: strings as they are, dates in ISO 8601, amounts
+ * as decimals.
+ */
+static json_t *
+sub_json(bson_iter_t *it)
+{
+	bson_iter_t	 f;
+	json_t		*o;
+	char		 when[32];
+
+	o = json_object();
+	if (!bson_iter_recurse(it, &f))
+		return (o);
+	while (bson_iter_next(&f)) {
+		if (BSON_ITER_HOLDS_UTF8(&f)) {
+			json_object_set_new(o, bson_iter_key(&f),
+			    json_string(bson_iter_utf8(&f, NULL)));
+		} else if (BSON_ITER_HOLDS_DATE_TIME(&f)) {
+			db_iso_time(bson_iter_date_time(&f), when,
+			    sizeof(when));
+			json_object_set_new(o, bson_iter_key(&f),
+			    json_string(when));
+		} else if (BSON_ITER_IS_KEY(&f, "amount")) {
+			json_object_set_new(o, "amount",
+			    money_to_json(bson_iter_as_int64(&f)));
+		}
+	}
+	return (o);
+}
+
+static json_t *
+history_json(const bson_t *doc)
+{
+	bson_iter_t	 it, arr;
+	json_t		*h;
+
+	h = json_array();
+	if (!bson_iter_init_find(&it, doc, "history") ||
+	    !BSON_ITER_HOLDS_ARRAY(&it) || !bson_iter_recurse(&it, &arr))
+		return (h);
+	while (bson_iter_next(&arr)) {
+		if (BSON_ITER_HOLDS_DOCUMENT(&arr))
+			json_array_append_new(h, sub_json(&arr));
+	}
+	return (h);
+}
+
+/* status, history, payBy and the lifecycle subdocuments of doc into o. */
+static void
+lifecycle_json(json_t *o, const bson_t *doc)
+{
+	static const char *const subs[] = { "payment", "fulfilment",
+	    "cancellation", "refund", NULL };
+	bson_iter_t	 it;
+	int		 i;
+
+	json_object_set_new(o, "status", json_string(
+	    bson_iter_init_find(&it, doc, "status") &&
+	    BSON_ITER_HOLDS_UTF8(&it) ? bson_iter_utf8(&it, NULL) :
+	    "confirmed"));
+	json_object_set_new(o, "history", history_json(doc));
+	db_time_json(o, doc, "payBy");
+	for (i = 0; subs[i] != NULL; i++) {
+		if (bson_iter_init_find(&it, doc, subs[i]) &&
+		    BSON_ITER_HOLDS_DOCUMENT(&it))
+			json_object_set_new(o, subs[i], sub_json(&it));
+	}
+	db_time_json(o, doc, "updatedAt");
+}
+
 json_t *
 orders_json(const bson_t *doc)
 {
@@ -80,5 +152,6 @@ orders_json(const bson_t *doc)
 		json_object_set_new(o, "total",
 		    money_to_json(bson_iter_as_int64(&it)));
 	db_time_json(o, doc, "createdAt");
+	lifecycle_json(o, doc);
 	return (o);
 }

@@ -4,8 +4,10 @@
  * worker records (worker/checkout.c).
  *
  * An order is {_id, checkoutId, userId, items: [{productId, title,
- * quantity, price}], total, createdAt}, prices and total in int64 cents;
- * total is the sum of price x quantity.
+ * quantity, price}], total, createdAt, status, history, payBy?,
+ * payment?, fulfilment?, cancellation?, refund?, updatedAt?}, prices and
+ * total in int64 cents; total is the sum of price x quantity.  An order
+ * from before statuses shows as "confirmed" (shared/lifecycle.h).
  */
 #ifndef SHARED_ORDERS_H
 #define SHARED_ORDERS_H

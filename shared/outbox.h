@@ -7,7 +7,13 @@
  *   {_id, event: "order.completed", userId, checkoutId, createdAt,
  *    state: "pending", nextAt: createdAt, retryFrom: createdAt}
  *
- * so an order is announced if and only if it committed.  The notifier
+ * so an order is announced if and only if it committed.  Each later
+ * transition (shared/lifecycle.h) inserts one more, in its own
+ * transaction, with a new _id and orderId naming the order:
+ *
+ *   {_id, orderId, event: "order.confirmed" | "order.fulfilled" |
+ *    "order.cancelled" | "order.expired" | "order.refunded", ...}
+ *  The notifier
  * (worker/notifier.c) delivers it: it claims a due document by moving
  * its nextAt past a lease (a conditional update: one claimer wins), adds
  * the destinations the first time (targets: the buyer's email, each of
@@ -30,6 +36,11 @@
 
 #define DB_OUTBOX		"outbox"
 #define OUTBOX_ORDER_COMPLETED	"order.completed"
+#define OUTBOX_ORDER_CONFIRMED	"order.confirmed"
+#define OUTBOX_ORDER_FULFILLED	"order.fulfilled"
+#define OUTBOX_ORDER_CANCELLED	"order.cancelled"
+#define OUTBOX_ORDER_EXPIRED	"order.expired"
+#define OUTBOX_ORDER_REFUNDED	"order.refunded"
 
 #define OUTBOX_PENDING		"pending"
 #define OUTBOX_DONE		"done"
@@ -39,6 +50,15 @@
 
 /* The outbox document of a new order document (new; bson_destroy it). */
 bson_t	*outbox_for_order(const bson_t *order);
+
+/*
+ * The outbox document of a transition of order (shared/lifecycle.c) at
+ * ms: its own _id, with orderId naming the order (new).
+ */
+bson_t	*outbox_for_event(const bson_t *order, const char *event, int64_t at);
+
+/* The order an outbox document announces: orderId, else its _id. */
+int	 outbox_order_id(const bson_t *doc, bson_oid_t *out);
 
 /* "evt_<order id>": the id receivers de-duplicate by, into out[29]. */
 void	 outbox_event_id(const bson_oid_t *order, char *out);

@@ -40,6 +40,8 @@ enum checkout_state {
 #define FN_SEED_BEGIN	"gate_seed_begin"
 #define FN_SEED_SET	"gate_seed_set"
 #define FN_GATE_FORGET	"gate_forget"
+#define FN_GATE_USER_SET	"gate_user_set"
+#define FN_GATE_RETURN	"gate_return"
 #define FN_CATALOG_BUMP	"catalog_bump"
 #define FN_CART_HINT	"cart_hint"
 #define FN_LOCK_RELEASE	"lock_release"

@@ -34,6 +34,9 @@
 #define RK_GATE_STOCK	"gate:stock:"		/* + product: units the gate admits */
 #define RK_GATE_HELD	"gate:held:"		/* + product: reservations held */
 #define RK_GATE_RESV	"gate:resv:"		/* + checkout: its reservation */
+#define RK_GATE_RULE	"gate:rule:"		/* + product: its sale rules */
+#define RK_GATE_USER	"gate:user:"		/* + product: units per customer */
+#define RK_GATE_BACK	"gate:back:"		/* + order: units returned */
 #define CART_HINT_TTL	86400			/* seconds */
 
 /*

@@ -6,6 +6,7 @@
  */
 #include <ctype.h>
 #include <string.h>
+#include <time.h>
 
 #include "config.h"
 #include "validate.h"
@@ -127,7 +128,7 @@ validate_password(const char *pw)
 }
 
 enum err
-validate_title(const char *in, char *out, size_t outlen)
+validate_text(const char *in, long max, char *out, size_t outlen)
 {
 	const char	*p;
 	long		 n;
@@ -140,9 +141,79 @@ validate_title(const char *in, char *out, size_t outlen)
 		return (ERR_OUT_OF_RANGE);
 	if ((n = validate_utf8_len(out)) == -1)
 		return (ERR_INVALID);
-	if (n < 1 || n > cfg.title_max)
+	if (n < 1 || n > max)
 		return (ERR_OUT_OF_RANGE);
 	return (ERR_NONE);
+}
+
+enum err
+validate_title(const char *in, char *out, size_t outlen)
+{
+	return (validate_text(in, cfg.title_max, out, outlen));
+}
+
+/* n digits of s as a number, or -1. */
+static int
+digits(const char *s, int n)
+{
+	int	v, i;
+
+	for (i = 0, v = 0; i < n; i++) {
+		if (!isdigit((unsigned char)s[i]))
+			return (-1);
+		v = v * 10 + (s[i] - '0');
+	}
+	return (v);
+}
+
+int
+validate_iso_time(const char *s, int64_t *ms)
+{
+	struct tm	 tm;
+	const char	*p;
+	int		 frac, scale, off, sign;
+	time_t		 t;
+
+	memset(&tm, 0, sizeof(tm));
+	if (strlen(s) < 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' ||
+	    s[13] != ':' || s[16] != ':' ||
+	    (tm.tm_year = digits(s, 4)) < 1970 || tm.tm_year > 9999 ||
+	    (tm.tm_mon = digits(s + 5, 2)) < 1 || tm.tm_mon > 12 ||
+	    (tm.tm_mday = digits(s + 8, 2)) < 1 || tm.tm_mday > 31 ||
+	    (tm.tm_hour = digits(s + 11, 2)) < 0 || tm.tm_hour > 23 ||
+	    (tm.tm_min = digits(s + 14, 2)) < 0 || tm.tm_min > 59 ||
+	    (tm.tm_sec = digits(s + 17, 2)) < 0 || tm.tm_sec > 59)
+		return (-1);
+	p = s + 19;
+	frac = 0;
+	if (*p == '.') {
+		for (p++, scale = 100; isdigit((unsigned char)*p); p++) {
+			frac += (*p - '0') * scale;
+			scale /= 10;
+		}
+		if (p == s + 20)
+			return (-1);
+	}
+	off = 0;
+	if (*p == '+' || *p == '-') {
+		sign = *p == '-' ? -1 : 1;
+		if (p[3] != ':' || digits(p + 1, 2) < 0 || digits(p + 1, 2) > 23 ||
+		    digits(p + 4, 2) < 0 || digits(p + 4, 2) > 59 ||
+		    p[6] != '\0')
+			return (-1);
+		off = sign * (digits(p + 1, 2) * 3600 + digits(p + 4, 2) * 60);
+	} else if (p[0] != 'Z' || p[1] != '\0') {
+		return (-1);
+	}
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	if ((t = timegm(&tm)) == (time_t)-1)
+		return (-1);
+	/* timegm() normalises 31 February: refuse what it moved. */
+	if (gmtime_r(&t, &tm) == NULL || tm.tm_mday != digits(s + 8, 2))
+		return (-1);
+	*ms = ((int64_t)t - off) * 1000 + frac;
+	return (0);
 }
 
 int

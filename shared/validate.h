@@ -7,6 +7,7 @@
 #define SHARED_VALIDATE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "errors.h"
 
@@ -26,6 +27,16 @@ enum err	validate_password(const char *pw);
  * and no control characters: ERR_INVALID or ERR_OUT_OF_RANGE.
  */
 enum err	validate_title(const char *in, char *out, size_t outlen);
+
+/* The same rule for any text of 1..max characters (reasons, references). */
+enum err	validate_text(const char *in, long max, char *out, size_t outlen);
+
+/*
+ * An ISO 8601 time with seconds and a zone, "2026-12-03T10:00:00Z",
+ * "...00.250Z" or "...00+01:00", into ms since the epoch; -1 if it is
+ * not one (or not a real date).  Years 1970..9999.
+ */
+int		validate_iso_time(const char *s, int64_t *ms);
 
 /* 1 if s is a 24-digit hexadecimal ObjectId, else 0. */
 int		validate_oid(const char *s);

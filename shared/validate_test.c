@@ -72,3 +72,24 @@ TEST(oid_and_idempotency_key)
 	CHECK(validate_idempotency_key("has space") ==
 	    ERR_BAD_IDEMPOTENCY_KEY);
 }
+
+TEST(iso_times_parsed_exactly)
+{
+	int64_t	ms;
+
+	CHECK(validate_iso_time("1970-01-01T00:00:00Z", &ms) == 0 && ms == 0);
+	CHECK(validate_iso_time("2026-12-03T10:00:00.250Z", &ms) == 0 &&
+	    ms == 1796292000250LL);
+	CHECK(validate_iso_time("2026-12-03T11:00:00+01:00", &ms) == 0 &&
+	    ms == 1796292000000LL);
+	CHECK(validate_iso_time("2026-12-03T09:30:00-00:30", &ms) == 0 &&
+	    ms == 1796292000000LL);
+	CHECK(validate_iso_time("2026-02-31T00:00:00Z", &ms) == -1);
+	CHECK(validate_iso_time("2026-12-03 10:00:00Z", &ms) == -1);
+	CHECK(validate_iso_time("2026-12-03T10:00:00", &ms) == -1);
+	CHECK(validate_iso_time("2026-12-03T10:00:00.Z", &ms) == -1);
+	CHECK(validate_iso_time("2026-12-03T24:00:00Z", &ms) == -1);
+	CHECK(validate_iso_time("2026-12-03T10:00:00Zjunk", &ms) == -1);
+	CHECK(validate_iso_time("1969-12-31T23:59:59Z", &ms) == -1);
+	CHECK(validate_iso_time("", &ms) == -1);
+}

@@ -188,6 +188,24 @@ ordered_lines(json_t *order)
 	return (buf);
 }
 
+/* The error object of failed job j, with what its code needs. */
+static json_t *
+failure(const struct job *j)
+{
+	json_t	*err;
+	char	 when[32];
+
+	err = protocol_failure(j->code, j->product);
+	if (j->code == ERR_LIMIT_EXCEEDED) {
+		json_object_set_new(err, "limit", json_integer(j->limit));
+		json_object_set_new(err, "held", json_integer(j->held));
+	} else if (j->code == ERR_SALE_NOT_STARTED && j->starts > 0) {
+		db_iso_time(j->starts, when, sizeof(when));
+		json_object_set_new(err, "startsAt", json_string(when));
+	}
+	return (err);
+}
+
 /* batch_finish's eight arguments for job j. */
 static void
 finish_args(struct rargs *a, struct job *j)
@@ -197,7 +215,7 @@ finish_args(struct rargs *a, struct job *j)
 
 	err = NULL;
 	if (j->state == CK_FAILED)
-		err = protocol_failure(j->code, j->product);
+		err = failure(j);
 	body = j->ack_only || j->state == CK_UNKNOWN ? strdup("") :
 	    protocol_body(j->id, j->state, j->created, j->order, err);
 	lines = j->state == CK_COMPLETED ? ordered_lines(j->order) :
@@ -345,6 +363,9 @@ take_result(struct job *j, struct order_req *r)
 	j->order = r->order;
 	r->order = NULL;
 	j->code = r->code;
+	j->limit = r->limit;
+	j->held = r->held;
+	j->starts = r->starts;
 	if (r->has_product)
 		db_oid_hex(&r->product, j->product);
 }
@@ -520,6 +541,8 @@ place(struct consumer *c, struct job **jobs, int n)
 		if (jobs[map[i]]->code == ERR_OUT_OF_STOCK &&
 		    !jobs[map[i]]->by_gate)
 			gate_forget(c, jobs[map[i]]->product);
+		if (jobs[map[i]]->code == ERR_LIMIT_EXCEEDED)
+			gate_user_set(c, jobs[map[i]]);
 	}
 	for (i = 0; i < k; i++)
 		order_req_clear(&reqs[i]);

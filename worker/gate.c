@@ -50,10 +50,12 @@ reserve_args(struct rargs *a, struct job **jobs, int *open, int n)
 
 	rargs_fcall(a, FN_RESERVE, 0);
 	rargs_addf(a, "%d", n);
+	rargs_addf(a, "%lld", (long long)db_now_ms());
 	for (i = 0; i < n; i++) {
 		struct job	*j = jobs[open[i]];
 
 		rargs_add(a, j->id);
+		rargs_add(a, j->user);
 		rargs_addf(a, "%d", j->want.n);
 		for (k = 0; k < j->want.n; k++) {
 			db_oid_hex(&j->want.lines[k].product, hex);
@@ -78,6 +80,22 @@ add_seed(char (*pids)[25], int n, int max, const char *pid)
 		return (n);
 	memcpy(pids[n], pid, 25);
 	return (n + 1);
+}
+
+/* A product's sale rules as gate_seed_set takes them. */
+static void
+rule_arg(struct rargs *a, const struct order_seed *s)
+{
+	char	starts[24], ends[24], limit[24];
+
+	starts[0] = ends[0] = limit[0] = '\0';
+	if (s->starts != 0)
+		snprintf(starts, sizeof(starts), "%lld", (long long)s->starts);
+	if (s->ends != 0)
+		snprintf(ends, sizeof(ends), "%lld", (long long)s->ends);
+	if (s->limit != 0)
+		snprintf(limit, sizeof(limit), "%lld", (long long)s->limit);
+	rargs_addf(a, "%s|%s|%s", starts, ends, limit);
 }
 
 /* Seed the counters of products pids; 0, or -1 (logged). */
@@ -131,6 +149,7 @@ seed(struct consumer *c, char (*pids)[25], int n)
 			rargs_add(&a, "gone");
 		else
 			rargs_addf(&a, "%lld", (long long)s[i].stock);
+		rule_arg(&a, &s[i]);
 		for (k = 0; k < s[i].nheld; k++) {
 			if (!s[i].committed[k])
 				rargs_add(&a, s[i].held[k]);
@@ -152,6 +171,28 @@ seed(struct consumer *c, char (*pids)[25], int n)
 	return (ret);
 }
 
+/* The failure a gate refusal what means for j; -1 if it is none. */
+static int
+refused(struct job *j, const char *what, const redisReply *r)
+{
+	if (strcmp(what, "short") == 0)
+		j->code = ERR_OUT_OF_STOCK;
+	else if (strcmp(what, "gone") == 0)
+		j->code = ERR_PRODUCT_UNAVAILABLE;
+	else if (strcmp(what, "ended") == 0)
+		j->code = ERR_SALE_ENDED;
+	else if (strcmp(what, "notstarted") == 0 && r->elements > 2) {
+		j->code = ERR_SALE_NOT_STARTED;
+		j->starts = atoll(str(r->element[2]));
+	} else if (strcmp(what, "limit") == 0 && r->elements > 3) {
+		j->code = ERR_LIMIT_EXCEEDED;
+		j->limit = atoll(str(r->element[2]));
+		j->held = atoll(str(r->element[3]));
+	} else
+		return (-1);
+	return (0);
+}
+
 /*
  * Apply the answer for job j: reserved (*reserved set), refused, or to
  * be seeded (its products added to pids).  Returns the new nseed.
@@ -170,11 +211,9 @@ outcome(struct job *j, const redisReply *r, int *reserved, char (*pids)[25],
 			nseed = add_seed(pids, nseed, max, str(r->element[k]));
 		return (nseed);
 	}
-	if (strcmp(what, "short") == 0 || strcmp(what, "gone") == 0) {
+	if (refused(j, what, r) == 0) {
 		j->state = CK_FAILED;
 		j->by_gate = 1;
-		j->code = what[0] == 's' ? ERR_OUT_OF_STOCK :
-		    ERR_PRODUCT_UNAVAILABLE;
 		snprintf(j->product, sizeof(j->product), "%s",
 		    r->elements > 1 ? str(r->element[1]) : "");
 	} else if (strcmp(what, "ok") == 0) {
@@ -237,6 +276,24 @@ gate_reserve(struct consumer *c, struct job **jobs, int n)
 	free(reserved);
 	free(pids);
 	return (ret);
+}
+
+/*
+ * MongoDB found j's buyer over a product's perCustomerLimit that the
+ * gate did not count: tell the gate, so the next refusal is its own.
+ */
+void
+gate_user_set(struct consumer *c, const struct job *j)
+{
+	struct rargs	a;
+
+	rargs_fcall(&a, FN_GATE_USER_SET, 0);
+	rargs_add(&a, j->product);
+	rargs_add(&a, j->user);
+	rargs_addf(&a, "%lld", j->held);
+	rargs_add(&a, j->id);
+	freeReplyObject(conn_argv(c, &a));
+	rargs_free(&a);
 }
 
 /* MongoDB refused what the gate admitted: seed product again. */

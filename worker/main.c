@@ -3,7 +3,8 @@
  *
  * Joins the consumer group of the checkout stream (creating both if
  * missing), refuses a MongoDB server without transactions, then runs
- * WORKER_CONSUMERS consumers and a reclaimer until SIGTERM or SIGINT:
+ * WORKER_CONSUMERS consumers, a reclaimer and a sweeper (sweep.c) until
+ * SIGTERM or SIGINT:
  * then it stops taking jobs, lets each consumer finish the batch in
  * hand, and exits 0.  Redis or MongoDB going away does not stop it:
  * consumers reconnect and retry, and jobs stay pending in the stream
@@ -167,7 +168,7 @@ int
 main(void)
 {
 	struct consumer	*cs;
-	pthread_t	 reclaimer;
+	pthread_t	 reclaimer, sweeper;
 	sigset_t	 set;
 	char		 err[512], host[64];
 	long		 i;
@@ -181,7 +182,7 @@ main(void)
 	log_init("worker");
 	if (sodium_init() < 0)
 		return (1);
-	worker_mongo = db_pool_new("checkout-worker", (int)cfg.consumers + 2,
+	worker_mongo = db_pool_new("checkout-worker", (int)cfg.consumers + 3,
 	    err, sizeof(err));
 	if (worker_mongo == NULL) {
 		fprintf(stderr, "worker: %s\n", err);
@@ -200,6 +201,7 @@ main(void)
 		pthread_create(&cs[i].tid, NULL, consumer_main, &cs[i]);
 	}
 	pthread_create(&reclaimer, NULL, reclaim_main, hostpid);
+	pthread_create(&sweeper, NULL, sweep_main, hostpid);
 	log_info("worker: started", "{s:s, s:i, s:s, s:s, s:i}", "name",
 	    hostpid, "consumers", (int)cfg.consumers, "stream", RK_STREAM,
 	    "group", RK_GROUP, "batchMax", (int)cfg.batch_max);
@@ -211,6 +213,7 @@ main(void)
 	for (i = 0; i < cfg.consumers; i++)
 		pthread_join(cs[i].tid, NULL);
 	pthread_join(reclaimer, NULL);
+	pthread_join(sweeper, NULL);
 	log_info("worker: stopped", "{s:s}", "name", hostpid);
 	free(cs);
 	mongoc_client_pool_destroy(worker_mongo);

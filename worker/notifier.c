@@ -454,6 +454,7 @@ deliver(struct sender *s, mongoc_collection_t *outbox, const bson_oid_t *id)
 	struct notice	 n;
 	bson_error_t	 berr;
 	bson_iter_t	 it;
+	bson_oid_t	 order;
 	bson_t		*q, *doc;
 	int64_t		 retry_from, now;
 	int		 nt, i;
@@ -471,8 +472,11 @@ deliver(struct sender *s, mongoc_collection_t *outbox, const bson_oid_t *id)
 	    bson_iter_date_time(&it) : db_now_ms();
 	memset(&n, 0, sizeof(n));
 	outbox_event_id(id, n.event_id);
-	n.event = OUTBOX_ORDER_COMPLETED;
-	if ((n.order = order_of(s->mongo, id)) == NULL) {
+	n.event = bson_iter_init_find(&it, doc, "event") &&
+	    BSON_ITER_HOLDS_UTF8(&it) ? bson_iter_utf8(&it, NULL) :
+	    OUTBOX_ORDER_COMPLETED;
+	if (outbox_order_id(doc, &order) == -1 ||
+	    (n.order = order_of(s->mongo, &order)) == NULL) {
 		bson_destroy(doc);
 		return;		/* not readable now: after the lease */
 	}

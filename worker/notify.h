@@ -10,10 +10,10 @@
 
 #include <jansson.h>
 
-/* One announcement: an order that committed. */
+/* One announcement: an order that committed, or its next transition. */
 struct notice {
-	char		 event_id[29];	/* "evt_<order id>": stable */
-	const char	*event;		/* "order.completed" */
+	char		 event_id[29];	/* "evt_<outbox id>": stable */
+	const char	*event;		/* "order.completed", "order.cancelled"... */
 	json_t		*order;		/* the order as the API shows it */
 };
 

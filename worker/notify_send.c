@@ -27,6 +27,7 @@
 
 #include "../shared/config.h"
 #include "../shared/money.h"
+#include "../shared/outbox.h"
 #include "notify.h"
 
 static unsigned char	key[512];
@@ -72,12 +73,51 @@ amount(json_t *v, char *buf, size_t len)
 	money_format(cents, buf, len);
 }
 
+/* What the buyer is told of event: the subject and the first line. */
+static void
+wording(const struct notice *n, const char **subject, const char **opening)
+{
+	static const struct {
+		const char	*event;
+		const char	*subject;
+		const char	*opening;
+	} words[] = {
+		{ OUTBOX_ORDER_CONFIRMED, "Order %s confirmed",
+		    "Your payment was received: your order is confirmed." },
+		{ OUTBOX_ORDER_FULFILLED, "Order %s shipped",
+		    "Your order is on its way." },
+		{ OUTBOX_ORDER_CANCELLED, "Order %s cancelled",
+		    "Your order was cancelled." },
+		{ OUTBOX_ORDER_EXPIRED, "Order %s expired",
+		    "Your order was not paid in time and has expired; its "
+		    "items went back on sale." },
+		{ OUTBOX_ORDER_REFUNDED, "Order %s refunded",
+		    "Your payment for this order was refunded." },
+	};
+	size_t	i;
+
+	*subject = "Your order %s";
+	*opening = "Thank you for your order.";
+	if (strcmp(json_string_value(json_object_get(n->order, "status")) ?
+	    json_string_value(json_object_get(n->order, "status")) : "",
+	    "awaiting_payment") == 0)
+		*opening = "Thank you for your order.  Please pay before the "
+		    "time below, or it expires.";
+	for (i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+		if (strcmp(words[i].event, n->event) == 0) {
+			*subject = words[i].subject;
+			*opening = words[i].opening;
+		}
+	}
+}
+
 /* The message, headers and body, CRLF line ends (new; free() it). */
 static char *
 email_text(const struct notice *n, const char *to)
 {
 	json_t		*item;
-	char		*out, date[64], price[32], total[32];
+	const char	*id, *subject, *opening, *pay_by;
+	char		*out, date[64], price[32], total[32], subj[128];
 	size_t		 len, i;
 	FILE		*fp;
 	time_t		 now;
@@ -86,14 +126,16 @@ email_text(const struct notice *n, const char *to)
 	now = time(NULL);
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000",
 	    gmtime(&now));
-	fprintf(fp, "From: %s\r\nTo: %s\r\nSubject: Your order %s\r\n"
+	id = json_string_value(json_object_get(n->order, "id"));
+	wording(n, &subject, &opening);
+	snprintf(subj, sizeof(subj), subject, id);
+	fprintf(fp, "From: %s\r\nTo: %s\r\nSubject: %s\r\n"
 	    "Date: %s\r\nMessage-ID: <%s@checkout>\r\nMIME-Version: 1.0\r\n"
 	    "Content-Type: text/plain; charset=utf-8\r\n"
 	    "Content-Transfer-Encoding: 8bit\r\n\r\n", cfg.mail_from, to,
-	    json_string_value(json_object_get(n->order, "id")), date,
-	    n->event_id);
-	fprintf(fp, "Thank you for your order.\r\n\r\nOrder: %s\r\n\r\n",
-	    json_string_value(json_object_get(n->order, "id")));
+	    subj, date, n->event_id);
+	fprintf(fp, "%s\r\n\r\nOrder: %s\r\nStatus: %s\r\n\r\n", opening,
+	    id, json_string_value(json_object_get(n->order, "status")));
 	json_array_foreach(json_object_get(n->order, "items"), i, item) {
 		amount(json_object_get(item, "price"), price, sizeof(price));
 		fprintf(fp, "  %lld x %s at %s\r\n", (long long)
@@ -102,6 +144,9 @@ email_text(const struct notice *n, const char *to)
 	}
 	amount(json_object_get(n->order, "total"), total, sizeof(total));
 	fprintf(fp, "\r\nTotal: %s\r\n", total);
+	if ((pay_by = json_string_value(json_object_get(n->order,
+	    "payBy"))) != NULL && strcmp(n->event, OUTBOX_ORDER_COMPLETED) == 0)
+		fprintf(fp, "Pay by: %s\r\n", pay_by);
 	fclose(fp);
 	return (out);
 }

@@ -17,7 +17,9 @@
  *   4. take each product's total with one conditional decrement
  *      ({_id, stock: {$gte: total}} -> $inc -total), all in one bulk;
  *   5. insert the orders (insert_many); each keeps the prices of now,
- *      and total is the sum of price x quantity, in cents; and beside
+ *      and total is the sum of price x quantity, in cents; each starts
+ *      confirmed, or awaiting_payment with a payBy when
+ *      PAYMENT_WINDOW_S is set (shared/lifecycle.h); and beside
  *      each, its outbox document (one more insert_many): the order is
  *      announced (email, webhooks) if and only if it commits
  *      (shared/outbox.h);
@@ -37,6 +39,7 @@
 
 #include "../shared/carts.h"
 #include "../shared/db.h"
+#include "../shared/lifecycle.h"
 #include "../shared/outbox.h"
 #include "../shared/orders.h"
 #include "order.h"
@@ -50,6 +53,16 @@ struct product {
 	int64_t		 left;		/* stock read, minus what is taken */
 	int64_t		 take;		/* units this batch takes */
 	char		*title;		/* owned */
+	int64_t		 starts;	/* saleStartsAt, ms; 0: none */
+	int64_t		 ends;		/* saleEndsAt, ms; 0: none */
+	int64_t		 limit;		/* perCustomerLimit; 0: none */
+};
+
+/* Units of a limited product a buyer holds in live orders. */
+struct held {
+	bson_oid_t	 user;
+	struct product	*p;
+	int64_t		 units;
 };
 
 struct txn {
@@ -63,6 +76,9 @@ struct txn {
 	int			 nprods;
 	bson_t			**docs;		/* per request: the new order */
 	int			 nlocked;	/* products passed to on_rerun */
+	struct held		*held;		/* limited products held */
+	int			 nheld;
+	int64_t			 now;		/* ms, for the sale windows */
 };
 
 /* Forget what a run read and built (not what it decided). */
@@ -80,6 +96,9 @@ txn_reset(struct txn *t)
 	for (i = 0; i < t->nprods; i++)
 		bson_free(t->prods[i].title);
 	t->nprods = 0;
+	bson_free(t->held);
+	t->held = NULL;
+	t->nheld = 0;
 }
 
 /* Undecide every request that is not skipped. */
@@ -102,6 +121,7 @@ order_req_clear(struct order_req *r)
 	r->state = CK_UNKNOWN;
 	r->code = ERR_NONE;
 	r->has_product = 0;
+	r->limit = r->held = r->starts = 0;
 }
 
 /* Keep a copy of the failed operation's reply for with_transaction. */
@@ -275,6 +295,20 @@ product_filter(struct txn *t, bson_t *q)
 	return (t->nprods);
 }
 
+/* A product's sale rules: each 0 when unset. */
+static void
+sale_rules(const bson_t *doc, int64_t *starts, int64_t *ends, int64_t *limit)
+{
+	bson_iter_t	it;
+
+	*starts = bson_iter_init_find(&it, doc, "saleStartsAt") &&
+	    BSON_ITER_HOLDS_DATE_TIME(&it) ? bson_iter_date_time(&it) : 0;
+	*ends = bson_iter_init_find(&it, doc, "saleEndsAt") &&
+	    BSON_ITER_HOLDS_DATE_TIME(&it) ? bson_iter_date_time(&it) : 0;
+	*limit = bson_iter_init_find(&it, doc, "perCustomerLimit") &&
+	    BSON_ITER_HOLDS_INT(&it) ? bson_iter_as_int64(&it) : 0;
+}
+
 /* Step 2: price, title and stock of every product in the carts. */
 static int
 read_products(struct txn *t, const bson_t *opts, bson_error_t *err)
@@ -304,6 +338,7 @@ read_products(struct txn *t, const bson_t *opts, bson_error_t *err)
 		if (bson_iter_init_find(&it, doc, "title") &&
 		    BSON_ITER_HOLDS_UTF8(&it))
 			p->title = bson_strdup(bson_iter_utf8(&it, NULL));
+		sale_rules(doc, &p->starts, &p->ends, &p->limit);
 	}
 	ret = mongoc_cursor_error(cur, err) ? -1 : 0;
 	mongoc_cursor_destroy(cur);
@@ -311,7 +346,135 @@ read_products(struct txn *t, const bson_t *opts, bson_error_t *err)
 	return (ret);
 }
 
+/* Count the units of product p (limited) in one live order's items. */
+static void
+held_add(struct txn *t, const bson_oid_t *user, bson_iter_t *items)
+{
+	bson_iter_t	 arr, line;
+	struct product	*p;
+	int		 k;
+
+	if (!bson_iter_recurse(items, &arr))
+		return;
+	while (bson_iter_next(&arr)) {
+		if (!bson_iter_recurse(&arr, &line) ||
+		    !bson_iter_find(&line, "productId") ||
+		    !BSON_ITER_HOLDS_OID(&line) ||
+		    (p = product_of(t, bson_iter_oid(&line))) == NULL ||
+		    p->limit == 0)
+			continue;
+		bson_iter_recurse(&arr, &line);
+		if (!bson_iter_find(&line, "quantity"))
+			continue;
+		for (k = 0; k < t->nheld; k++) {
+			if (t->held[k].p == p &&
+			    bson_oid_equal(&t->held[k].user, user))
+				break;
+		}
+		if (k == t->nheld) {
+			t->held = bson_realloc(t->held, (size_t)(k + 1) *
+			    sizeof(*t->held));
+			bson_oid_copy(user, &t->held[k].user);
+			t->held[k].p = p;
+			t->held[k].units = 0;
+			t->nheld++;
+		}
+		t->held[k].units += bson_iter_as_int64(&line);
+	}
+}
+
+/*
+ * Step 2b: the units of limited products (perCustomerLimit) that the
+ * batch's buyers hold in orders not cancelled or expired, in one query
+ * of the same snapshot; nothing when no product in the batch is limited.
+ */
+static int
+read_held(struct txn *t, const bson_t *opts, bson_error_t *err)
+{
+	mongoc_cursor_t	*cur;
+	const bson_t	*doc;
+	bson_iter_t	 it, u;
+	bson_t		 q, in, arr, nin;
+	char		 key[16];
+	int		 i, n, ret;
+
+	if (in_filter(t, &q, "userId", 1) == 0) {
+		bson_destroy(&q);
+		return (0);
+	}
+	BSON_APPEND_DOCUMENT_BEGIN(&q, "items.productId", &in);
+	BSON_APPEND_ARRAY_BEGIN(&in, "$in", &arr);
+	for (i = 0, n = 0; i < t->nprods; i++) {
+		if (t->prods[i].limit == 0)
+			continue;
+		bson_snprintf(key, sizeof(key), "%d", n++);
+		BSON_APPEND_OID(&arr, key, &t->prods[i].id);
+	}
+	bson_append_array_end(&in, &arr);
+	bson_append_document_end(&q, &in);
+	BSON_APPEND_DOCUMENT_BEGIN(&q, "status", &nin);
+	BSON_APPEND_ARRAY_BEGIN(&nin, "$nin", &arr);
+	BSON_APPEND_UTF8(&arr, "0", OS_CANCELLED);
+	BSON_APPEND_UTF8(&arr, "1", OS_EXPIRED);
+	bson_append_array_end(&nin, &arr);
+	bson_append_document_end(&q, &nin);
+	ret = 0;
+	if (n > 0) {
+		cur = mongoc_collection_find_with_opts(t->orders, &q, opts,
+		    NULL);
+		while (mongoc_cursor_next(cur, &doc)) {
+			if (bson_iter_init_find(&u, doc, "userId") &&
+			    BSON_ITER_HOLDS_OID(&u) &&
+			    bson_iter_init_find(&it, doc, "items"))
+				held_add(t, bson_iter_oid(&u), &it);
+		}
+		ret = mongoc_cursor_error(cur, err) ? -1 : 0;
+		mongoc_cursor_destroy(cur);
+	}
+	bson_destroy(&q);
+	return (ret);
+}
+
+/* Units of p that user holds in live orders. */
+static int64_t
+held_of(const struct txn *t, const bson_oid_t *user, const struct product *p)
+{
+	int	k;
+
+	for (k = 0; k < t->nheld; k++) {
+		if (t->held[k].p == p && bson_oid_equal(&t->held[k].user, user))
+			return (t->held[k].units);
+	}
+	return (0);
+}
+
 /* ----- allocation ----- */
+
+/* A line's sale rule refuses it: fail request r and say so. */
+static int
+rule_refuses(struct txn *t, struct order_req *r, const struct product *p,
+    int64_t qty)
+{
+	int64_t	held;
+
+	if (p->starts != 0 && t->now < p->starts) {
+		fail(r, ERR_SALE_NOT_STARTED, &p->id);
+		r->starts = p->starts;
+		return (1);
+	}
+	if (p->ends != 0 && t->now >= p->ends) {
+		fail(r, ERR_SALE_ENDED, &p->id);
+		return (1);
+	}
+	held = p->limit != 0 ? held_of(t, &r->user, p) : 0;
+	if (p->limit != 0 && held + qty > p->limit) {
+		fail(r, ERR_LIMIT_EXCEEDED, &p->id);
+		r->limit = p->limit;
+		r->held = held;
+		return (1);
+	}
+	return (0);
+}
 
 /* Step 3 for request i: take its lines, or fail it and take nothing. */
 static void
@@ -328,6 +491,8 @@ allocate(struct txn *t, int i)
 			    &c->lines[j].product);
 			return;
 		}
+		if (rule_refuses(t, &t->b->reqs[i], p, c->lines[j].quantity))
+			return;
 		if (p->left < c->lines[j].quantity) {
 			fail(&t->b->reqs[i], ERR_OUT_OF_STOCK,
 			    &c->lines[j].product);
@@ -350,10 +515,11 @@ order_doc(struct txn *t, int i)
 	struct product		*p;
 	bson_t			*doc, items, line;
 	bson_oid_t		 oid;
-	int64_t			 total;
+	int64_t			 total, now;
 	char			 key[16];
 	int			 j;
 
+	now = db_now_ms();
 	doc = bson_new();
 	bson_oid_init(&oid, NULL);
 	BSON_APPEND_OID(doc, "_id", &oid);
@@ -374,7 +540,8 @@ order_doc(struct txn *t, int i)
 	}
 	bson_append_array_end(doc, &items);
 	BSON_APPEND_INT64(doc, "total", total);
-	BSON_APPEND_DATE_TIME(doc, "createdAt", db_now_ms());
+	BSON_APPEND_DATE_TIME(doc, "createdAt", now);
+	lifecycle_start(doc, &t->b->reqs[i].user, now);
 	return (doc);
 }
 
@@ -565,6 +732,7 @@ txn_body(mongoc_client_session_t *s, void *arg, bson_t **reply,
 	    look(t, t->orders, &opts, err) == 0) &&
 	    read_carts(t, &opts, err) == 0 &&
 	    read_products(t, &opts, err) == 0 &&
+	    read_held(t, &opts, err) == 0 &&
 	    write_batch(t, &opts, reply, err);
 	bson_destroy(&opts);
 	return (ok);
@@ -605,6 +773,7 @@ order_batch_place(mongoc_client_t *client, struct order_batch *b)
 
 	memset(&t, 0, sizeof(t));
 	t.b = b;
+	t.now = db_now_ms();
 	b->runs = 0;
 	b->writes = 0;
 	b->error[0] = '\0';
@@ -695,6 +864,8 @@ seed_stocks(mongoc_client_t *client, struct seed_read *r, const bson_t *opts,
 			if (bson_oid_equal(&r->s[i].product, bson_iter_oid(&it)) &&
 			    bson_iter_init_find(&it, doc, "stock")) {
 				r->s[i].stock = bson_iter_as_int64(&it);
+				sale_rules(doc, &r->s[i].starts, &r->s[i].ends,
+				    &r->s[i].limit);
 				break;
 			}
 		}

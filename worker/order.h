@@ -27,6 +27,9 @@ struct order_req {
 	enum err		 code;		/* when failed */
 	bson_oid_t		 product;	/* the product a failure is about */
 	int			 has_product;
+	long long		 limit;		/* limit_exceeded: the limit */
+	long long		 held;		/* ... and the units held */
+	long long		 starts;	/* sale_not_started: ms */
 };
 
 struct order_batch {
@@ -76,6 +79,9 @@ struct order_seed {
 	int		 nheld;
 	/* Out, read in one snapshot. */
 	int64_t		 stock;		/* -1: the product is gone */
+	int64_t		 starts;	/* saleStartsAt, ms (0: none) */
+	int64_t		 ends;		/* saleEndsAt, ms (0: none) */
+	int64_t		 limit;		/* perCustomerLimit (0: none) */
 	int		*committed;	/* per held: its order exists */
 };
 

@@ -1,8 +1,8 @@
 /*
  * worker.h -- what the worker's files share.
  *
- * A worker process runs WORKER_CONSUMERS consumer threads and one
- * reclaimer thread.  Each thread owns its Redis connection (conn.c) and
+ * A worker process runs WORKER_CONSUMERS consumer threads, one
+ * reclaimer thread and one sweeper thread.  Each thread owns its Redis connection (conn.c) and
  * its MongoDB client; nothing else is shared but cfg and the stop flag
  * (stop.c).  The files, from the bottom up:
  *   stop.c      the stop flag and the only way a thread sleeps
@@ -12,6 +12,7 @@
  *   gate.c      the stock gate: reservations and seeding
  *   checkout.c  a batch of jobs from delivery to XACK
  *   reclaim.c   jobs of dead consumers, dead letters, stream trimming
+ *   sweep.c     unpaid orders expired, returned units repaired
  *   main.c      the process: start, signals, threads, stop
  */
 #ifndef WORKER_WORKER_H
@@ -58,6 +59,9 @@ struct job {
 	json_t			*order;		/* new; when completed */
 	enum err		 code;		/* when failed */
 	char			 product[25];	/* what the failure is about */
+	long long		 limit;		/* limit_exceeded: the limit */
+	long long		 held;		/* ... and the units held */
+	long long		 starts;	/* sale_not_started: ms */
 	int			 by_gate;	/* refused by the stock gate */
 	int			 attempts;	/* transaction runs */
 };
@@ -91,6 +95,7 @@ void		unlock_products(struct consumer *, char (*ids)[25], int n,
 /* gate.c */
 int		gate_reserve(struct consumer *, struct job **, int n);
 void		gate_forget(struct consumer *, const char *product);
+void		gate_user_set(struct consumer *, const struct job *);
 
 /* checkout.c */
 int		checkout_parse(const redisReply *entry, struct job *);
@@ -100,6 +105,9 @@ const char	*checkout_field(const redisReply *entry, const char *name);
 
 /* reclaim.c */
 void		*reclaim_main(void *);
+
+/* sweep.c */
+void		*sweep_main(void *);
 
 /* main.c */
 extern mongoc_client_pool_t	*worker_mongo;

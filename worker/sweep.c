@@ -1,0 +1,243 @@
+/*
+ * sweep.c -- the sweeper: a thread of every worker process that ends
+ * what a buyer or an order left waiting (docs/ARCHITECTURE.md, "Order
+ * lifecycle").  Every SWEEP_INTERVAL_MS it:
+ *   1. expires unpaid orders whose payBy has passed, up to
+ *      LIFECYCLE_BATCH_MAX per transaction (shared/lifecycle.c), and
+ *      returns their units to the stock gate (gate_return);
+ *   2. returns to the gate the units of every cancelled or expired
+ *      order still marked unitsBack "pending" LIFECYCLE_REPAIR_MS after
+ *      its transition (its process died between MongoDB and Redis, or
+ *      Redis was away), then marks them "done".
+ * Every worker runs one, so it survives restarts, and any number may run
+ * at once: an expiry is a conditional update inside a transaction (two
+ * sweepers conflict, the loser reruns and finds the order expired), and
+ * gate_return counts an order's units once (its gate:back marker).  A
+ * killed sweeper leaves either nothing done or a committed expiry whose
+ * units the next pass returns: nothing is lost, nothing returned twice.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../shared/config.h"
+#include "../shared/db.h"
+#include "../shared/lifecycle.h"
+#include "../shared/log.h"
+#include "../shared/protocol.h"
+#include "../shared/redis.h"
+#include "worker.h"
+
+#define REPAIR_MAX	512	/* orders one repair pass looks at */
+
+/* Up to max ids of orders matching q, oldest field first, into ids. */
+static int
+find_ids(struct consumer *c, const bson_t *q, const char *field,
+    bson_oid_t *ids, int max)
+{
+	mongoc_collection_t	*coll;
+	mongoc_cursor_t		*cur;
+	const bson_t		*doc;
+	bson_error_t		 berr;
+	bson_iter_t		 it;
+	bson_t			*opts;
+	int			 n;
+
+	opts = BCON_NEW("sort", "{", field, BCON_INT32(1), "}", "limit",
+	    BCON_INT64(max), "projection", "{", "_id", BCON_INT32(1), "}");
+	coll = db_coll(c->mongo, DB_ORDERS);
+	cur = mongoc_collection_find_with_opts(coll, q, opts, NULL);
+	n = 0;
+	while (n < max && mongoc_cursor_next(cur, &doc)) {
+		if (bson_iter_init_find(&it, doc, "_id") &&
+		    BSON_ITER_HOLDS_OID(&it))
+			bson_oid_copy(bson_iter_oid(&it), &ids[n++]);
+	}
+	if (mongoc_cursor_error(cur, &berr)) {
+		log_warn("sweeper: reading orders failed", "{s:s}", "error",
+		    berr.message);
+		n = -1;
+	}
+	mongoc_cursor_destroy(cur);
+	mongoc_collection_destroy(coll);
+	bson_destroy(opts);
+	return (n);
+}
+
+/* Return the units of the changed items to the gate; 0, or -1. */
+static int
+give_back(struct consumer *c, const struct lc_item *items, int n)
+{
+	struct rargs	 a;
+	redisReply	*r;
+	int		 ret;
+
+	rargs_fcall(&a, FN_GATE_RETURN, 2);
+	rargs_add(&a, RK_STOCK);
+	rargs_add(&a, RK_CATALOG);
+	if (lifecycle_gate_args(&a, items, n) == 0) {
+		rargs_free(&a);
+		return (0);
+	}
+	r = conn_persist(c, &a);
+	rargs_free(&a);
+	ret = r != NULL && r->type == REDIS_REPLY_INTEGER ? 0 : -1;
+	if (r != NULL)
+		freeReplyObject(r);
+	return (ret);
+}
+
+/* Step 1: expire what is due; how many expired, or -1. */
+static int
+expire_due(struct consumer *c)
+{
+	struct lc_request	 r;
+	struct lc_item		 items[LIFECYCLE_BATCH_MAX];
+	bson_oid_t		 ids[LIFECYCLE_BATCH_MAX];
+	bson_t			*q;
+	int			 i, n, expired;
+
+	q = BCON_NEW("status", BCON_UTF8(OS_AWAITING), "payBy", "{", "$lte",
+	    BCON_DATE_TIME(db_now_ms()), "}");
+	n = find_ids(c, q, "payBy", ids, LIFECYCLE_BATCH_MAX);
+	bson_destroy(q);
+	if (n <= 0)
+		return (n);
+	memset(&r, 0, sizeof(r));
+	memset(items, 0, sizeof(items));
+	r.what = TR_EXPIRE;
+	r.actor = "system";
+	r.admin = 1;
+	r.now = db_now_ms();
+	r.items = items;
+	r.n = n;
+	for (i = 0; i < n; i++)
+		bson_oid_copy(&ids[i], &items[i].id);
+	if (lifecycle_apply(c->mongo, &r) == -1) {
+		log_warn("sweeper: expiring orders failed", "{s:s}", "error",
+		    r.error);
+		return (-1);
+	}
+	for (i = 0, expired = 0; i < n; i++)
+		expired += items[i].changed;
+	if (expired > 0) {
+		(void)give_back(c, items, n);	/* else step 2 does it */
+		log_info("sweeper: orders expired", "{s:i, s:i}", "count",
+		    expired, "runs", r.runs);
+	}
+	lifecycle_clear(&r);
+	return (expired);
+}
+
+/* The orders ids as lc_items with their user and lines, for gate_return. */
+static int
+pending_items(struct consumer *c, bson_oid_t *ids, int n,
+    struct lc_item *items)
+{
+	mongoc_collection_t	*coll;
+	mongoc_cursor_t		*cur;
+	const bson_t		*doc;
+	bson_error_t		 berr;
+	bson_t			 q, in, arr;
+	char			 key[16];
+	int			 i, k;
+
+	bson_init(&q);
+	BSON_APPEND_DOCUMENT_BEGIN(&q, "_id", &in);
+	BSON_APPEND_ARRAY_BEGIN(&in, "$in", &arr);
+	for (i = 0; i < n; i++) {
+		bson_snprintf(key, sizeof(key), "%d", i);
+		BSON_APPEND_OID(&arr, key, &ids[i]);
+	}
+	bson_append_array_end(&in, &arr);
+	bson_append_document_end(&q, &in);
+	coll = db_coll(c->mongo, DB_ORDERS);
+	cur = mongoc_collection_find_with_opts(coll, &q, NULL, NULL);
+	k = 0;
+	while (k < n && mongoc_cursor_next(cur, &doc))
+		lifecycle_item_of(doc, &items[k++]);
+	if (mongoc_cursor_error(cur, &berr))
+		k = -1;
+	mongoc_cursor_destroy(cur);
+	mongoc_collection_destroy(coll);
+	bson_destroy(&q);
+	return (k);
+}
+
+/* The returned orders of items are done: nothing left to repair. */
+static void
+mark_done(struct consumer *c, const struct lc_item *items, int n)
+{
+	mongoc_collection_t	*coll;
+	bson_error_t		 berr;
+	bson_t			 q, in, arr, *u;
+	char			 key[16];
+	int			 i;
+
+	bson_init(&q);
+	BSON_APPEND_DOCUMENT_BEGIN(&q, "_id", &in);
+	BSON_APPEND_ARRAY_BEGIN(&in, "$in", &arr);
+	for (i = 0; i < n; i++) {
+		bson_snprintf(key, sizeof(key), "%d", i);
+		BSON_APPEND_OID(&arr, key, &items[i].id);
+	}
+	bson_append_array_end(&in, &arr);
+	bson_append_document_end(&q, &in);
+	BSON_APPEND_UTF8(&q, "unitsBack", UNITS_PENDING);
+	u = BCON_NEW("$set", "{", "unitsBack", BCON_UTF8(UNITS_DONE), "}");
+	coll = db_coll(c->mongo, DB_ORDERS);
+	if (!mongoc_collection_update_many(coll, &q, u, NULL, NULL, &berr))
+		log_warn("sweeper: marking returned units failed", "{s:s}",
+		    "error", berr.message);
+	mongoc_collection_destroy(coll);
+	bson_destroy(&q);
+	bson_destroy(u);
+}
+
+/* Step 2: units back in MongoDB but not yet in the gate. */
+static int
+repair(struct consumer *c)
+{
+	struct lc_item	*items;
+	bson_oid_t	*ids;
+	bson_t		*q;
+	int		 i, n, k;
+
+	ids = calloc(REPAIR_MAX, sizeof(*ids));
+	items = calloc(REPAIR_MAX, sizeof(*items));
+	q = BCON_NEW("unitsBack", BCON_UTF8(UNITS_PENDING), "updatedAt", "{",
+	    "$lt", BCON_DATE_TIME(db_now_ms() - LIFECYCLE_REPAIR_MS), "}");
+	n = find_ids(c, q, "updatedAt", ids, REPAIR_MAX);
+	bson_destroy(q);
+	k = n > 0 ? pending_items(c, ids, n, items) : n;
+	if (k > 0 && give_back(c, items, k) == 0) {
+		mark_done(c, items, k);
+		log_info("sweeper: returned units repaired", "{s:i}", "count",
+		    k);
+	}
+	for (i = 0; i < REPAIR_MAX; i++)
+		free(items[i].lines);
+	free(items);
+	free(ids);
+	return (k);
+}
+
+void *
+sweep_main(void *arg)
+{
+	struct consumer	c;
+
+	memset(&c, 0, sizeof(c));
+	snprintf(c.name, sizeof(c.name), "%.70s-sweep", (const char *)arg);
+	c.mongo = mongoc_client_pool_pop(worker_mongo);
+	while (!stop_requested()) {
+		while (expire_due(&c) == LIFECYCLE_BATCH_MAX &&
+		    !stop_requested())
+			;
+		repair(&c);
+		stop_sleep_ms(cfg.sweep_ms);
+	}
+	conn_drop(&c);
+	mongoc_client_pool_push(worker_mongo, c.mongo);
+	return (NULL);
+}
