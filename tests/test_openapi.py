@@ -265,6 +265,8 @@ VALID = {
     "products_create": {"title": "t", "price": 1, "stock": 1},
     "products_replace": {"title": "t", "price": 1, "stock": 1},
     "products_patch": {"stock": 2},
+    "orders_pay": {"reference": "pay-1", "amount": 1},
+    "orders_refund": {"reference": "refund-1"},
 }
 HANDSHAKE = {"Upgrade": "websocket", "Connection": "Upgrade",
              "Sec-WebSocket-Version": "13",
@@ -273,7 +275,8 @@ HANDSHAKE = {"Upgrade": "websocket", "Connection": "Upgrade",
 
 def caller(op_id, token, admin):
     """The token an operation accepts: the admin's for admin work."""
-    return admin if op_id.startswith(("users_", "products_")) else token
+    return admin if op_id.startswith(("users_", "products_")) or op_id in (
+        "orders_pay", "orders_fulfil", "orders_refund") else token
 
 
 def test_sweep_401_411_413_414_415(api):
