@@ -211,8 +211,16 @@ struct call	*events_wait(struct http_request *, const char *user,
 		    const char *id, int wake_rank, uint64_t deadline);
 void		events_set_wake(struct call *, int rank);
 int		events_watch(struct connection *, const char *user,
-		    const char *id, int seen_rank);
+		    const char *id, int seen_rank, long long seq,
+		    const char *body);
 void		events_unwatch(struct connection *);
+
+/* queue.c: a queued checkout's position and wait, sampled once a second */
+void		queue_init(void);
+int		queue_position(long long seq, long long *position,
+		    long long *eta_ms);
+char		*queue_body(const char *body, long long position,
+		    long long eta_ms);
 
 /* checkout.c */
 int		checkout_submit(struct http_request *, struct ctx *);

@@ -487,13 +487,34 @@ readable(struct ctx *ctx, json_t *fields)
 	return (ERR_NONE);
 }
 
+/* The seq of a status record (its place in the queue), or 0. */
+static long long
+seq_of(json_t *fields)
+{
+	const char	*s;
+
+	s = json_string_value(json_object_get(fields, "seq"));
+	return (s != NULL ? atoll(s) : 0);
+}
+
+/* The status body; a queued one with its position and etaMs. */
 static int
 status_body(struct http_request *req, json_t *fields)
 {
 	const char	*body;
+	char		*text;
+	long long	 pos, eta;
 
 	body = json_string_value(json_object_get(fields, "body"));
+	text = NULL;
+	if (protocol_state(json_string_value(json_object_get(fields,
+	    "status"))) == CK_QUEUED &&
+	    queue_position(seq_of(fields), &pos, &eta) == 0)
+		text = queue_body(body, pos, eta);
+	if (text != NULL)
+		body = text;
 	api_json_text(req, 200, body, strlen(body));
+	free(text);
 	return (KORE_RESULT_OK);
 }
 
@@ -597,9 +618,10 @@ checkout_status(struct http_request *req, struct ctx *ctx)
  */
 struct ws_start {
 	char	id[25];
-	char	user[25];
-	int	rank;
-	char	body[];
+	char		user[25];
+	int		rank;
+	long long	seq;		/* queued: its place (queue.c) */
+	char		body[];
 };
 
 /* The WebSocket request's state, until the handshake. */
@@ -633,7 +655,8 @@ checkout_ws_connect(struct connection *c)
 
 	c->hdlr_extra = NULL;
 	/* Its request's waiter held the user's place until just now. */
-	if (w->rank < 3 && events_watch(c, w->user, w->id, w->rank) == -1)
+	if (w->rank < 3 && events_watch(c, w->user, w->id, w->rank,
+	    w->rank == 1 ? w->seq : 0, w->body) == -1)
 		w->rank = 3;
 	ws_send(c, w->body, strlen(w->body), w->rank >= 3);
 	kore_free(w);
@@ -734,6 +757,7 @@ ws_newest(struct ctx *ctx, json_t *fields, struct ws *w)
 	memcpy(ws->id, ctx->param, 24);	/* a valid id: 24 characters */
 	memcpy(ws->user, ctx->who.sub, 25);
 	ws->rank = rank;
+	ws->seq = seq_of(fields);
 	memcpy(ws->body, body, strlen(body) + 1);
 	free(text);
 	return (ws);
@@ -780,4 +804,5 @@ void
 checkout_init(void)
 {
 	events_init(ws_send, ws_close);
+	queue_init();
 }

@@ -23,6 +23,7 @@
  * neither a message nor a close scans everyone (a flash sale closes tens
  * of thousands of sockets).  Ranks come from shared/protocol.c.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "api.h"
@@ -42,6 +43,9 @@ struct waiter {
 	uint64_t		 deadline;	/* kore_time_ms(); 0: none */
 	struct call		*call;		/* an HTTP request's, or NULL */
 	struct connection	*ws;		/* a WebSocket client, or NULL */
+	long long		 seq;		/* ws, queued: its place (queue.c) */
+	long long		 position;	/* ws, queued: the last one sent */
+	char			*queued;	/* ws, queued: its body (owned) */
 	TAILQ_ENTRY(waiter)	 bucket;	/* by checkout id */
 	TAILQ_ENTRY(waiter)	 byconn;	/* by connection (ws only) */
 	TAILQ_ENTRY(waiter)	 all;
@@ -132,6 +136,8 @@ static void
 remove_waiter(struct waiter *w)
 {
 	unhold(w->user);
+	free(w->queued);
+	w->queued = NULL;
 	TAILQ_REMOVE(bucket_of(w->id), w, bucket);
 	if (w->ws != NULL) {
 		TAILQ_REMOVE(conn_bucket(w->ws), w, byconn);
@@ -162,6 +168,8 @@ deliver(struct waiter *w, json_t *body, const char *text, size_t len,
 	if (rank <= w->seen_rank)
 		return;		/* older than what it has, or the same */
 	w->seen_rank = rank;
+	free(w->queued);	/* no longer queued: no more positions */
+	w->queued = NULL;
 	if (w->ws != NULL) {
 		ws = w->ws;
 		if (rank == 3) {	/* the last message: then it closes */
@@ -219,6 +227,32 @@ on_resubscribed(void)
 		wake(w);
 }
 
+/*
+ * Once a second: each WebSocket of a queued checkout gets its body again
+ * with its new position, when that changed (queue.c).
+ */
+static void
+positions(void *arg, uint64_t now)
+{
+	struct waiter	*w;
+	long long	 pos, eta;
+	char		*text;
+
+	(void)arg;
+	(void)now;
+	TAILQ_FOREACH(w, &sockets, all) {
+		if (w->queued == NULL ||
+		    queue_position(w->seq, &pos, &eta) == -1 ||
+		    pos == w->position)
+			continue;
+		w->position = pos;
+		if ((text = queue_body(w->queued, pos, eta)) != NULL) {
+			ws_send(w->ws, text, strlen(text), 0);
+			free(text);
+		}
+	}
+}
+
 static void
 expire(void *arg, uint64_t now)
 {
@@ -247,6 +281,7 @@ events_init(void (*send)(struct connection *, const char *, size_t, int),
 	ws_refresh = refresh;
 	aredis_subscribe(RK_EVENTS, on_event, on_resubscribed);
 	kore_timer_add(expire, EXPIRE_MS, NULL, 0);
+	kore_timer_add(positions, 1000, NULL, 0);
 }
 
 /*
@@ -331,11 +366,12 @@ detach(struct call *c)
 
 /*
  * Send every status change of checkout id to user's WebSocket ws; -1 if
- * the user holds WAITERS_PER_USER already.
+ * the user holds WAITERS_PER_USER already.  While it is queued (body,
+ * with seq), its position too, when it changes (at most once a second).
  */
 int
 events_watch(struct connection *ws, const char *user, const char *id,
-    int seen_rank)
+    int seen_rank, long long seq, const char *body)
 {
 	struct waiter	*w;
 
@@ -343,6 +379,10 @@ events_watch(struct connection *ws, const char *user, const char *id,
 		return (-1);
 	w->seen_rank = seen_rank;
 	w->wake_rank = 4;
+	w->seq = seq;
+	w->position = -1;
+	if (body != NULL && seq > 0 && (w->queued = strdup(body)) == NULL)
+		fatal("events: out of memory");
 	return (0);
 }
 

@@ -6,7 +6,9 @@ it connects, from the copy compiled into it (shared/protocol.c), so the
 API, the workers and shopctl always call the same code.
 
 The keys (names in shared/redis.h):
-  checkout:<id>        hash: status, body (the public JSON), userId, rid
+  checkout:<id>        hash: status, body (the public JSON), userId, rid,
+                       seq (its place among the stream's XADDs)
+  checkout:seq         counts the XADDs to checkout:jobs (queue_state)
   checkout:jobs        the stream of jobs: checkoutId, userId, rid,
                        createdAt, lines ("<productId>:<qty>,...")
   checkout:dead        dead-lettered jobs: msgid, checkoutId, userId, reason
@@ -45,6 +47,10 @@ product write deletes it (catalog_bump), so the next reservation seeds
 it again.  Its errors only ever lean towards admitting too many, which
 MongoDB then refuses: see gate_seed_set.
 ]]
+
+-- Counts every XADD to the checkout stream: a checkout's "seq" field is
+-- its place in that count, which queue_state turns into a position.
+local SEQ = 'checkout:seq'
 
 local function split_lines(s)
   local out = {}
@@ -142,7 +148,7 @@ local function checkout_submit(keys, args)
     return {'full'}
   end
   redis.call('HSET', keys[1], 'userId', args[2], 'status', 'queued',
-    'body', args[4], 'rid', args[3])
+    'body', args[4], 'rid', args[3], 'seq', redis.call('INCR', SEQ))
   redis.call('EXPIRE', keys[1], args[5])
   redis.call('XADD', keys[2], '*', 'checkoutId', args[1], 'userId', args[2],
     'rid', args[3], 'createdAt', args[9], 'lines', lines)
@@ -328,6 +334,7 @@ local function checkout_requeue(keys, args)
   local id = redis.call('XADD', keys[1], '*', 'checkoutId', args[3],
     'userId', args[4], 'rid', args[5], 'createdAt', args[6],
     'lines', args[7])
+  redis.call('HSET', 'checkout:' .. args[3], 'seq', redis.call('INCR', SEQ))
   redis.call('XACK', keys[1], args[1], args[2])
   return id
 end
@@ -712,7 +719,7 @@ local function dlq_replay(keys, args)
   end
   local key = 'checkout:' .. f.checkoutId
   redis.call('HSET', key, 'userId', f.userId, 'status', 'queued',
-    'body', args[4])
+    'body', args[4], 'seq', redis.call('INCR', SEQ))
   redis.call('EXPIRE', key, args[2])
   local msgid = redis.call('XADD', keys[2], '*', 'checkoutId', f.checkoutId,
     'userId', f.userId, 'rid', f.rid or '', 'createdAt', f.createdAt or '',
@@ -732,6 +739,40 @@ local function metrics_gauges(keys, args)
   local n = 0
   if type(p) == 'table' then n = p[1] end
   return {redis.call('XLEN', keys[1]), n, redis.call('HGETALL', keys[2])}
+end
+
+-- The value of field name in a flat RESP2 map (XINFO's), or nil.
+local function field_of(flat, name)
+  for i = 1, #flat - 1, 2 do
+    if flat[i] == name then return flat[i + 1] end
+  end
+  return nil
+end
+
+--[[
+queue_state: where the checkout group has read to, in seq terms: the
+seq of the last job delivered to a worker (XINFO STREAM's entries-added
+and XINFO GROUPS' entries-read, lined up with checkout:seq).  A queued
+checkout with seq s has s - that - 1 jobs before it.  O(1): the API asks
+once a second, never per checkout.
+KEYS: [1] checkout:jobs, [2] checkout:seq.  ARGV: [1] group.
+Reply: {seq read so far, stream length}.
+]]
+local function queue_state(keys, args)
+  local seq = tonumber(redis.call('GET', keys[2]) or '0')
+  local added, read = seq, seq
+  local st = redis.pcall('XINFO', 'STREAM', keys[1])
+  if type(st) == 'table' and not st.err then
+    added = tonumber(field_of(st, 'entries-added')) or seq
+    read = added
+    local groups = redis.call('XINFO', 'GROUPS', keys[1])
+    for _, g in ipairs(groups) do
+      if field_of(g, 'name') == args[1] then
+        read = tonumber(field_of(g, 'entries-read')) or added
+      end
+    end
+  end
+  return {seq - added + read, redis.call('XLEN', keys[1])}
 end
 
 redis.register_function('checkout_submit', checkout_submit)
@@ -756,5 +797,7 @@ redis.register_function{function_name = 'token_state',
 redis.register_function('epoch_set', epoch_set)
 redis.register_function('locks_take', locks_take)
 redis.register_function('locks_release', locks_release)
+redis.register_function{function_name = 'queue_state',
+  callback = queue_state, flags = {'no-writes'}}
 redis.register_function{function_name = 'metrics_gauges',
   callback = metrics_gauges, flags = {'no-writes'}}

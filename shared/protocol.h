@@ -48,6 +48,7 @@ enum checkout_state {
 #define FN_LOCKS_TAKE	"locks_take"
 #define FN_LOCKS_RELEASE	"locks_release"
 #define FN_METRICS	"metrics_gauges"
+#define FN_QUEUE_STATE	"queue_state"
 #define FN_LIMIT	"limit_attempt"
 #define FN_FORGIVE	"limit_forgive"
 #define FN_TOKEN_STATE	"token_state"

@@ -17,6 +17,7 @@
 #define RK_DEAD		"checkout:dead"		/* dead-letter stream */
 #define RK_EVENTS	"checkout:events"	/* pub/sub of status changes */
 #define RK_CHECKOUT	"checkout:"		/* + id: status hash */
+#define RK_SEQ		"checkout:seq"		/* counts the stream's XADDs */
 #define RK_IDEM		"idem:"			/* + user:key: idempotency */
 #define RK_LOCK		"lock:user:"		/* + user id: per-user lock */
 #define RK_LOCK_PRODUCT	"lock:product:"		/* + product id: contention */
