@@ -225,6 +225,7 @@ char		*queue_body(const char *body, long long position,
 /* checkout.c */
 int		checkout_submit(struct http_request *, struct ctx *);
 int		checkout_status(struct http_request *, struct ctx *);
+int		checkout_withdraw(struct http_request *, struct ctx *);
 int		checkout_events(struct http_request *, struct ctx *);
 void		checkout_init(void);
 

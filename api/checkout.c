@@ -46,10 +46,12 @@
 #define PENDING_TTL	60	/* seconds a key may stay "being recorded" */
 
 enum { SUB_START, SUB_SUBMITTED, SUB_CART, SUB_EPOCH, SUB_WAITED };
-enum { GET_START, GET_READ, GET_WAITED };
+enum { GET_START, GET_READ, GET_WAITED, GET_PLACE };
+enum { WD_START, WD_READ, WD_DONE };
 
 struct submit {
 	char		 id[25];	/* the new checkout's id */
+	int		 waitlist;	/* {"waitlist": true} */
 	char		 key[300];	/* "idem:<user>:<Idempotency-Key>" */
 	char		 hash[65];	/* of the canonical body, with a key */
 	char		 now[40];	/* createdAt */
@@ -63,7 +65,10 @@ struct status {
 	json_t		*fields;	/* new; the status hash */
 };
 
-static const char *const submit_fields[] = { "userId", NULL };
+static const char *const submit_fields[] = { "userId", "waitlist", NULL };
+
+static void	answer_state(struct http_request *, const char *, int,
+		    const char *);
 
 /* ----- submit ----- */
 
@@ -79,21 +84,29 @@ submit_free(void *arg)
 
 /* The 202 (or replayed 200) body for checkout id (new). */
 static json_t *
-accepted(const char *id)
+accepted(const char *id, const char *state)
 {
 	char	url[64];
 
 	snprintf(url, sizeof(url), "/api/checkout/%s", id);
 	return (json_pack("{s:s, s:s, s:s}", "checkoutId", id, "status",
-	    "queued", "statusUrl", url));
+	    state, "statusUrl", url));
 }
 
 static void
 answer_accepted(struct http_request *req, const char *id, int status)
 {
+	answer_state(req, id, status, "queued");
+}
+
+/* The same, with the state it is in (queued, or waitlisted). */
+static void
+answer_state(struct http_request *req, const char *id, int status,
+    const char *state)
+{
 	json_t	*body;
 
-	body = accepted(id);
+	body = accepted(id, state);
 	http_response_header(req, "location", json_string_value(
 	    json_object_get(body, "statusUrl")));
 	if (status == 200)
@@ -205,6 +218,7 @@ submit_call(struct http_request *req, struct ctx *ctx, struct submit *s,
 	rargs_addf(&a, "%ld", cfg.submit_limit);
 	rargs_addf(&a, "%ld", cfg.submit_window * 1000);
 	rargs_addf(&a, "%llu", (unsigned long long)db_now_ms());
+	rargs_add(&a, s->waitlist ? "1" : "");
 	r = call_args_durable(req, ctx, SUB_SUBMITTED, &a);
 	rargs_free(&a);
 	free(text);
@@ -231,6 +245,13 @@ submit_check(struct http_request *req, struct ctx *ctx, struct submit *s)
 		    "the authenticated user's id");
 		return (-1);
 	}
+	if (json_object_get(ctx->body, "waitlist") != NULL &&
+	    !json_is_boolean(json_object_get(ctx->body, "waitlist"))) {
+		api_error_msg(req, ERR_WRONG_TYPE, "waitlist", "waitlist must "
+		    "be true or false");
+		return (-1);
+	}
+	s->waitlist = json_is_true(json_object_get(ctx->body, "waitlist"));
 	if (http_request_header(req, "idempotency-key", &key)) {
 		if ((e = validate_idempotency_key(key)) != ERR_NONE) {
 			api_error(req, e, NULL);
@@ -257,7 +278,7 @@ submit_start(struct http_request *req, struct ctx *ctx, struct submit *s)
 	db_iso_time(db_now_ms(), s->now, sizeof(s->now));
 	/* Over the user's waiters, the submit is answered 202 at once. */
 	if (s->wait > 0)
-		s->waiter = events_wait(req, ctx->who.sub, s->id, 3,
+		s->waiter = events_wait(req, ctx->who.sub, s->id, RANK_WAITLISTED,
 		    kore_time_ms() + (uint64_t)s->wait * 1000);
 	return (submit_call(req, ctx, s, ""));
 }
@@ -412,7 +433,8 @@ submit_waited(struct http_request *req, struct ctx *ctx, struct submit *s)
 		api_json(req, 409, json_pack("{s:o, s:s}", "error", error,
 		    "checkoutId", s->id));
 	} else {
-		answer_accepted(req, s->id, 202);
+		answer_state(req, s->id, 202, st == CK_WAITLISTED ?
+		    "waitlisted" : "queued");
 	}
 	json_decref(body);
 	return (KORE_RESULT_OK);
@@ -541,7 +563,8 @@ status_start(struct http_request *req, struct ctx *ctx, struct status *st)
 	}
 	/* Wait from before the read: a change after it cannot be missed. */
 	if (st->wait > 0 && (st->waiter = events_wait(req, ctx->who.sub,
-	    ctx->param, 4, kore_time_ms() + (uint64_t)st->wait * 1000)) ==
+	    ctx->param, RANK_NEVER, kore_time_ms() + (uint64_t)st->wait *
+	    1000)) ==
 	    NULL) {
 		api_error_msg(req, ERR_RATE_LIMITED, NULL, "at most %ld waiting "
 		    "requests and WebSockets per user", cfg.waiters_per_user);
@@ -572,7 +595,10 @@ status_read(struct http_request *req, struct ctx *ctx, struct status *st)
 	}
 	status = json_string_value(json_object_get(st->fields, "status"));
 	rank = protocol_rank(protocol_state(status));
-	if (st->waiter == NULL || rank >= 3)
+	if (st->waiter == NULL && rank == RANK_WAITLISTED)
+		return (call_redis(req, ctx, GET_PLACE, "FCALL %s 0 %s",
+		    FN_WAITLIST_POS, ctx->param));
+	if (st->waiter == NULL || rank >= RANK_FINAL)
 		return (status_body(req, st->fields));
 	events_set_wake(st->waiter, rank + 1);
 	ctx->step = GET_WAITED;
@@ -583,10 +609,33 @@ status_read(struct http_request *req, struct ctx *ctx, struct status *st)
 	return (KORE_RESULT_RETRY);
 }
 
+/* A waitlisted checkout's body with its place on the waitlist. */
+static int
+status_place(struct http_request *req, struct ctx *ctx, struct status *st)
+{
+	json_t		*r;
+	const char	*body;
+	char		*text;
+
+	text = NULL;
+	body = json_string_value(json_object_get(st->fields, "body"));
+	if (call_result(ctx, &r) == ERR_NONE && json_is_integer(r) &&
+	    json_integer_value(r) >= 0)
+		text = queue_body(body, json_integer_value(r), -1);
+	json_decref(r);
+	if (text != NULL)
+		body = text;
+	api_json_text(req, 200, body, strlen(body));
+	free(text);
+	return (KORE_RESULT_OK);
+}
+
 /*
  * GET /api/checkout/:id[?wait=N]
  *   200 {checkoutId, status, orderId?, order?, error?, createdAt,
- *   updatedAt}; with wait, after the status changes or N seconds;
+ *   updatedAt, position?, etaMs?} (position in the queue while queued,
+ *   on the product's waitlist while waitlisted); with wait, after the
+ *   status changes or N seconds;
  *   400; 401; 403 not yours; 404
  */
 int
@@ -601,12 +650,107 @@ checkout_status(struct http_request *req, struct ctx *ctx)
 		return (status_start(req, ctx, st));
 	case GET_READ:
 		return (status_read(req, ctx, st));
+	case GET_PLACE:
+		return (status_place(req, ctx, st));
 	default:
 		(void)call_result(ctx, &body);
 		if (body == NULL)
 			return (status_body(req, st->fields));
 		api_json(req, 200, body);
 		return (KORE_RESULT_OK);
+	}
+}
+
+/* ----- withdraw ----- */
+
+/* The record says waitlisted: end it, unless it moved on meanwhile. */
+static int
+withdraw_read(struct http_request *req, struct ctx *ctx)
+{
+	struct rargs	 a;
+	json_t		*r, *fields, *body, *err;
+	char		*text;
+	enum err	 e;
+	int		 ret;
+
+	if ((e = call_result(ctx, &r)) != ERR_NONE) {
+		api_error(req, e, NULL);
+		return (KORE_RESULT_OK);
+	}
+	fields = hash_fields(r);
+	json_decref(r);
+	if ((e = readable(ctx, fields)) != ERR_NONE) {
+		json_decref(fields);
+		api_error(req, e, NULL);
+		return (KORE_RESULT_OK);
+	}
+	body = json_loads(json_string_value(json_object_get(fields, "body")),
+	    0, NULL);
+	err = protocol_failure(ERR_WITHDRAWN, NULL);
+	text = protocol_body(ctx->param, CK_FAILED, json_string_value(
+	    json_object_get(body, "createdAt")), NULL, err);
+	rargs_fcall(&a, FN_WAITLIST_FAIL, 0);
+	rargs_addf(&a, "%ld", cfg.checkout_ttl);
+	rargs_add(&a, RK_EVENTS);
+	rargs_add(&a, ctx->param);
+	rargs_add(&a, json_string_value(json_object_get(fields, "userId")));
+	rargs_add(&a, text);
+	ctx->data = text;
+	ctx->data_free = free;
+	ret = call_args_durable(req, ctx, WD_DONE, &a);
+	rargs_free(&a);
+	json_decref(err);
+	json_decref(body);
+	json_decref(fields);
+	return (ret);
+}
+
+/* waitlist_fail answered: withdrawn, or it was not waitlisted (409). */
+static int
+withdraw_done(struct http_request *req, struct ctx *ctx)
+{
+	json_t		*r;
+	const char	*v;
+	enum err	 e;
+
+	if ((e = call_result(ctx, &r)) != ERR_NONE) {
+		api_error(req, e, NULL);
+		return (KORE_RESULT_OK);
+	}
+	v = json_string_value(json_array_get(r, 0));
+	if (v != NULL && strcmp(v, "done") == 0)
+		api_json_text(req, 200, ctx->data, strlen(ctx->data));
+	else
+		api_error_extra(req, ERR_NOT_WAITLISTED, json_pack("{s:s}",
+		    "status", v != NULL ? v : ""));
+	json_decref(r);
+	return (KORE_RESULT_OK);
+}
+
+/*
+ * DELETE /api/checkout/:id (its owner, or an admin): a waitlisted
+ * checkout leaves its waitlist and fails "withdrawn"
+ *   200 the failed status; 400; 401; 403; 404; 409 not_waitlisted
+ */
+int
+checkout_withdraw(struct http_request *req, struct ctx *ctx)
+{
+	bson_oid_t	oid;
+	enum err	e;
+
+	switch (ctx->step) {
+	case WD_START:
+		if ((e = api_auth(req, ctx)) != ERR_NONE ||
+		    (e = api_param_oid(ctx, &oid)) != ERR_NONE) {
+			api_error(req, e, e == ERR_BAD_ID ? "checkoutId" : NULL);
+			return (KORE_RESULT_OK);
+		}
+		return (call_redis(req, ctx, WD_READ, "HGETALL %s%s",
+		    RK_CHECKOUT, ctx->param));
+	case WD_READ:
+		return (withdraw_read(req, ctx));
+	default:
+		return (withdraw_done(req, ctx));
 	}
 }
 
@@ -655,10 +799,10 @@ checkout_ws_connect(struct connection *c)
 
 	c->hdlr_extra = NULL;
 	/* Its request's waiter held the user's place until just now. */
-	if (w->rank < 3 && events_watch(c, w->user, w->id, w->rank,
-	    w->rank == 1 ? w->seq : 0, w->body) == -1)
-		w->rank = 3;
-	ws_send(c, w->body, strlen(w->body), w->rank >= 3);
+	if (w->rank < RANK_FINAL && events_watch(c, w->user, w->id, w->rank,
+	    w->rank == RANK_QUEUED ? w->seq : 0, w->body) == -1)
+		w->rank = RANK_FINAL;
+	ws_send(c, w->body, strlen(w->body), w->rank >= RANK_FINAL);
 	kore_free(w);
 	return (KORE_RESULT_OK);
 }
@@ -721,7 +865,7 @@ ws_start(struct http_request *req, struct ctx *ctx, struct ws *w)
 		return (KORE_RESULT_OK);
 	}
 	/* Watch from before the read: a change after it cannot be missed. */
-	if ((w->waiter = events_wait(req, ctx->who.sub, ctx->param, 4,
+	if ((w->waiter = events_wait(req, ctx->who.sub, ctx->param, RANK_NEVER,
 	    kore_time_ms() + (uint64_t)cfg.redis_timeout_ms * 2)) == NULL) {
 		api_error_msg(req, ERR_RATE_LIMITED, NULL, "at most %ld waiting "
 		    "requests and WebSockets per user", cfg.waiters_per_user);

@@ -5,7 +5,7 @@
  * Workers PUBLISH each new status body on RK_EVENTS.  Every API process
  * subscribes once and hands each message to the waiters registered for
  * that checkout id; nothing here polls.  A waiter remembers the newest
- * body it has seen (by rank: queued < processing < completed, failed) and
+ * body it has seen (by rank: queued < processing < waitlisted < final) and
  * is woken once that rank reaches the one it waits for, or at its
  * deadline.  Register before reading the current status, so that no
  * change between the read and the wait is missed.
@@ -172,11 +172,11 @@ deliver(struct waiter *w, json_t *body, const char *text, size_t len,
 	w->queued = NULL;
 	if (w->ws != NULL) {
 		ws = w->ws;
-		if (rank == 3) {	/* the last message: then it closes */
+		if (rank == RANK_FINAL) {	/* the last message: it closes */
 			remove_waiter(w);
 			free(w);
 		}
-		ws_send(ws, text, len, rank == 3);
+		ws_send(ws, text, len, rank == RANK_FINAL);
 		return;
 	}
 	json_decref(w->call->out);
@@ -378,7 +378,7 @@ events_watch(struct connection *ws, const char *user, const char *id,
 	if ((w = add_waiter(user, id, ws)) == NULL)
 		return (-1);
 	w->seen_rank = seen_rank;
-	w->wake_rank = 4;
+	w->wake_rank = RANK_NEVER;
 	w->seq = seq;
 	w->position = -1;
 	if (body != NULL && seq > 0 && (w->queued = strdup(body)) == NULL)

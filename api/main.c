@@ -73,6 +73,8 @@ static const struct route routes[] = {
 	{ POST, "/api/checkout", "checkout_submit", checkout_submit,
 	    TOKEN_IN_SCRIPT },
 	{ GET, "/api/checkout/:id", "checkout_status", checkout_status, T },
+	{ DELETE, "/api/checkout/:id", "checkout_withdraw", checkout_withdraw,
+	    T },
 	{ GET, "/api/checkout/:id/events", "checkout_events",
 	    checkout_events, TOKEN_OR_QUERY },
 	{ GET, "/api/orders", "orders_list", orders_list, T },

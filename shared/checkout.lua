@@ -27,6 +27,9 @@ The keys (names in shared/redis.h):
                        customer holds (reserved or in live orders)
   gate:back:<orderId>  the units of a cancelled or expired order are
                        back in the gate (two days)
+  waitlist:<pid>       sorted set: waitlisted checkouts by the ms they
+                       first joined (arrival order)
+  waitlist:products    the products with a waitlist (the sweeper's round)
   auth:epoch:<user>    the user's token epoch (tokens carry it as "ver")
   auth:revoked:<sig>   a logged-out token, by its signature, until expiry
   rl:submit:<user>     the user's submit bucket: "<milli-tokens>:<ms>"
@@ -58,6 +61,17 @@ local function split_lines(s)
     out[#out + 1] = {pid, tonumber(qty)}
   end
   return out
+end
+
+-- The job fields of a queued checkout (XADD, after the '*').
+local function job_fields(id, user, rid, created, lines, waitlist)
+  local f = {'checkoutId', id, 'userId', user, 'rid', rid or '',
+    'createdAt', created or '', 'lines', lines}
+  if waitlist then
+    f[#f + 1] = 'waitlist'
+    f[#f + 1] = '1'
+  end
+  return f
 end
 
 local function is_final(status)
@@ -97,7 +111,8 @@ ARGV: [1] id, [2] userId, [3] rid, [4] the queued body, [5] status TTL,
       ("" to take them from the hint), [11] TTL of a pending key,
       [12] the token's epoch ("ver"), or "-" when the API checked the
       token less than a second ago, [13] submits allowed per window,
-      [14] the window in ms, [15] now in ms
+      [14] the window in ms, [15] now in ms, [16] "1" to be waitlisted
+      rather than fail out_of_stock, else ""
 Reply: {"queued"}; {"replay", id}; {"mismatch"} (the key was used with
       another body); {"pending"} (another request with the key is being
       recorded); {"nocart"} (no hint: read the cart from the database
@@ -150,8 +165,8 @@ local function checkout_submit(keys, args)
   redis.call('HSET', keys[1], 'userId', args[2], 'status', 'queued',
     'body', args[4], 'rid', args[3], 'seq', redis.call('INCR', SEQ))
   redis.call('EXPIRE', keys[1], args[5])
-  redis.call('XADD', keys[2], '*', 'checkoutId', args[1], 'userId', args[2],
-    'rid', args[3], 'createdAt', args[9], 'lines', lines)
+  redis.call('XADD', keys[2], '*', unpack(job_fields(args[1], args[2],
+    args[3], args[9], lines, args[16] == '1')))
   if haskey then
     redis.call('SET', keys[3], 'done|' .. args[7] .. '|' .. args[1],
       'EX', args[8])
@@ -261,6 +276,18 @@ local function dead_letter(keys, msgid, id, user, reason, deliveries)
   redis.call('XADD', keys[4], '*', unpack(entry))
 end
 
+-- Waitlist checkout id for product pid (status waitlisted, body given):
+-- kept in arrival order (the first time it was waitlisted) with what
+-- requeueing it needs.
+local function waitlist_add(id, pid, created, lines)
+  local now = redis.call('TIME')
+  local ms = now[1] * 1000 + math.floor(now[2] / 1000)
+  redis.call('HSET', 'checkout:' .. id, 'wlpid', pid, 'lines', lines,
+    'createdAt', created)
+  redis.call('ZADD', 'waitlist:' .. pid, 'NX', ms, id)
+  redis.call('SADD', 'waitlist:products', pid)
+end
+
 local function finish(keys, args, j)
   local id, user, status, body = args[j + 1], args[j + 2], args[j + 3],
     args[j + 4]
@@ -277,6 +304,9 @@ local function finish(keys, args, j)
       for _, l in ipairs(split_lines(args[j + 6])) do ordered[l[1]] = l[2] end
       redis.call('INCR', keys[3])
       redis.call('DEL', 'cart:lines:' .. user)
+    elseif status == 'waitlisted' then
+      local pid, created = string.match(args[j + 9], '^(%x+)|(.*)$')
+      waitlist_add(id, pid, created, args[j + 6])
     end
     settle(id, user, ordered)
     if args[j + 5] ~= '' then
@@ -302,15 +332,18 @@ KEYS: [1] checkout:jobs, [2] stats:worker, [3] catalog:stock,
       [4] checkout:dead
 ARGV: [1] group, [2] status TTL, [3] events channel, [4] the batch's
       size, [5] its size bucket ("batch_le_<n>"), [6] how many the gate
-      refused, then nine per job: msgid, checkoutId, userId, status,
-      body, dead-letter reason ("" if none), the order's lines
-      "<productId>:<qty>,..." ("" unless completed), lock token ("" if
-      it holds none), deliveries so far ("-1" if not known).
+      refused, then ten per job: msgid, checkoutId, userId, status,
+      body, dead-letter reason ("" if none), lines "<productId>:<qty>,..."
+      (the order's when completed, the job's when waitlisted, else ""),
+      lock token ("" if it holds none), deliveries so far ("-1" if not
+      known), "<productId>|<createdAt>" of a waitlisted one (else "").
+A waitlisted checkout (status "waitlisted": out of stock, and its buyer
+asked to wait) joins that product's waitlist (waitlist_serve).
 Reply: per job, the status found before ("" if none).
 ]]
 local function batch_finish(keys, args)
   local out = {}
-  for j = 7, #args, 9 do
+  for j = 7, #args, 10 do
     out[#out + 1] = finish(keys, args, j)
   end
   if tonumber(args[4]) > 0 then
@@ -327,13 +360,13 @@ end
 --[[
 checkout_requeue: put a job at the back of the stream (its user is busy).
 KEYS: [1] checkout:jobs.  ARGV: [1] group, [2] msgid, [3] checkoutId,
-      [4] userId, [5] rid, [6] createdAt, [7] lines.
+      [4] userId, [5] rid, [6] createdAt, [7] lines, [8] "1" if it may
+      be waitlisted.
 Reply: the new entry's id.
 ]]
 local function checkout_requeue(keys, args)
-  local id = redis.call('XADD', keys[1], '*', 'checkoutId', args[3],
-    'userId', args[4], 'rid', args[5], 'createdAt', args[6],
-    'lines', args[7])
+  local id = redis.call('XADD', keys[1], '*', unpack(job_fields(args[3],
+    args[4], args[5], args[6], args[7], args[8] == '1')))
   redis.call('HSET', 'checkout:' .. args[3], 'seq', redis.call('INCR', SEQ))
   redis.call('XACK', keys[1], args[1], args[2])
   return id
@@ -431,6 +464,38 @@ local function gate_reserve(keys, args)
   return out
 end
 
+-- Offer pid's free units to its waitlist, oldest first, at now (ms): a
+-- checkout whose lines all fit is reserved as gate_reserve would and its
+-- job queued again; one that does not fit keeps its place.  Ids no
+-- longer waitlisted (withdrawn, failed) are dropped.  How many went.
+local function serve(pid, now)
+  local key, n = 'waitlist:' .. pid, 0
+  for _, id in ipairs(redis.call('ZRANGE', key, 0, 199)) do
+    local v = redis.call('GET', 'gate:stock:' .. pid)
+    if not v or v == 'gone' or tonumber(v) <= 0 then break end
+    local h = redis.call('HMGET', 'checkout:' .. id, 'status', 'userId',
+      'lines', 'rid', 'createdAt')
+    if h[1] ~= 'waitlisted' then
+      redis.call('ZREM', key, id)
+    else
+      local lines, fits = split_lines(h[3]), true
+      for _, l in ipairs(lines) do
+        local c = redis.call('GET', 'gate:stock:' .. l[1])
+        if not c or refusal(l, c, h[2], now) then fits = false end
+      end
+      if fits and redis.call('EXISTS', 'gate:resv:' .. id) == 0 then
+        reserve(id, h[2], lines)
+        redis.call('ZREM', key, id)
+        redis.call('HSET', 'checkout:' .. id, 'seq', redis.call('INCR', SEQ))
+        redis.call('XADD', 'checkout:jobs', '*', unpack(job_fields(id, h[2],
+          h[4], h[5], h[3], true)))
+        n = n + 1
+      end
+    end
+  end
+  return n
+end
+
 --[[
 gate_user_set: MongoDB found user holding units of a limited product
 the gate did not count (counts start when a reservation makes them):
@@ -457,14 +522,14 @@ repeat (the sweeper's repair, a retried request) a no-op.  A counter
 that exists takes the units; a missing one will be seeded from MongoDB,
 which has them already, so a seed under way is made to start again
 (catalog:version).  The customer counts of limited products go down;
-each product with a waitlist is served at once (waitlist_serve).
+each product's waitlist is served at once, before any new buyer.
 KEYS: [1] catalog:stock, [2] catalog:version.
 ARGV: [1] n, then per order: orderId, userId, lines
       "<productId>:<qty>,...".
 Reply: how many orders' units went back now.
 ]]
 local function gate_return(keys, args)
-  local n, bump = 0, false
+  local n, bump, pids = 0, false, {}
   for i = 2, 1 + 3 * tonumber(args[1]), 3 do
     if redis.call('SET', 'gate:back:' .. args[i], 1, 'NX', 'EX',
         172800) then
@@ -478,11 +543,16 @@ local function gate_return(keys, args)
           redis.call('INCRBY', key, l[2])
         end
         user_less(l[1], args[i + 1], l[2])
+        pids[l[1]] = true
       end
     end
   end
   if n > 0 then redis.call('INCR', keys[1]) end
   if bump then redis.call('INCR', keys[2]) end
+  local t = redis.call('TIME')
+  for pid in pairs(pids) do
+    serve(pid, t[1] * 1000 + math.floor(t[2] / 1000))
+  end
   return n
 end
 
@@ -721,9 +791,8 @@ local function dlq_replay(keys, args)
   redis.call('HSET', key, 'userId', f.userId, 'status', 'queued',
     'body', args[4], 'seq', redis.call('INCR', SEQ))
   redis.call('EXPIRE', key, args[2])
-  local msgid = redis.call('XADD', keys[2], '*', 'checkoutId', f.checkoutId,
-    'userId', f.userId, 'rid', f.rid or '', 'createdAt', f.createdAt or '',
-    'lines', f.lines)
+  local msgid = redis.call('XADD', keys[2], '*', unpack(job_fields(
+    f.checkoutId, f.userId, f.rid, f.createdAt, f.lines, f.waitlist == '1')))
   redis.call('XDEL', keys[1], args[1])
   redis.call('PUBLISH', args[3], args[4])
   return {f.checkoutId, msgid}
@@ -739,6 +808,82 @@ local function metrics_gauges(keys, args)
   local n = 0
   if type(p) == 'table' then n = p[1] end
   return {redis.call('XLEN', keys[1]), n, redis.call('HGETALL', keys[2])}
+end
+
+--[[
+waitlist_tick: the sweeper's visit to one product's waitlist: serve it
+(units may have come back by a restock), then name the checkouts whose
+wait is over (waitlisted WAITLIST_TTL_S ago, or the sale has ended or
+the product is gone) for waitlist_fail.
+KEYS: none.  ARGV: [1] productId, [2] now in ms, [3] WAITLIST_TTL_S in ms.
+Reply: {"empty"} (forgotten); {"seed"} (no counter: seed it, come back);
+      {"ok", served, then per checkout to fail: id, createdAt}.
+]]
+local function waitlist_tick(keys, args)
+  local pid, now = args[1], tonumber(args[2])
+  local key = 'waitlist:' .. pid
+  if redis.call('ZCARD', key) == 0 then
+    redis.call('SREM', 'waitlist:products', pid)
+    return {'empty'}
+  end
+  local v = redis.call('GET', 'gate:stock:' .. pid)
+  if not v then return {'seed'} end
+  local out = {'ok', serve(pid, now)}
+  local r = rules_of(pid)
+  local due
+  if v == 'gone' or (r and r.ends and now >= r.ends) then
+    due = redis.call('ZRANGE', key, 0, 99)
+  else
+    due = redis.call('ZRANGEBYSCORE', key, '-inf',
+      '(' .. (now - tonumber(args[3])), 'LIMIT', 0, 100)
+  end
+  for _, id in ipairs(due) do
+    out[#out + 1] = id
+    out[#out + 1] = redis.call('HGET', 'checkout:' .. id, 'createdAt') or ''
+  end
+  return out
+end
+
+--[[
+waitlist_fail: end waitlisted checkouts, each only if it is still on its
+product's waitlist (not served, not withdrawn since): status failed with
+the body given, published.  Withdrawal (DELETE /api/checkout/:id) is
+the same for one checkout of its owner.
+KEYS: none.  ARGV: [1] the status TTL, [2] the events channel, then per
+      checkout: id, userId ("" for any), the failed body.
+Reply: per checkout: "done" (it failed now), "notyours", or the status
+      it has ("" if none): nothing was changed.
+]]
+local function waitlist_fail(keys, args)
+  local out = {}
+  for i = 3, #args, 3 do
+    local id, user, body = args[i], args[i + 1], args[i + 2]
+    local key = 'checkout:' .. id
+    local h = redis.call('HMGET', key, 'status', 'userId', 'wlpid')
+    if user ~= '' and h[2] ~= user then
+      out[#out + 1] = 'notyours'
+    elseif h[1] ~= 'waitlisted' or not h[3] or
+        redis.call('ZREM', 'waitlist:' .. h[3], id) == 0 then
+      out[#out + 1] = h[1] or ''
+    else
+      redis.call('HSET', key, 'status', 'failed', 'body', body)
+      redis.call('EXPIRE', key, args[1])
+      redis.call('PUBLISH', args[2], body)
+      redis.call('HINCRBY', 'stats:worker', 'failed', 1)
+      out[#out + 1] = 'done'
+    end
+  end
+  return out
+end
+
+--[[
+waitlist_position: a waitlisted checkout's place on its product's list.
+KEYS: none.  ARGV: [1] checkoutId.  Reply: its rank from 0, or -1.
+]]
+local function waitlist_position(keys, args)
+  local pid = redis.call('HGET', 'checkout:' .. args[1], 'wlpid')
+  if not pid then return -1 end
+  return redis.call('ZRANK', 'waitlist:' .. pid, args[1]) or -1
 end
 
 -- The value of field name in a flat RESP2 map (XINFO's), or nil.
@@ -776,6 +921,10 @@ local function queue_state(keys, args)
 end
 
 redis.register_function('checkout_submit', checkout_submit)
+redis.register_function('waitlist_tick', waitlist_tick)
+redis.register_function('waitlist_fail', waitlist_fail)
+redis.register_function{function_name = 'waitlist_position',
+  callback = waitlist_position, flags = {'no-writes'}}
 redis.register_function('checkout_unidem', checkout_unidem)
 redis.register_function('batch_begin', batch_begin)
 redis.register_function('batch_finish', batch_finish)

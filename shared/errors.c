@@ -107,6 +107,8 @@ static const struct err_info errtab[ERR__COUNT] = {
 	    "buy" },
 	[ERR_WITHDRAWN] = { 409, "withdrawn",
 	    "the buyer withdrew the checkout from the waitlist" },
+	[ERR_NOT_WAITLISTED] = { 409, "not_waitlisted",
+	    "only a waitlisted checkout can be withdrawn" },
 	[ERR_BODY_TOO_LARGE] = { 413, "body_too_large",
 	    "the request body is larger than the limit" },
 	[ERR_CONTENT_TYPE] = { 415, "unsupported_media_type",

@@ -19,12 +19,13 @@ static const char *const names[] = {
 	[CK_PROCESSING] = "processing",
 	[CK_COMPLETED] = "completed",
 	[CK_FAILED] = "failed",
+	[CK_WAITLISTED] = "waitlisted",
 };
 
 const char *
 protocol_state_name(enum checkout_state s)
 {
-	if ((int)s < 0 || s > CK_FAILED)
+	if ((int)s < 0 || s > CK_WAITLISTED)
 		return ("");
 	return (names[s]);
 }
@@ -36,7 +37,7 @@ protocol_state(const char *text)
 
 	if (text == NULL || *text == '\0')
 		return (CK_UNKNOWN);
-	for (s = CK_QUEUED; s <= CK_FAILED; s++) {
+	for (s = CK_QUEUED; s <= CK_WAITLISTED; s++) {
 		if (strcmp(names[s], text) == 0)
 			return ((enum checkout_state)s);
 	}
@@ -48,12 +49,14 @@ protocol_rank(enum checkout_state s)
 {
 	switch (s) {
 	case CK_QUEUED:
-		return (1);
+		return (RANK_QUEUED);
 	case CK_PROCESSING:
-		return (2);
+		return (RANK_PROCESSING);
+	case CK_WAITLISTED:
+		return (RANK_WAITLISTED);
 	case CK_COMPLETED:
 	case CK_FAILED:
-		return (3);
+		return (RANK_FINAL);
 	default:
 		return (0);
 	}

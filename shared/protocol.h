@@ -26,8 +26,20 @@ enum checkout_state {
 	CK_QUEUED,		/* submitted, waiting in the stream */
 	CK_PROCESSING,		/* a worker has it */
 	CK_COMPLETED,		/* final: the order exists */
-	CK_FAILED		/* final: nothing was ordered */
+	CK_FAILED,		/* final: nothing was ordered */
+	CK_WAITLISTED		/* out of stock, waiting for returned units */
 };
+
+/*
+ * Ranks for waiting: 0 unknown, then queued < processing < waitlisted <
+ * final.  A waitlisted checkout is processed again when units come back
+ * (processing, a lower rank, is then not pushed again).
+ */
+#define RANK_QUEUED	1
+#define RANK_PROCESSING	2
+#define RANK_WAITLISTED	3
+#define RANK_FINAL	4
+#define RANK_NEVER	5	/* wake at no rank: a WebSocket's watch */
 
 /* The Redis functions of checkout.lua, by name. */
 #define FN_SUBMIT	"checkout_submit"
@@ -49,6 +61,9 @@ enum checkout_state {
 #define FN_LOCKS_RELEASE	"locks_release"
 #define FN_METRICS	"metrics_gauges"
 #define FN_QUEUE_STATE	"queue_state"
+#define FN_WAITLIST_TICK	"waitlist_tick"
+#define FN_WAITLIST_FAIL	"waitlist_fail"
+#define FN_WAITLIST_POS	"waitlist_position"
 #define FN_LIMIT	"limit_attempt"
 #define FN_FORGIVE	"limit_forgive"
 #define FN_TOKEN_STATE	"token_state"
@@ -63,7 +78,7 @@ const char		*protocol_state_name(enum checkout_state);
 /* The state a status text names; CK_UNKNOWN for NULL or anything else. */
 enum checkout_state	 protocol_state(const char *);
 
-/* Rank for waiting: 0 unknown, 1 queued, 2 processing, 3 final. */
+/* The rank of a state (RANK_*). */
 int			 protocol_rank(enum checkout_state);
 
 /*

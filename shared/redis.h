@@ -38,6 +38,8 @@
 #define RK_GATE_RULE	"gate:rule:"		/* + product: its sale rules */
 #define RK_GATE_USER	"gate:user:"		/* + product: units per customer */
 #define RK_GATE_BACK	"gate:back:"		/* + order: units returned */
+#define RK_WAITLIST	"waitlist:"		/* + product: waitlisted checkouts */
+#define RK_WAITLISTS	"waitlist:products"	/* products with a waitlist */
 #define CART_HINT_TTL	86400			/* seconds */
 
 /*

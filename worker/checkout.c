@@ -97,6 +97,7 @@ checkout_parse(const redisReply *entry, struct job *j)
 	snprintf(j->created, sizeof(j->created), "%s", checkout_field(entry,
 	    "createdAt"));
 	j->lines = strdup(checkout_field(entry, "lines"));
+	j->waitlist = strcmp(checkout_field(entry, "waitlist"), "1") == 0;
 	/* Bad lines only cost the gate: the transaction reads the cart. */
 	if (j->lines == NULL || protocol_lines_parse(j->lines, &j->want) == -1)
 		memset(&j->want, 0, sizeof(j->want));
@@ -156,7 +157,8 @@ begin(struct consumer *c, struct job **jobs, int n)
 		    strcmp(e->str, "busy") == 0)
 			continue;
 		jobs[i]->locked = 1;
-		jobs[i]->ack_only = protocol_rank(protocol_state(e->str)) == 3;
+		jobs[i]->ack_only = protocol_rank(protocol_state(e->str)) ==
+		    RANK_FINAL;
 		jobs[i]->first = strcmp(e->str, "first") == 0;
 	}
 	if (r != NULL && ret == -1 && r->type == REDIS_REPLY_ERROR)
@@ -206,7 +208,15 @@ failure(const struct job *j)
 	return (err);
 }
 
-/* batch_finish's eight arguments for job j. */
+/* Out of stock, and its buyer asked to wait for returned units. */
+static int
+waitlisted(const struct job *j)
+{
+	return (j->state == CK_FAILED && j->code == ERR_OUT_OF_STOCK &&
+	    j->waitlist && j->dead == NULL && j->product[0] != '\0');
+}
+
+/* batch_finish's ten arguments for job j. */
 static void
 finish_args(struct rargs *a, struct job *j)
 {
@@ -214,12 +224,15 @@ finish_args(struct rargs *a, struct job *j)
 	char	*body, *lines;
 
 	err = NULL;
+	if (waitlisted(j))
+		j->state = CK_WAITLISTED;
 	if (j->state == CK_FAILED)
 		err = failure(j);
 	body = j->ack_only || j->state == CK_UNKNOWN ? strdup("") :
 	    protocol_body(j->id, j->state, j->created, j->order, err);
 	lines = j->state == CK_COMPLETED ? ordered_lines(j->order) :
-	    strdup("");
+	    strdup(j->state == CK_WAITLISTED && j->lines != NULL ? j->lines :
+	    "");
 	rargs_add(a, j->msgid);
 	rargs_add(a, j->id);
 	rargs_add(a, j->user);
@@ -229,6 +242,10 @@ finish_args(struct rargs *a, struct job *j)
 	rargs_add(a, lines);
 	rargs_add(a, j->locked ? j->token : "");
 	rargs_addf(a, "%ld", j->deliveries);
+	if (j->state == CK_WAITLISTED)
+		rargs_addf(a, "%s|%s", j->product, j->created);
+	else
+		rargs_add(a, "");
 	free(body);
 	free(lines);
 	json_decref(err);
@@ -598,6 +615,7 @@ requeue(struct consumer *c, struct job *j)
 	rargs_add(&a, j->rid);
 	rargs_add(&a, j->created);
 	rargs_add(&a, j->lines != NULL ? j->lines : "");
+	rargs_add(&a, j->waitlist ? "1" : "");
 	freeReplyObject(conn_persist(c, &a));
 	rargs_free(&a);
 	log_info("worker: user busy, job requeued", "{s:s, s:s}", "rid",

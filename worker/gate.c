@@ -99,8 +99,8 @@ rule_arg(struct rargs *a, const struct order_seed *s)
 }
 
 /* Seed the counters of products pids; 0, or -1 (logged). */
-static int
-seed(struct consumer *c, char (*pids)[25], int n)
+int
+gate_seed(struct consumer *c, char (*pids)[25], int n)
 {
 	struct order_seed	*s;
 	struct rargs		 a;
@@ -268,7 +268,7 @@ gate_reserve(struct consumer *c, struct job **jobs, int n)
 		freeReplyObject(r);
 		if (nseed == 0)
 			break;
-		ret = seed(c, pids, nseed);
+		ret = gate_seed(c, pids, nseed);
 	}
 	if (ret == 0 && round == SEED_ROUNDS)
 		ret = -1;	/* the catalogue kept changing: later */

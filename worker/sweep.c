@@ -8,7 +8,11 @@
  *   2. returns to the gate the units of every cancelled or expired
  *      order still marked unitsBack "pending" LIFECYCLE_REPAIR_MS after
  *      its transition (its process died between MongoDB and Redis, or
- *      Redis was away), then marks them "done".
+ *      Redis was away), then marks them "done";
+ *   3. visits each product's waitlist (checkout.lua, waitlist_tick):
+ *      offers it the units a restock brought (returns are offered at
+ *      once by gate_return), and fails out_of_stock the checkouts that
+ *      waited WAITLIST_TTL_S or whose sale has ended.
  * Every worker runs one, so it survives restarts, and any number may run
  * at once: an expiry is a conditional update inside a transaction (two
  * sweepers conflict, the loser reruns and finds the order expired), and
@@ -222,6 +226,74 @@ repair(struct consumer *c)
 	return (k);
 }
 
+/* The failed bodies of waitlisted checkouts r names from element k on. */
+static void
+waitlist_end(struct consumer *c, const redisReply *r, size_t k)
+{
+	struct rargs	 a;
+	json_t		*err;
+	char		*body;
+	int		 n;
+
+	rargs_fcall(&a, FN_WAITLIST_FAIL, 0);
+	rargs_addf(&a, "%ld", cfg.checkout_ttl);
+	rargs_add(&a, RK_EVENTS);
+	err = protocol_failure(ERR_OUT_OF_STOCK, NULL);
+	for (n = 0; k + 1 < r->elements; k += 2, n++) {
+		body = protocol_body(r->element[k]->str, CK_FAILED,
+		    r->element[k + 1]->str, NULL, err);
+		rargs_add(&a, r->element[k]->str);
+		rargs_add(&a, "");
+		rargs_add(&a, body);
+		free(body);
+	}
+	if (n > 0) {
+		freeReplyObject(conn_persist(c, &a));
+		log_info("sweeper: waitlisted checkouts ended", "{s:i}",
+		    "count", n);
+	}
+	json_decref(err);
+	rargs_free(&a);
+}
+
+/*
+ * Step 3: each product's waitlist: served (units a restock brought, or
+ * a return the gate could not take at once), and those whose wait is
+ * over (WAITLIST_TTL_S, or the sale ended) failed out_of_stock.
+ */
+static void
+waitlists(struct consumer *c)
+{
+	redisReply	*pids, *r;
+	char		 pid[1][25];
+	size_t		 i;
+
+	if ((pids = conn_cmd(c, "SMEMBERS %s", RK_WAITLISTS)) == NULL)
+		return;
+	for (i = 0; pids->type == REDIS_REPLY_ARRAY && i < pids->elements;
+	    i++) {
+		if (pids->element[i]->type != REDIS_REPLY_STRING ||
+		    strlen(pids->element[i]->str) != 24)
+			continue;
+		r = conn_cmd(c, "FCALL %s 0 %s %lld %lld", FN_WAITLIST_TICK,
+		    pids->element[i]->str, (long long)db_now_ms(),
+		    (long long)cfg.waitlist_ttl_s * 1000);
+		if (r != NULL && r->type == REDIS_REPLY_ARRAY &&
+		    r->elements > 0 &&
+		    r->element[0]->type == REDIS_REPLY_STRING) {
+			if (strcmp(r->element[0]->str, "seed") == 0) {
+				memcpy(pid[0], pids->element[i]->str, 25);
+				(void)gate_seed(c, pid, 1);
+			} else if (strcmp(r->element[0]->str, "ok") == 0) {
+				waitlist_end(c, r, 2);
+			}
+		}
+		if (r != NULL)
+			freeReplyObject(r);
+	}
+	freeReplyObject(pids);
+}
+
 void *
 sweep_main(void *arg)
 {
@@ -235,6 +307,7 @@ sweep_main(void *arg)
 		    !stop_requested())
 			;
 		repair(&c);
+		waitlists(&c);
 		stop_sleep_ms(cfg.sweep_ms);
 	}
 	conn_drop(&c);

@@ -46,6 +46,8 @@ struct job {
 	char			 rid[64];	/* request id, for the logs */
 	char			 created[40];	/* createdAt of the checkout */
 	char			*lines;		/* new; the lines as submitted */
+	int			 waitlist;	/* waitlisted, not failed, when
+						   out of stock */
 	struct cart		 want;		/* lines, parsed */
 	long			 deliveries;	/* -1: not known (a first read) */
 	int64_t			 start;		/* ms, when this worker took it */
@@ -94,6 +96,7 @@ void		unlock_products(struct consumer *, char (*ids)[25], int n,
 
 /* gate.c */
 int		gate_reserve(struct consumer *, struct job **, int n);
+int		gate_seed(struct consumer *, char (*pids)[25], int n);
 void		gate_forget(struct consumer *, const char *product);
 void		gate_user_set(struct consumer *, const struct job *);
 
