@@ -416,6 +416,7 @@ product_input(json_t *body, int partial, json_t *fields, const char **field)
 	json_int_t	 stock;
 	int64_t		 cents;
 	enum err	 e;
+	int		 i;
 
 	if ((e = json_only_fields(body, product_fields, field)) != ERR_NONE)
 		return (e);
@@ -446,7 +447,11 @@ product_input(json_t *body, int partial, json_t *fields, const char **field)
 	if ((e = rules_input(body, fields, field)) != ERR_NONE)
 		return (e);
 	*field = "title";
-	return (json_object_size(fields) == 0 ? ERR_MISSING_FIELD : ERR_NONE);
+	for (i = 0; product_fields[i] != NULL; i++) {
+		if (json_object_get(fields, product_fields[i]) != NULL)
+			return (ERR_NONE);
+	}
+	return (ERR_MISSING_FIELD);
 }
 
 /* Append the fields of in (title, price, stock, rules set) to doc. */

@@ -81,6 +81,9 @@ def test_returned_units_go_to_the_waitlist_in_order_once(wl):
     places = [wl.get(f"/api/checkout/{i}", token=t).json()["position"]
               for i, t in zip(ids, tokens)]
     assert places == [0, 1, 2]
+    # Only its owner (or an admin) may withdraw it.
+    r = wl.request("DELETE", f"/api/checkout/{ids[1]}", token=tokens[0])
+    assert r.status_code == 403
     # The second withdraws; then two units come back, one at a time.
     r = wl.request("DELETE", f"/api/checkout/{ids[1]}", token=tokens[1])
     assert r.status_code == 200, r.text
