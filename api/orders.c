@@ -50,29 +50,20 @@ static const struct {
 
 /* ----- reads ----- */
 
-/* {userId?, status?, createdAt: {$gte from, $lt to}?} from c->in. */
+/* The listing c->in asks for, as MongoDB's filter. */
 static void
 list_filter(json_t *in, bson_t *filter)
 {
-	bson_oid_t	 user;
-	bson_t		 range;
-	json_t		*v;
+	struct orders_query	q;
+	json_t			*v;
 
-	bson_init(filter);
-	if ((v = json_object_get(in, "userId")) != NULL &&
-	    db_oid_parse(json_string_value(v), &user) == 0)
-		BSON_APPEND_OID(filter, "userId", &user);
-	if ((v = json_object_get(in, "status")) != NULL)
-		BSON_APPEND_UTF8(filter, "status", json_string_value(v));
-	if (json_object_get(in, "from") == NULL &&
-	    json_object_get(in, "to") == NULL)
-		return;
-	BSON_APPEND_DOCUMENT_BEGIN(filter, "createdAt", &range);
-	if ((v = json_object_get(in, "from")) != NULL)
-		BSON_APPEND_DATE_TIME(&range, "$gte", json_integer_value(v));
-	if ((v = json_object_get(in, "to")) != NULL)
-		BSON_APPEND_DATE_TIME(&range, "$lt", json_integer_value(v));
-	bson_append_document_end(filter, &range);
+	q.user = json_string_value(json_object_get(in, "userId"));
+	q.status = json_string_value(json_object_get(in, "status"));
+	q.from = json_is_integer(v = json_object_get(in, "from")) ?
+	    json_integer_value(v) : -1;
+	q.to = json_is_integer(v = json_object_get(in, "to")) ?
+	    json_integer_value(v) : -1;
+	orders_filter(&q, filter);
 }
 
 static void

@@ -23,4 +23,7 @@ int	migrate_admin(mongoc_client_t *, const char *email,
 int	queues_dlq(mongoc_client_t *, int argc, char **argv);
 int	queues_outbox(mongoc_client_t *, int argc, char **argv);
 
+/* shopctl orders [options] (orders.c; argv as main's): an exit status. */
+int	orders_command(mongoc_client_t *, int argc, char **argv);
+
 #endif

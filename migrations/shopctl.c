@@ -14,6 +14,8 @@
  *   shopctl dlq list|replay ID|drop ID       dead-lettered checkouts
  *   shopctl outbox list|replay ID|drop ID    parked notifications
  *                            (queues.c; ID may be --all)
+ *   shopctl orders [--status S] [--user ID] [--from T] [--to T]
+ *                  [--sort F] [--limit N]   the shop's orders (orders.c)
  *
  * Every step is idempotent: migrate runs at each `make run`.
  */
@@ -36,7 +38,8 @@ usage(void)
 	fprintf(stderr, "usage: shopctl check | env | config-doc | migrate | "
 	    "admin EMAIL\n       shopctl dlq list | dlq replay ID|--all | "
 	    "dlq drop ID|--all\n       shopctl outbox list | outbox replay "
-	    "ID|--all | outbox drop ID|--all\n");
+	    "ID|--all | outbox drop ID|--all\n       shopctl orders [--status "
+	    "S] [--user ID] [--from T] [--to T] [--sort F] [--limit N]\n");
 	exit(2);
 }
 
@@ -137,6 +140,9 @@ main(int argc, char **argv)
 	} else if (strcmp(argv[1], "outbox") == 0 && argc >= 3) {
 		client = connect_db();
 		ret = queues_outbox(client, argc - 2, argv + 2);
+	} else if (strcmp(argv[1], "orders") == 0) {
+		client = connect_db();
+		ret = orders_command(client, argc, argv);
 	} else {
 		usage();
 		return (2);

@@ -155,3 +155,24 @@ orders_json(const bson_t *doc)
 	lifecycle_json(o, doc);
 	return (o);
 }
+
+void
+orders_filter(const struct orders_query *q, bson_t *filter)
+{
+	bson_oid_t	 user;
+	bson_t		 range;
+
+	bson_init(filter);
+	if (q->user != NULL && db_oid_parse(q->user, &user) == 0)
+		BSON_APPEND_OID(filter, "userId", &user);
+	if (q->status != NULL)
+		BSON_APPEND_UTF8(filter, "status", q->status);
+	if (q->from < 0 && q->to < 0)
+		return;
+	BSON_APPEND_DOCUMENT_BEGIN(filter, "createdAt", &range);
+	if (q->from >= 0)
+		BSON_APPEND_DATE_TIME(&range, "$gte", q->from);
+	if (q->to >= 0)
+		BSON_APPEND_DATE_TIME(&range, "$lt", q->to);
+	bson_append_document_end(filter, &range);
+}

@@ -18,4 +18,15 @@
 /* A new JSON order (decimal prices, ISO time) from an orders document. */
 json_t	*orders_json(const bson_t *doc);
 
+/* What an order listing asks for (GET /api/orders, shopctl orders). */
+struct orders_query {
+	const char	*user;		/* an id, or NULL for everyone's */
+	const char	*status;	/* or NULL for any */
+	int64_t		 from;		/* createdAt >= from ms (-1: none) */
+	int64_t		 to;		/* createdAt < to ms (-1: none) */
+};
+
+/* The filter of q into filter (initialised here; bson_destroy it). */
+void	orders_filter(const struct orders_query *q, bson_t *filter);
+
 #endif

@@ -389,3 +389,22 @@ def test_every_transition_is_announced(paid):
             f"Order {other['id']} cancelled"]
     wait_until(lambda: all(w in subjects() for w in want), 20,
                "the buyer's emails")
+
+
+def test_shopctl_lists_orders_as_the_admin_does(stack):
+    a = product(stack, 7, 10)
+    first, t1 = ordered(stack, [(a, 2)])
+    second, _ = ordered(stack, [(a, 1)])
+    post(stack, first["id"], "cancel", {}, t1)
+    r = stack.shopctl("orders", "--status", "cancelled", "--limit", "500")
+    assert r.returncode == 0, r.stderr
+    assert first["id"] in r.stdout and second["id"] not in r.stdout
+    line = [x for x in r.stdout.splitlines() if first["id"] in x][0]
+    assert "cancelled" in line and "14.00" in line
+    r = stack.shopctl("orders", "--user", second["userId"])
+    assert second["id"] in r.stdout and "1 shown of 1 matching" in r.stdout
+    r = stack.shopctl("orders", "--sort", "total", "--limit", "1",
+                      "--from", second["createdAt"])
+    assert r.returncode == 0 and "1 shown" in r.stdout
+    r = stack.shopctl("orders", "--status", "lost")
+    assert r.returncode == 2 and "--status lost is invalid" in r.stderr
