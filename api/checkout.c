@@ -219,6 +219,7 @@ submit_call(struct http_request *req, struct ctx *ctx, struct submit *s,
 	rargs_addf(&a, "%ld", cfg.submit_window * 1000);
 	rargs_addf(&a, "%llu", (unsigned long long)db_now_ms());
 	rargs_add(&a, s->waitlist ? "1" : "");
+	rargs_add(&a, cfg.queue_positions ? "1" : "0");
 	r = call_args_durable(req, ctx, SUB_SUBMITTED, &a);
 	rargs_free(&a);
 	free(text);
@@ -948,5 +949,6 @@ void
 checkout_init(void)
 {
 	events_init(ws_send, ws_close);
-	queue_init();
+	if (cfg.queue_positions)
+		queue_init();
 }

@@ -12,7 +12,7 @@
  *
  * The answers are kept per process for TOKEN_CACHE_MS (1 s), by token
  * signature: a revocation takes effect everywhere within that second
- * (DESIGN.md asks for 2 s), and a client's burst of requests costs one
+ * (docs/ARCHITECTURE.md, section 2), and a client's burst of requests costs one
  * Redis lookup a second, not one per request.  Without Redis and without
  * a cached answer the request is a 503: a token is never trusted
  * unchecked.

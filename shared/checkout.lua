@@ -112,7 +112,8 @@ ARGV: [1] id, [2] userId, [3] rid, [4] the queued body, [5] status TTL,
       [12] the token's epoch ("ver"), or "-" when the API checked the
       token less than a second ago, [13] submits allowed per window,
       [14] the window in ms, [15] now in ms, [16] "1" to be waitlisted
-      rather than fail out_of_stock, else ""
+      rather than fail out_of_stock, else "", [17] "1" to keep the
+      checkout's place in line (QUEUE_POSITIONS)
 Reply: {"queued"}; {"replay", id}; {"mismatch"} (the key was used with
       another body); {"pending"} (another request with the key is being
       recorded); {"nocart"} (no hint: read the cart from the database
@@ -162,8 +163,12 @@ local function checkout_submit(keys, args)
     if haskey then redis.call('DEL', keys[3]) end
     return {'full'}
   end
-  redis.call('HSET', keys[1], 'userId', args[2], 'status', 'queued',
-    'body', args[4], 'rid', args[3], 'seq', redis.call('INCR', SEQ))
+  local f = {'userId', args[2], 'status', 'queued', 'body', args[4],
+    'rid', args[3]}
+  if args[17] == '1' then
+    f[9], f[10] = 'seq', redis.call('INCR', SEQ)
+  end
+  redis.call('HSET', keys[1], unpack(f))
   redis.call('EXPIRE', keys[1], args[5])
   redis.call('XADD', keys[2], '*', unpack(job_fields(args[1], args[2],
     args[3], args[9], lines, args[16] == '1')))

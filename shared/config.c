@@ -140,6 +140,9 @@ static const struct var vars[] = {
 	L("WAITLIST_TTL_S", waitlist_ttl_s, "3600", 1, 2592000,
 	    "seconds a waitlisted checkout waits for returned units, then "
 	    "it fails out_of_stock"),
+	L("QUEUE_POSITIONS", queue_positions, "1", 0, 1,
+	    "1: a queued checkout's status carries position and etaMs (one "
+	    "INCR per submit, one XINFO per API process a second); 0: not"),
 	L("SWEEP_INTERVAL_MS", sweep_ms, "1000", 50, 5000,
 	    "how often each worker expires unpaid orders, repairs returns "
 	    "and serves waitlists"),

@@ -90,6 +90,7 @@ struct config {
 	long	payment_window_s;	/* 0: orders start confirmed */
 	long	waitlist_ttl_s;		/* a waitlisted checkout then fails */
 	long	sweep_ms;		/* the worker's sweeper runs this often */
+	long	queue_positions;	/* 1: queued checkouts show their place */
 
 	/* Notifications (the notifier) */
 	char	smtp_url[CONFIG_STR_MAX];	/* empty: no email */

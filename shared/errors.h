@@ -3,7 +3,7 @@
  *
  * Functions return ERR_NONE or an enum err; only the API's reply code
  * turns one into HTTP.  Each entry maps to a status, a snake_case code
- * and a default message (DESIGN.md section 2).  To add an error, add it
+ * and a default message (docs/ARCHITECTURE.md section 2).  To add an error, add it
  * here and to the table in errors.c, in the same order.
  */
 #ifndef SHARED_ERRORS_H

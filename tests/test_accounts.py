@@ -1,5 +1,5 @@
 """
-test_accounts.py -- accounts and abuse (DESIGN.md section 2, "Users and
+test_accounts.py -- accounts and abuse (docs/ARCHITECTURE.md section 2; "Users and
 revocation" and "Limits"): logins counted before they are checked,
 tokens that can be revoked, user administration, the first admin, the
 submit, registration and hashing limits, secrets that must not ship,

@@ -1,6 +1,6 @@
 """
 test_auth.py -- register, login, JWT rules, roles and the login rate
-limit (DESIGN.md sections 1 and 2).
+limit (docs/ARCHITECTURE.md sections 1 and 2).
 """
 import time
 

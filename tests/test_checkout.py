@@ -1,5 +1,5 @@
 """
-test_checkout.py -- the checkout protocol (DESIGN.md section 3): submit,
+test_checkout.py -- the checkout protocol (docs/ARCHITECTURE.md 3): submit,
 status, long-poll, Prefer: wait, idempotency, backpressure, orders and
 the WebSocket push.  The invariants under load and failure are in
 test_invariants.py.

@@ -1,6 +1,6 @@
 """
 test_gate.py -- the stock gate and batched order transactions
-(DESIGN.md section 3, "Stock gate and batches"): refusals that cost no
+(docs/ARCHITECTURE.md section 3, "Worker"): refusals that cost no
 MongoDB operation, mixed outcomes in stream order inside one batch,
 reservations that come back when a checkout fails or its worker dies,
 a restock seen at once, and a flash sale that survives the database

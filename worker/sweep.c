@@ -33,6 +33,7 @@
 #include "worker.h"
 
 #define REPAIR_MAX	512	/* orders one repair pass looks at */
+#define WAITLIST_DUE_MAX	100	/* waits waitlist_tick ends at once */
 
 /* Up to max ids of orders matching q, oldest field first, into ids. */
 static int
@@ -226,8 +227,11 @@ repair(struct consumer *c)
 	return (k);
 }
 
-/* The failed bodies of waitlisted checkouts r names from element k on. */
-static void
+/*
+ * End the waitlisted checkouts r names from element k on (id, createdAt
+ * pairs): failed out_of_stock.  How many it named.
+ */
+static int
 waitlist_end(struct consumer *c, const redisReply *r, size_t k)
 {
 	struct rargs	 a;
@@ -254,6 +258,39 @@ waitlist_end(struct consumer *c, const redisReply *r, size_t k)
 	}
 	json_decref(err);
 	rargs_free(&a);
+	return (n);
+}
+
+/*
+ * One product's waitlist: served, and its ended waits failed, a hundred
+ * at a time while there are more.  A missing counter is seeded first.
+ */
+static void
+waitlist_visit(struct consumer *c, const char *product)
+{
+	redisReply	*r;
+	char		 pid[1][25];
+	int		 more, rounds;
+
+	for (rounds = 0, more = 1; more && rounds < 100 &&
+	    !stop_requested(); rounds++) {
+		more = 0;
+		r = conn_cmd(c, "FCALL %s 0 %s %lld %lld", FN_WAITLIST_TICK,
+		    product, (long long)db_now_ms(),
+		    (long long)cfg.waitlist_ttl_s * 1000);
+		if (r != NULL && r->type == REDIS_REPLY_ARRAY &&
+		    r->elements > 0 &&
+		    r->element[0]->type == REDIS_REPLY_STRING) {
+			if (strcmp(r->element[0]->str, "seed") == 0) {
+				memcpy(pid[0], product, 25);
+				more = gate_seed(c, pid, 1) == 0;
+			} else if (strcmp(r->element[0]->str, "ok") == 0) {
+				more = waitlist_end(c, r, 2) == WAITLIST_DUE_MAX;
+			}
+		}
+		if (r != NULL)
+			freeReplyObject(r);
+	}
 }
 
 /*
@@ -264,32 +301,16 @@ waitlist_end(struct consumer *c, const redisReply *r, size_t k)
 static void
 waitlists(struct consumer *c)
 {
-	redisReply	*pids, *r;
-	char		 pid[1][25];
+	redisReply	*pids;
 	size_t		 i;
 
 	if ((pids = conn_cmd(c, "SMEMBERS %s", RK_WAITLISTS)) == NULL)
 		return;
 	for (i = 0; pids->type == REDIS_REPLY_ARRAY && i < pids->elements;
 	    i++) {
-		if (pids->element[i]->type != REDIS_REPLY_STRING ||
-		    strlen(pids->element[i]->str) != 24)
-			continue;
-		r = conn_cmd(c, "FCALL %s 0 %s %lld %lld", FN_WAITLIST_TICK,
-		    pids->element[i]->str, (long long)db_now_ms(),
-		    (long long)cfg.waitlist_ttl_s * 1000);
-		if (r != NULL && r->type == REDIS_REPLY_ARRAY &&
-		    r->elements > 0 &&
-		    r->element[0]->type == REDIS_REPLY_STRING) {
-			if (strcmp(r->element[0]->str, "seed") == 0) {
-				memcpy(pid[0], pids->element[i]->str, 25);
-				(void)gate_seed(c, pid, 1);
-			} else if (strcmp(r->element[0]->str, "ok") == 0) {
-				waitlist_end(c, r, 2);
-			}
-		}
-		if (r != NULL)
-			freeReplyObject(r);
+		if (pids->element[i]->type == REDIS_REPLY_STRING &&
+		    strlen(pids->element[i]->str) == 24)
+			waitlist_visit(c, pids->element[i]->str);
 	}
 	freeReplyObject(pids);
 }
