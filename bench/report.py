@@ -180,6 +180,39 @@ def replicated_rows():
     return rows
 
 
+def after_sale_rows():
+    def pos(key):
+        return lambda r: fmt(get(r, "positions", key))
+
+    return [
+        ("cancels/s, an admin cancelling 1,000 orders (goal: 500)",
+         lambda r: fmt(get(r, "cancel", "cancels_per_s")) + ", p99 " +
+         fmt(get(r, "cancel", "p99_ms"), " ms")),
+        ("queue positions on: submits/s as a share of /health",
+         lambda r: fmt(get(r, "positions", "on",
+                           "submits_share_of_health"))),
+        ("queue positions off: the same", lambda r: fmt(get(
+            r, "positions", "off", "submits_share_of_health"))),
+        ("on / off: submits (goal: no measurable cost, ~1.0)",
+         pos("submit_share_on_over_off")),
+        ("on / off: orders/s draining one hot product, 2 workers",
+         pos("drain_on_over_off")),
+        ("payment-window sale: expired unpaid orders / resold from the "
+         "waitlist", lambda r: fmt(get(r, "payment_sale", "expired")) +
+         " / " + fmt(get(r, "payment_sale", "resold_from_waitlist"))),
+        ("from an expiry to the next buyer's order, median / max (goal: "
+         "1 s)", lambda r: fmt(get(r, "payment_sale",
+                                    "expiry_to_next_order_p50_s"), " s") +
+         " / " + fmt(get(r, "payment_sale", "expiry_to_next_order_max_s"),
+                     " s")),
+        ("confirmed orders at the end (goal: the stock, 100)",
+         lambda r: fmt(get(r, "payment_sale", "confirmed"))),
+        ("sale ended: every waitlisted buyer final after",
+         lambda r: fmt(get(r, "payment_sale", "waitlist_ended_all_final_s"),
+                       " s")),
+    ]
+
+
 def render_all():
     runs = load_runs()
     if not runs:
@@ -224,6 +257,18 @@ def render_all():
                 "every submit sent before it), so a checkout answered "
                 "202 survives the primary's death.", ""]
         out += table(runs, replicated_rows())
+    if any(get(r, "cancel") or get(r, "payment_sale") or
+           get(r, "positions") for _, _, r in runs):
+        out += ["## After the sale: cancels, queue positions, the "
+                "payment window and the waitlist", "",
+                "Cancels: 1,000 orders, one `POST /api/orders/:id/cancel` "
+                "each, 32 at a time.  Positions: the submit scenario and "
+                "the hot-product drain on a stack with `QUEUE_POSITIONS` "
+                "1 and one with 0, twice each.  The payment-window sale: "
+                "10,000 buyers with `waitlist: true` at 100 units, "
+                "`PAYMENT_WINDOW_S=3`, 30% of the first winners never pay.",
+                ""]
+        out += table(runs, after_sale_rows())
     for _, label, r in runs:
         soak = get(r, "soak")
         if soak:

@@ -23,6 +23,10 @@ runs each scenario against it:
   flash_notify the same sale with the notifier mailing every order
   replicated   submits and the sale on a replicated Redis (primary,
                replica, three Sentinels), without WAIT and with it
+  cancel       an admin cancelling 1,000 orders: cancels/s
+  positions    queue positions on and off: submits/s and the drain
+  payment_sale the flash sale with a payment window, a waitlist and
+               30% of winners who never pay
   soak         BENCH_SOAK=minutes: checkouts and cart writes for that
                long; cart-write latency at the start and at the end
 
@@ -33,8 +37,10 @@ Python server) and bench/REPORT.md, which shows both side by side;
 exits 1 if the flash sale sold anything but exactly BENCH_STOCK or
 answered any 5xx, or the soak's latency doubled.  BENCH_SCALE multiplies
 the sizes and durations.  `bench/run.py NAME...` runs only the named
-scenarios.
+scenarios; the others keep their last figures (results*.json says when
+each was measured, under "measured").
 """
+import datetime
 import json
 import os
 import platform
@@ -670,11 +676,205 @@ def sc_soak(s, shop, out):
                    "ok": last["p50_ms"] <= 2 * first["p50_ms"]}
 
 
+# ----- after the sale -----
+
+def placed_orders(s, pid, n, status="confirmed", qty=1):
+    """n orders of pid written straight into MongoDB (their units taken
+    from its stock): their ids."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    user = bson.ObjectId()
+    docs = [{"_id": bson.ObjectId(), "checkoutId": str(bson.ObjectId()),
+             "userId": user, "items": [{"productId": bson.ObjectId(pid),
+                                        "title": "bench item",
+                                        "quantity": qty, "price": 999}],
+             "total": 999 * qty, "createdAt": now, "status": status,
+             "history": [{"status": status, "at": now, "by": str(user)}]}
+            for _ in range(n)]
+    for i in range(0, n, 5000):
+        s.db.orders.insert_many(docs[i:i + 5000])
+    s.db.products.update_one({"_id": bson.ObjectId(pid)},
+                             {"$inc": {"stock": -n * qty}})
+    s.redis.delete(f"gate:stock:{pid}")
+    return [str(d["_id"]) for d in docs]
+
+
+def sc_cancel(s, shop, out):
+    """An admin cancelling BENCH_CANCELS (1,000) orders, one request
+    each, 32 at a time: each a transaction (order, stock, outbox event)
+    and a gate_return.  Goal: 500 cancels/s on the default server."""
+    n = int(int(os.environ.get("BENCH_CANCELS", "1000")) * SCALE)
+    stock = 10 ** 6
+    pid = shop.product(stock)
+    ids = placed_orders(s, pid, n)
+    reqs = [load.build("POST", f"/api/orders/{i}/cancel", b"{}",
+                       {"Authorization": f"Bearer {shop.admin}"})
+            for i in ids]
+    before = db_ops(s)
+    res = load.run("127.0.0.1", s.port, reqs, concurrency=32, keep=False)
+    took = res.finished - res.started
+    ok = res.count(lambda x: x == 200)
+    left = s.db.products.find_one({"_id": bson.ObjectId(pid)})["stock"]
+    out["cancel"] = {
+        "orders": n, "cancelled": ok, "seconds": round(took, 2),
+        "cancels_per_s": round(ok / took, 1),
+        "p50_ms": ms(res.percentile(50)), "p99_ms": ms(res.percentile(99)),
+        "db_ops_per_cancel": round((db_ops(s) - before) / max(1, n), 2),
+        "final_stock": left,
+        "ok": ok == n and left == stock}
+
+
+def sc_positions(s, shop, out):
+    """Queue positions on and off (QUEUE_POSITIONS): submits/s beside
+    /health, and the drain of one hot product with 2 workers, each on a
+    stack of its own; twice each, alternating, for the noise."""
+    rows = {"on": [], "off": []}
+    for flag in ("1", "0", "1", "0"):
+        ps = Stack(workers=0, name="bench-pos", env=dict(
+            BENCH_ENV, QUEUE_POSITIONS=flag)).start()
+        try:
+            pshop, fig = Shop(ps), {}
+            sc_health(ps, pshop, fig)
+            sc_submit(ps, pshop, fig)
+            row = {"health_per_s": fig["health"]["requests_per_s"],
+                   "submits_per_s": fig["submit"]["requests_per_s"],
+                   "submit_p99_ms": fig["submit"]["p99_ms"],
+                   "orders_per_s": end_to_end(ps, pshop, 2,
+                                              pshop.product(10 ** 9),
+                                              1)["orders_per_s"]}
+            row["submits_share_of_health"] = round(
+                row["submits_per_s"] / row["health_per_s"], 3)
+            rows["on" if flag == "1" else "off"].append(row)
+            progress(f"  positions {'on' if flag == '1' else 'off'}: "
+                     f"{json.dumps(row)}")
+        finally:
+            ps.cleanup()
+
+    def mean(k, key):
+        return round(sum(r[key] for r in rows[k]) / len(rows[k]), 3)
+    res = {k: {key: mean(k, key) for key in rows[k][0]} for k in rows}
+    res["runs"] = rows
+    res["submit_share_on_over_off"] = round(
+        res["on"]["submits_share_of_health"] /
+        res["off"]["submits_share_of_health"], 3)
+    res["drain_on_over_off"] = round(res["on"]["orders_per_s"] /
+                                     res["off"]["orders_per_s"], 3)
+    out["positions"] = res
+
+
+def payer(s, admin, pid, first_wave, pay_share, stop, seen):
+    """Pays the sale's orders as a payment provider would: a share of
+    the first STOCK orders (chosen by their ids, so repeatable), every
+    later one (they came off the waitlist)."""
+    sess = requests.Session()
+    h = {"Authorization": f"Bearer {admin}"}
+    while not stop.is_set():
+        for o in s.db.orders.find({"items.productId": bson.ObjectId(pid),
+                                   "status": "awaiting_payment"},
+                                  {"_id": 1, "total": 1}):
+            oid = str(o["_id"])
+            if oid in seen:
+                continue
+            if len(first_wave) < STOCK:
+                first_wave.add(oid)
+            seen[oid] = oid not in first_wave or \
+                int(oid[-6:], 16) % 100 < pay_share * 100
+            if seen[oid]:
+                sess.post(s.url(f"/api/orders/{oid}/payment"), headers=h,
+                          json={"reference": f"bench-{oid}",
+                                "amount": o["total"] / 100})
+        time.sleep(0.05)
+
+
+def sc_payment_sale(s0, shop0, out):
+    """The flash sale with a payment window: BUYERS buyers, all asking
+    to be waitlisted, STOCK units, PAYMENT_WINDOW_S = BENCH_PAY_WINDOW
+    (3 s); 30% of the first winners never pay.  Their orders expire,
+    their units go to waitlisted buyers, who pay.  Measured: from each
+    expiry to the next buyer's order (goal: 1 s), and that the
+    confirmed orders end equal to the stock."""
+    window = int(os.environ.get("BENCH_PAY_WINDOW", "3"))
+    ps = Stack(workers=0, name="bench-pay", env=dict(
+        BENCH_ENV, PAYMENT_WINDOW_S=str(window),
+        WAITLIST_TTL_S="3600")).start()
+    procs = []
+    try:
+        shop = Shop(ps)
+        pid = shop.product(STOCK, price=49.99, title="paid sale item")
+        tokens = shop.buyers(BUYERS, pid)
+        procs = [ps.start_worker() for _ in range(2)]
+        time.sleep(0.5)
+        stop, first, seen = threading.Event(), set(), {}
+        t = threading.Thread(target=payer, args=(ps, shop.admin, pid, first,
+                                                 0.7, stop, seen))
+        t.start()
+        reqs = [load.build("POST", "/api/checkout", b'{"waitlist":true}',
+                           {"Authorization": f"Bearer {tok}"})
+                for tok in tokens]
+        res = load.run("127.0.0.1", ps.port, reqs,
+                       concurrency=min(1000, BUYERS), keep=True)
+        end = time.time() + 120
+        while ps.db.orders.count_documents(
+                {"items.productId": bson.ObjectId(pid),
+                 "status": "confirmed"}) < STOCK and time.time() < end:
+            time.sleep(0.1)
+        stop.set()
+        t.join()
+        fig = payment_sale_figures(ps, pid, first, res)
+        # The sale ends: every buyer still waiting is told, at once.
+        t0 = time.time()
+        shop_patch(ps, shop, pid, {"saleEndsAt": iso_now(0.5)})
+        ids = checkout_ids(res)
+        wait_final(ps, ids, 300)
+        fig["waitlist_ended_all_final_s"] = round(time.time() - t0, 2)
+        out["payment_sale"] = fig
+    finally:
+        for p in procs:
+            ps.stop_worker(p)
+        ps.cleanup()
+
+
+def iso_now(plus):
+    return (datetime.datetime.now(datetime.timezone.utc) +
+            datetime.timedelta(seconds=plus)).strftime(
+                "%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def shop_patch(s, shop, pid, body):
+    r = requests.patch(s.url(f"/api/products/{pid}"), json=body,
+                       headers={"Authorization": f"Bearer {shop.admin}"})
+    r.raise_for_status()
+
+
+def payment_sale_figures(s, pid, first, res):
+    orders = list(s.db.orders.find({"items.productId": bson.ObjectId(pid)}))
+    expired = sorted(o["history"][-1]["at"] for o in orders
+                     if o["status"] == "expired")
+    later = sorted(o["createdAt"] for o in orders
+                   if str(o["_id"]) not in first)
+    gaps = [(b - a).total_seconds() for a, b in zip(expired, later)]
+    confirmed = sum(o["status"] == "confirmed" for o in orders)
+    stock = s.db.products.find_one({"_id": bson.ObjectId(pid)})["stock"]
+    five = res.count(lambda x: x >= 500 or x == 0)
+    return {
+        "buyers": BUYERS, "stock": STOCK, "http_5xx": five,
+        "submit_window_s": round(res.finished - res.started, 2),
+        "submit_p99_ms": ms(res.percentile(99)),
+        "first_wave": len(first), "expired": len(expired),
+        "resold_from_waitlist": len(later),
+        "expiry_to_next_order_p50_s": round(pct(gaps, 50), 3),
+        "expiry_to_next_order_max_s": round(max(gaps), 3) if gaps else None,
+        "confirmed": confirmed, "final_stock": stock,
+        "ok": confirmed == STOCK and stock == 0 and five == 0 and
+        len(later) == len(expired) and (not gaps or max(gaps) <= 1.0)}
+
+
 SCENARIOS = [("health", sc_health), ("products", sc_products),
              ("cart", sc_cart), ("login", sc_login), ("submit", sc_submit),
              ("ceiling", sc_ceiling), ("orders", sc_orders),
              ("flash", sc_flash), ("flash_notify", sc_flash_notify),
-             ("replicated", sc_replicated), ("soak", sc_soak)]
+             ("replicated", sc_replicated), ("cancel", sc_cancel),
+             ("positions", sc_positions),
+             ("payment_sale", sc_payment_sale), ("soak", sc_soak)]
 
 
 def machine():
@@ -702,6 +902,14 @@ def main():
     started = time.time()
     results = {"when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                "machine": machine(), "scale": SCALE, "scenarios": {}}
+    path = ROOT / f"bench/results{SUFFIX}.json"
+    if only and path.exists():
+        # Some scenarios only: the others keep their last figures, and
+        # each scenario says when it was measured.
+        last = json.loads(path.read_text())
+        results["scenarios"] = last.get("scenarios", {})
+        results["measured"] = last.get("measured", {
+            k: last.get("when") for k in results["scenarios"]})
     progress(f"starting the stack ({results['machine']['database']})")
     s = Stack(workers=0, name="bench", env=BENCH_ENV, notify=True).start()
     s.stop_notifier()   # started for flash_notify only
@@ -713,19 +921,22 @@ def main():
             progress(f"{name} ...")
             t0 = time.time()
             fn(s, shop, results["scenarios"])
+            results.setdefault("measured", {})[name] = time.strftime(
+                "%Y-%m-%dT%H:%M:%SZ", time.gmtime())
             if name in results["scenarios"]:
                 progress(f"{name}: {json.dumps(results['scenarios'][name])}"
                          f" ({time.time() - t0:.0f} s)")
     finally:
         s.cleanup()
     results["seconds"] = round(time.time() - started)
-    (ROOT / f"bench/results{SUFFIX}.json").write_text(
+    path.write_text(
         json.dumps(results, indent=2) + "\n")
     (ROOT / "bench/REPORT.md").write_text(report())
     progress(f"done in {results['seconds']} s: bench/results{SUFFIX}.json, "
              "bench/REPORT.md")
     ok = all(results["scenarios"].get(k, {"ok": True})["ok"]
-             for k in ("flash", "flash_notify", "replicated", "soak"))
+             for k in ("flash", "flash_notify", "replicated", "soak",
+                       "cancel", "payment_sale"))
     sys.exit(0 if ok else 1)
 
 

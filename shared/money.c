@@ -1,15 +1,20 @@
 /*
  * money.c -- decimal prices in, integer cents inside, decimals out.
  *
- * JSON numbers arrive as doubles (jansson), so "19.99" is 19.989999...;
- * a value is accepted when value * 100 lies within 1e-6 of an integer,
- * which admits every decimal with two places up to PRICE_MAX and refuses
- * any third place (the nearest double of x.xx1 is 1e-3 away).  Output
- * goes through json.c's dump, whose precision prints cents exactly.
+ * JSON numbers arrive as doubles (jansson keeps no text), so "19.99" is
+ * 19.989999...  The decimal a client wrote is recovered as the shortest
+ * text that reads back as the same double (what "%.17g" trimmed to its
+ * fewest digits gives: 19.99, 1e-09, 19.990000001); a value is accepted
+ * only when that text has at most two decimal places and no minus sign
+ * (-0.0 too).  A tolerance on value * 100 would let 1e-9 and
+ * 4.878795380330904e-25 through as 0.  Output goes through json.c's
+ * dump, whose precision prints cents exactly.
  */
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "config.h"
 #include "money.h"
@@ -20,10 +25,28 @@ money_max_cents(void)
 	return ((int64_t)cfg.price_max * 100);
 }
 
+/* Decimal places of the shortest text that reads back as d (d >= 0). */
+static int
+places(double d)
+{
+	char	buf[40], *e;
+	int	p, exp;
+
+	for (p = 1; p <= 17; p++) {
+		snprintf(buf, sizeof(buf), "%.*e", p - 1, d);
+		if (strtod(buf, NULL) == d)
+			break;
+	}
+	if ((e = strchr(buf, 'e')) == NULL)
+		return (99);
+	exp = atoi(e + 1);
+	return (p - 1 - exp > 0 ? p - 1 - exp : 0);
+}
+
 enum err
 money_from_json(const json_t *v, int64_t max_cents, int64_t *cents)
 {
-	double	d, scaled, rounded;
+	double	d, rounded;
 
 	if (json_is_integer(v)) {
 		if (json_integer_value(v) < 0 ||
@@ -35,11 +58,10 @@ money_from_json(const json_t *v, int64_t max_cents, int64_t *cents)
 	if (!json_is_real(v))
 		return (ERR_WRONG_TYPE);
 	d = json_real_value(v);
-	if (!isfinite(d) || d < 0)
+	if (!isfinite(d) || signbit(d) || places(d) > 2)
 		return (ERR_PRICE);
-	scaled = d * 100.0;
-	rounded = nearbyint(scaled);
-	if (fabs(scaled - rounded) > 1e-6 || rounded > (double)max_cents)
+	rounded = nearbyint(d * 100.0);
+	if (rounded > (double)max_cents)
 		return (ERR_PRICE);
 	*cents = (int64_t)rounded;
 	return (ERR_NONE);

@@ -40,6 +40,16 @@ TEST(money_refuses_bad_prices)
 	int64_t	c;
 
 	CHECK(parse("19.999", &c) == ERR_PRICE);
+	/* Once stored as 19.99 or 0: the text's places count, not the
+	 * double's distance from a cent. */
+	CHECK(parse("19.990000001", &c) == ERR_PRICE);
+	CHECK(parse("1e-9", &c) == ERR_PRICE);
+	CHECK(parse("-0.0", &c) == ERR_PRICE);
+	CHECK(parse("4.878795380330904e-25", &c) == ERR_PRICE);
+	CHECK(parse("0.000", &c) == ERR_NONE && c == 0);
+	CHECK(parse("1.10", &c) == ERR_NONE && c == 110);
+	CHECK(parse("0.07", &c) == ERR_NONE && c == 7);
+	CHECK(parse("123456.78", &c) == ERR_NONE && c == 12345678);
 	CHECK(parse("0.001", &c) == ERR_PRICE);
 	CHECK(parse("-1", &c) == ERR_PRICE);
 	CHECK(parse("-0.01", &c) == ERR_PRICE);
@@ -67,4 +77,20 @@ TEST(money_prints_exact_cents)
 	CHECK(strcmp(buf, "19.99") == 0);
 	money_format(5, buf, sizeof(buf));
 	CHECK(strcmp(buf, "0.05") == 0);
+}
+
+TEST(money_accepts_every_cent)
+{
+	int64_t	c, want;
+	char	text[32];
+	int	bad;
+
+	for (want = 0, bad = 0; want <= 100000000; want += want < 300000 ?
+	    1 : 997) {
+		snprintf(text, sizeof(text), "%lld.%02lld",
+		    (long long)(want / 100), (long long)(want % 100));
+		if (parse(text, &c) != ERR_NONE || c != want)
+			bad++;
+	}
+	CHECK(bad == 0);
 }

@@ -80,6 +80,8 @@ def test_cancel_returns_the_units_once(stack):
                                                      "cancelled"]
     assert "refund" not in got                      # never paid
     assert stock(stack, a) == 5
+    r = post(stack, order["id"], "fulfil", {}, admin_token(stack))
+    assert r.status_code == 409 and error(r)["status"] == "cancelled"
     again = post(stack, order["id"], "cancel", {}, token)
     assert again.status_code == 200
     assert again.json()["history"] == got["history"]
@@ -312,10 +314,12 @@ def test_a_thousand_expiries_return_exactly_their_units(paid):
         {"orderId": {"$in": ids}, "event": "order.expired"}) == 1000
 
 
-def test_killed_sweepers_and_database_return_nothing_twice(fresh_stack):
-    """SIGKILL the workers (and so their sweepers) and the database while
-    1,000 orders expire and buyers cancel: stock + units in live orders
-    stays what it was, and the gate agrees once all is settled."""
+def test_killed_sweepers_redis_and_database_return_nothing_twice(
+        fresh_stack):
+    """SIGKILL the workers (and so their sweepers), Redis and the
+    database while 1,000 orders expire and buyers cancel: stock + units
+    in live orders stays what it was, and the gate agrees once all is
+    settled."""
     s = fresh_stack(workers=2, env={"PAYMENT_WINDOW_S": "600",
                                     "SWEEP_INTERVAL_MS": "100",
                                     "SUBMIT_LIMIT": "1000"})
@@ -347,6 +351,10 @@ def test_killed_sweepers_and_database_return_nothing_twice(fresh_stack):
         time.sleep(0.5)
         s.start_mongo()
         s.start_worker()
+        time.sleep(0.5)
+        s.stop_redis(signal.SIGKILL)
+        time.sleep(0.3)
+        s.start_redis()
         s.start_worker()
         list(done)
 
