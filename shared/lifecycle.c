@@ -193,13 +193,19 @@ pay(struct txn *t, int i, const char *cur)
 	ref = str_at(t->docs[i], "payment.reference");
 	if (ref != NULL && strcmp(ref, r->reference) == 0)
 		return;			/* the same payment again */
-	if (ref != NULL)
-		return (refuse(&r->items[i], ERR_ALREADY_PAID));
+	if (ref != NULL) {
+		refuse(&r->items[i], ERR_ALREADY_PAID);
+		return;
+	}
 	if (strcmp(cur, OS_AWAITING) != 0 ||
-	    int_at(t->docs[i], "payBy", 0) < r->now)
-		return (refuse(&r->items[i], ERR_INVALID_TRANSITION));
-	if (int_at(t->docs[i], "total", -1) != r->amount)
-		return (refuse(&r->items[i], ERR_AMOUNT_MISMATCH));
+	    int_at(t->docs[i], "payBy", 0) < r->now) {
+		refuse(&r->items[i], ERR_INVALID_TRANSITION);
+		return;
+	}
+	if (int_at(t->docs[i], "total", -1) != r->amount) {
+		refuse(&r->items[i], ERR_AMOUNT_MISMATCH);
+		return;
+	}
 	t->sets[i] = change(t, i, OS_CONFIRMED);
 	BSON_APPEND_DOCUMENT_BEGIN(t->sets[i], "payment", &sub);
 	BSON_APPEND_UTF8(&sub, "reference", r->reference);
@@ -217,8 +223,10 @@ fulfil(struct txn *t, int i, const char *cur)
 
 	if (strcmp(cur, OS_FULFILLED) == 0)
 		return;
-	if (strcmp(cur, OS_CONFIRMED) != 0)
-		return (refuse(&r->items[i], ERR_INVALID_TRANSITION));
+	if (strcmp(cur, OS_CONFIRMED) != 0) {
+		refuse(&r->items[i], ERR_INVALID_TRANSITION);
+		return;
+	}
 	t->sets[i] = change(t, i, OS_FULFILLED);
 	BSON_APPEND_DOCUMENT_BEGIN(t->sets[i], "fulfilment", &sub);
 	if (r->carrier != NULL)
@@ -262,8 +270,10 @@ cancel(struct txn *t, int i, const char *cur)
 
 	if (strcmp(cur, OS_CANCELLED) == 0)
 		return;
-	if (strcmp(cur, OS_AWAITING) != 0 && strcmp(cur, OS_CONFIRMED) != 0)
-		return (refuse(&r->items[i], ERR_INVALID_TRANSITION));
+	if (strcmp(cur, OS_AWAITING) != 0 && strcmp(cur, OS_CONFIRMED) != 0) {
+		refuse(&r->items[i], ERR_INVALID_TRANSITION);
+		return;
+	}
 	give_back(t, i, OS_CANCELLED);
 }
 
@@ -271,8 +281,10 @@ static void
 expire(struct txn *t, int i, const char *cur)
 {
 	if (strcmp(cur, OS_AWAITING) != 0 ||
-	    int_at(t->docs[i], "payBy", INT64_MAX) > t->r->now)
-		return (refuse(&t->r->items[i], ERR_INVALID_TRANSITION));
+	    int_at(t->docs[i], "payBy", INT64_MAX) > t->r->now) {
+		refuse(&t->r->items[i], ERR_INVALID_TRANSITION);
+		return;
+	}
 	give_back(t, i, OS_EXPIRED);
 }
 
@@ -288,10 +300,14 @@ refund(struct txn *t, int i, const char *cur)
 	if (st != NULL && strcmp(st, REFUND_DONE) == 0 && ref != NULL &&
 	    strcmp(ref, r->reference) == 0)
 		return;
-	if (strcmp(cur, OS_CANCELLED) != 0 && strcmp(cur, OS_EXPIRED) != 0)
-		return (refuse(&r->items[i], ERR_INVALID_TRANSITION));
-	if (st == NULL || strcmp(st, REFUND_DUE) != 0)
-		return (refuse(&r->items[i], ERR_INVALID_TRANSITION));
+	if (strcmp(cur, OS_CANCELLED) != 0 && strcmp(cur, OS_EXPIRED) != 0) {
+		refuse(&r->items[i], ERR_INVALID_TRANSITION);
+		return;
+	}
+	if (st == NULL || strcmp(st, REFUND_DUE) != 0) {
+		refuse(&r->items[i], ERR_INVALID_TRANSITION);
+		return;
+	}
 	t->sets[i] = bson_new();
 	BSON_APPEND_DOCUMENT_BEGIN(t->sets[i], "refund", &sub);
 	BSON_APPEND_INT64(&sub, "amount", int_at(t->docs[i], "refund.amount",
@@ -318,8 +334,10 @@ decide(struct txn *t, int i)
 	if (bson_iter_init_find(&u, t->docs[i], "userId") &&
 	    BSON_ITER_HOLDS_OID(&u))
 		db_oid_hex(bson_iter_oid(&u), it->user);
-	if (!r->admin && strcmp(it->user, r->actor) != 0)
-		return (refuse(it, ERR_FORBIDDEN));
+	if (!r->admin && strcmp(it->user, r->actor) != 0) {
+		refuse(it, ERR_FORBIDDEN);
+		return;
+	}
 	if (it->seen[0] == '\0')
 		snprintf(it->seen, sizeof(it->seen), "%s", cur);
 	switch (r->what) {
