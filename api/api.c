@@ -60,6 +60,18 @@ has_header(struct http_request *req, const char *name)
 	return (0);
 }
 
+/* Where the body did not parse, for a JSON error's message; or NULL. */
+static const char *
+body_where(struct http_request *req, enum err e)
+{
+	struct ctx	*ctx = req->hdlr_extra;
+
+	if ((e != ERR_BAD_JSON && e != ERR_JSON_NUMBER) || ctx == NULL ||
+	    ctx->body_where[0] == '\0')
+		return (NULL);
+	return (ctx->body_where);
+}
+
 /* The one writer of error answers; extra (stolen, may be NULL) adds
  * fields of its own to the error object. */
 static void
@@ -67,15 +79,26 @@ error_reply(struct http_request *req, enum err e, const char *field,
     const char *message, json_t *extra)
 {
 	const struct err_info	*info;
+	const char		*where;
 	json_t			*err;
 
 	info = err_info(e);
 	err = json_pack("{s:s, s:s}", "code", info->code, "message", message);
+	where = body_where(req, e);
+	if (where != NULL)
+		json_object_set_new(err, "message", json_sprintf("%s (%s)",
+		    message, where));
 	if (field != NULL)
 		json_object_set_new(err, "field", json_string(field));
 	if (extra != NULL)
 		json_object_update(err, extra);
 	json_decref(extra);
+	/* RFC 6750: a 401 names the scheme (and why a token failed). */
+	if (info->status == 401 && !has_header(req, "www-authenticate"))
+		http_response_header(req, "www-authenticate", e ==
+		    ERR_UNAUTHENTICATED || e == ERR_BAD_CREDENTIALS ?
+		    "Bearer realm=\"checkout\"" :
+		    "Bearer realm=\"checkout\", error=\"invalid_token\"");
 	if ((info->status == 429 || info->status == 503) &&
 	    !has_header(req, "retry-after"))
 		http_response_header(req, "retry-after",
@@ -91,6 +114,13 @@ api_error(struct http_request *req, enum err e, const char *field)
 	char			 msg[256];
 
 	info = err_info(e);
+	if (e == ERR_PASSWORD_LENGTH) {		/* the limits in force */
+		snprintf(msg, sizeof(msg), "%s must have %ld to %ld "
+		    "characters", field != NULL ? field : "password",
+		    cfg.password_min, cfg.password_max);
+		error_reply(req, e, field, msg, NULL);
+		return;
+	}
 	if (field != NULL && info->with_field != NULL) {
 		snprintf(msg, sizeof(msg), info->with_field, field);
 		error_reply(req, e, field, msg, NULL);
@@ -152,7 +182,8 @@ api_body(struct http_request *req, struct ctx *ctx)
 	}
 	if (len > 0 && !json_content_type(req))
 		return (ERR_CONTENT_TYPE);
-	return (json_parse_body(data, len, &ctx->body));
+	return (json_parse_body(data, len, &ctx->body, ctx->body_where,
+	    sizeof(ctx->body_where)));
 }
 
 static int

@@ -74,6 +74,8 @@ struct ctx {
 	int			 token_state;	/* tokens.c's progress */
 	enum err		 auth_err;	/* its verdict, once checked */
 	json_t			*body;		/* new; the parsed body */
+	char			 body_where[160];	/* where it did not
+						   parse, for the 400 */
 	struct call		*call;		/* the call being waited on */
 	int			 step;		/* the handler's progress */
 	uint64_t		 start_us;	/* when the request began */
@@ -274,6 +276,7 @@ int		metrics_get(struct http_request *, struct ctx *);
 int		docs_openapi_get(struct http_request *, struct ctx *);
 int		docs_page(struct http_request *, struct ctx *);
 int		docs_script(struct http_request *, struct ctx *);
+int		docs_root(struct http_request *, struct ctx *);
 
 /* health.c */
 int		health_get(struct http_request *, struct ctx *);

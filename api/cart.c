@@ -732,6 +732,9 @@ input_error(struct http_request *req, enum err e, const char *field)
 	else if (e == ERR_INVALID)
 		api_error_msg(req, e, field, "%s is listed twice; a cart "
 		    "lists each product once", field);
+	else if (e == ERR_WRONG_TYPE && strstr(field, "productId") != NULL)
+		api_error_msg(req, e, field, "%s must be a string: a product "
+		    "id of 24 hexadecimal characters", field);
 	else
 		api_error(req, e, field);
 }

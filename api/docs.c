@@ -68,3 +68,18 @@ docs_script(struct http_request *req, struct ctx *ctx)
 	    (size_t)(_binary_redoc_standalone_js_end -
 	    _binary_redoc_standalone_js_start)));
 }
+
+/*
+ * GET / -> 200 {service, docs, openapi, health}: where a newcomer who
+ * opens the server's address goes next, instead of a bare 404.
+ */
+int
+docs_root(struct http_request *req, struct ctx *ctx)
+{
+	static const char	index[] = "{\"service\":\"checkout backend\","
+	    "\"docs\":\"/docs\",\"openapi\":\"/openapi.json\","
+	    "\"health\":\"/health\",\"ready\":\"/ready\"}";
+
+	(void)ctx;
+	return (answer(req, "application/json", index, sizeof(index) - 1));
+}

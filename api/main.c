@@ -46,6 +46,7 @@ mongoc_client_pool_t	*api_mongo;
 #define T	TOKEN_HEADER
 
 static const struct route routes[] = {
+	{ GET, "/", "root", docs_root, TOKEN_NONE },
 	{ GET, "/health", "health", health_get, TOKEN_NONE },
 	{ GET, "/ready", "ready", health_ready, TOKEN_NONE },
 	{ GET, "/metrics", "metrics", metrics_get, TOKEN_NONE },

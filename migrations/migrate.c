@@ -271,6 +271,28 @@ statuses(mongoc_client_t *client)
 	return (ret);
 }
 
+/* Say so when the shop has no admin yet, and how to make one: 0. */
+static int
+no_admin_yet(mongoc_client_t *client)
+{
+	mongoc_collection_t	*users;
+	bson_t			*q;
+	int64_t			 n;
+
+	users = db_coll(client, DB_USERS);
+	q = BCON_NEW("role", BCON_UTF8(ROLE_ADMIN));
+	n = mongoc_collection_count_documents(users, q, NULL, NULL, NULL,
+	    NULL);
+	if (n == 0)
+		fprintf(stderr, "shopctl: there is no admin yet: set "
+		    "ADMIN_EMAIL and ADMIN_PASSWORD (in .env) and run again, or "
+		    "run `build/shopctl admin you@example.com`; product writes "
+		    "and the admin routes need one\n");
+	bson_destroy(q);
+	mongoc_collection_destroy(users);
+	return (0);
+}
+
 int
 migrate_run(mongoc_client_t *client)
 {
@@ -291,6 +313,6 @@ migrate_run(mongoc_client_t *client)
 	log_info("migrate: indexes and validators in place", "{s:s}",
 	    "database", cfg.mongo_db);
 	if (cfg.admin_email[0] == '\0')
-		return (0);
+		return (no_admin_yet(client));
 	return (migrate_admin(client, cfg.admin_email, cfg.admin_password));
 }

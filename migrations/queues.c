@@ -79,6 +79,13 @@ dead_letters(redisContext *r, const char *id)
 	rep = id == NULL ?
 	    redisCommand(r, "XRANGE %s - +", RK_DEAD) :
 	    redisCommand(r, "XRANGE %s %s %s", RK_DEAD, id, id);
+	if (rep != NULL && rep->type == REDIS_REPLY_ERROR && id != NULL &&
+	    strstr(rep->str, "Invalid stream ID") != NULL) {
+		fprintf(stderr, "shopctl: %s is not a dead letter's id (the "
+		    "ENTRY column of `shopctl dlq list`, such as "
+		    "1796265974695-0)\n", id);
+		exit(1);
+	}
 	if (rep == NULL || rep->type != REDIS_REPLY_ARRAY) {
 		fprintf(stderr, "shopctl: cannot read %s: %s\n", RK_DEAD,
 		    rep != NULL && rep->str != NULL ? rep->str : r->errstr);
@@ -105,7 +112,9 @@ dlq_list(redisContext *r)
 		    field(kv, "userId"), *field(kv, "deliveries") != '\0' ?
 		    field(kv, "deliveries") : "-", when, field(kv, "reason"));
 	}
-	printf("%zu dead-lettered\n", rep->elements);
+	printf("%zu dead-lettered (Redis %s:%d, database %d)\n",
+	    rep->elements, r->tcp.host != NULL ? r->tcp.host : cfg.redis_host,
+	    r->tcp.port, cfg.redis_db);
 	freeReplyObject(rep);
 }
 

@@ -94,7 +94,13 @@ cmd_admin(mongoc_client_t *client, const char *email)
 	const char	*pw;
 
 	if ((pw = admin_password(pwbuf, sizeof(pwbuf))) == NULL ||
-	    validate_password(pw) != ERR_NONE) {
+	    *pw == '\0') {
+		fprintf(stderr, "shopctl: no password was given: set "
+		    "ADMIN_PASSWORD, or type it on the first line of the "
+		    "input\n");
+		return (1);
+	}
+	if (validate_password(pw) != ERR_NONE) {
 		fprintf(stderr, "shopctl: the password must have %ld to %ld "
 		    "characters\n", cfg.password_min, cfg.password_max);
 		return (1);

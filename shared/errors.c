@@ -15,6 +15,8 @@ static const struct err_info errtab[ERR__COUNT] = {
 	    "accepted: a string contains \\u0000 (NUL)" },
 	[ERR_JSON_DUPLICATE_KEY] = { 400, "invalid_json", "the request body "
 	    "is not accepted: an object names the same key twice" },
+	[ERR_JSON_NUMBER] = { 400, "out_of_range", "a number in the body is "
+	    "beyond what any field accepts (integers up to 2^63 - 1)" },
 	[ERR_NOT_OBJECT] = { 400, "invalid_body",
 	    "the request body must be a JSON object" },
 	[ERR_MISSING_FIELD] = { 400, "missing_field",
@@ -32,7 +34,7 @@ static const struct err_info errtab[ERR__COUNT] = {
 	[ERR_BAD_EMAIL] = { 400, "invalid_email",
 	    "email must be a valid address of at most 254 characters" },
 	[ERR_PASSWORD_LENGTH] = { 400, "invalid_password",
-	    "password length is outside the allowed range" },
+	    "password must have PASSWORD_MIN to PASSWORD_MAX characters" },
 	[ERR_PRICE] = { 400, "invalid_price",
 	    "price must be a number from 0 to the maximum, with at most 2 "
 	    "decimal places" },
@@ -66,7 +68,9 @@ static const struct err_info errtab[ERR__COUNT] = {
 	[ERR_FORBIDDEN] = { 403, "forbidden",
 	    "you may not access this resource" },
 	[ERR_ADMIN_ONLY] = { 403, "admin_only",
-	    "this action requires the admin role" },
+	    "this action requires the admin role (an admin is created by "
+	    "`shopctl migrate` from ADMIN_EMAIL and ADMIN_PASSWORD, or by "
+	    "`shopctl admin EMAIL`)" },
 	[ERR_PAYMENTS_ONLY] = { 403, "payments_only",
 	    "recording a payment requires the admin or the payments role" },
 	[ERR_WRONG_PASSWORD] = { 403, "wrong_password",

@@ -8,25 +8,35 @@
 #include <math.h>
 #include <string.h>
 
+#include <stdio.h>
+
 #include "json.h"
 
 enum err
-json_parse_body(const void *data, size_t len, json_t **out)
+json_parse_body(const void *data, size_t len, json_t **out, char *where,
+    size_t wherelen)
 {
 	json_error_t	 jerr;
 	json_t		*v;
 
 	*out = NULL;
+	if (where != NULL && wherelen > 0)
+		where[0] = '\0';
 	if (len == 0) {
 		*out = json_object();
 		return (ERR_NONE);
 	}
 	if ((v = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr)) == NULL) {
+		if (where != NULL)
+			snprintf(where, wherelen, "line %d, column %d: %s",
+			    jerr.line, jerr.column, jerr.text);
 		switch (json_error_code(&jerr)) {
 		case json_error_null_character:
 			return (ERR_JSON_NUL);
 		case json_error_duplicate_key:
 			return (ERR_JSON_DUPLICATE_KEY);
+		case json_error_numeric_overflow:
+			return (ERR_JSON_NUMBER);
 		default:
 			return (ERR_BAD_JSON);
 		}

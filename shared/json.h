@@ -18,9 +18,12 @@
 /*
  * Parse a body that must be one JSON object.  An empty body parses as {}.
  * On ERR_NONE *out is new; otherwise ERR_BAD_JSON (or, more precisely,
- * ERR_JSON_NUL or ERR_JSON_DUPLICATE_KEY) or ERR_NOT_OBJECT.
+ * ERR_JSON_NUL, ERR_JSON_DUPLICATE_KEY or ERR_JSON_NUMBER) or
+ * ERR_NOT_OBJECT.  where (may be NULL) gets the place and jansson's
+ * words for a parse error: "line 1, column 9: ..."; else "".
  */
-enum err	json_parse_body(const void *data, size_t len, json_t **out);
+enum err	json_parse_body(const void *data, size_t len, json_t **out,
+		    char *where, size_t wherelen);
 
 /* Dump compactly, with reals precise to the cent; new, free() it. */
 char		*json_dump_body(const json_t *v);

@@ -9,16 +9,23 @@
 TEST(body_must_be_an_object)
 {
 	json_t	*v;
+	char	 where[160];
 
-	CHECK(json_parse_body("", 0, &v) == ERR_NONE && json_is_object(v));
+	CHECK(json_parse_body("", 0, &v, NULL, 0) == ERR_NONE &&
+	    json_is_object(v));
 	json_decref(v);
-	CHECK(json_parse_body("{\"a\":1}", 7, &v) == ERR_NONE);
+	CHECK(json_parse_body("{\"a\":1}", 7, &v, NULL, 0) == ERR_NONE);
 	json_decref(v);
-	CHECK(json_parse_body("[1]", 3, &v) == ERR_NOT_OBJECT && v == NULL);
-	CHECK(json_parse_body("{\"a\":", 5, &v) == ERR_BAD_JSON);
-	CHECK(json_parse_body("{\"a\":1,\"a\":2}", 13, &v) ==
+	CHECK(json_parse_body("[1]", 3, &v, NULL, 0) == ERR_NOT_OBJECT &&
+	    v == NULL);
+	CHECK(json_parse_body("{\"a\":", 5, &v, where, sizeof(where)) ==
+	    ERR_BAD_JSON && strncmp(where, "line 1, column 5", 16) == 0);
+	CHECK(json_parse_body("{\"a\":1,\"a\":2}", 13, &v, NULL, 0) ==
 	    ERR_JSON_DUPLICATE_KEY);
-	CHECK(json_parse_body("{\"a\":\"\\u0000\"}", 14, &v) == ERR_JSON_NUL);
+	CHECK(json_parse_body("{\"a\":\"\\u0000\"}", 14, &v, NULL, 0) ==
+	    ERR_JSON_NUL);
+	CHECK(json_parse_body("{\"q\":99999999999999999999999}", 30, &v,
+	    NULL, 0) == ERR_JSON_NUMBER);
 }
 
 TEST(field_types_are_checked)
