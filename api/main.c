@@ -168,7 +168,8 @@ kore_parent_configure(int argc, char **argv)
 	http_hsts_enable = 0;	/* TLS and HSTS belong to the proxy */
 
 	if (metrics_start() == -1)
-		die("cannot map the shared metrics counters");
+		die("cannot map the shared metrics counters (or more routes "
+		    "than api/metrics.c's MAX_ROUTES)");
 	if ((srv = kore_server_lookup("api")) == NULL)
 		die("the kore configuration has no `server api` block");
 	snprintf(port, sizeof(port), "%ld", cfg.port);

@@ -22,7 +22,7 @@
 #include "../shared/protocol.h"
 #include "../shared/redis.h"
 
-#define MAX_ROUTES	32
+#define MAX_ROUTES	64	/* routes, plus one for "none" */
 #define NBUCKETS	13
 
 static const int	codes[] = { 200, 201, 202, 204, 400, 401, 403, 404,
@@ -48,11 +48,13 @@ metrics_init(const char *const *route_names, size_t n)
 {
 	size_t	i;
 
+	if (n + 1 > MAX_ROUTES)
+		return (-1);	/* a route would go uncounted: MAX_ROUTES */
 	shared = mmap(NULL, sizeof(*shared), PROT_READ | PROT_WRITE,
 	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (shared == MAP_FAILED)
 		return (-1);
-	nroutes = n + 1 < MAX_ROUTES ? n : MAX_ROUTES - 1;
+	nroutes = n;
 	for (i = 0; i < nroutes; i++)
 		names[i] = route_names[i];
 	names[nroutes] = "none";
