@@ -6,13 +6,15 @@
  *   POST /api/orders/:id/fulfil {carrier?, tracking?}  admin
  *   POST /api/orders/:id/cancel {reason?}              owner or admin
  *   POST /api/orders/:id/refund {reference}            admin
- * Each transition is one transaction on a DB thread; one that does not
- * apply is a 409 naming the order's current status.  Units a cancel
+ * Concurrent transitions run together, one transaction per group (group
+ * commit, below); one that does not apply is a 409 naming the order's
+ * current status.  Units a cancel
  * gives back go to the stock gate before the answer (gate_return); if
  * Redis is away, the worker's sweeper returns them within seconds.
  * Orders are created only by the worker; their prices are those at the
  * time of the order.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -260,42 +262,123 @@ orders_get(struct http_request *req, struct ctx *ctx)
 
 /* ----- transitions ----- */
 
-/* The transition c->in asks for, on a DB thread. */
+/*
+ * Group commit: the transitions that concurrent requests of this API
+ * process ask for run together, up to GROUP_MAX in one transaction.  The
+ * first DB thread to find no group running leads the next one; the
+ * others wait for their results.  A sale's cancels of one product then
+ * cost one stock increment per group instead of a transaction each,
+ * conflicting with each other.  No order appears twice in a group (a
+ * second request for it waits for the next).
+ */
+#define GROUP_MAX	64
+
+struct pending {
+	struct lc_item		 item;		/* asked, then decided */
+	int			 done;
+	int			 failed;	/* the database failed */
+	TAILQ_ENTRY(pending)	 list;
+};
+
+TAILQ_HEAD(pendingq, pending);
+
+static pthread_mutex_t	group_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t	group_done = PTHREAD_COND_INITIALIZER;
+static struct pendingq	group_queue = TAILQ_HEAD_INITIALIZER(group_queue);
+static int		group_leading;
+
+/* Take the next group off the queue into g (lock held); its size. */
+static int
+group_take(struct pending **g)
+{
+	struct pending	*p, *next;
+	int		 n, k;
+
+	n = 0;
+	for (p = TAILQ_FIRST(&group_queue); p != NULL && n < GROUP_MAX;
+	    p = next) {
+		next = TAILQ_NEXT(p, list);
+		for (k = 0; k < n && !bson_oid_equal(&g[k]->item.id,
+		    &p->item.id); k++)
+			;
+		if (k < n)
+			continue;	/* that order is in this group already */
+		TAILQ_REMOVE(&group_queue, p, list);
+		g[n++] = p;
+	}
+	return (n);
+}
+
+/* Lead one group (lock held on entry and on return). */
+static void
+group_lead(mongoc_client_t *client)
+{
+	struct pending		*g[GROUP_MAX];
+	struct lc_item		 items[GROUP_MAX];
+	struct lc_request	 r;
+	int			 i, n, ret;
+
+	group_leading = 1;
+	n = group_take(g);
+	pthread_mutex_unlock(&group_lock);
+	memset(&r, 0, sizeof(r));
+	for (i = 0; i < n; i++)
+		items[i] = g[i]->item;
+	r.now = db_now_ms();
+	r.items = items;
+	r.n = n;
+	if ((ret = lifecycle_apply(client, &r)) == -1)
+		log_warn("orders: transitions failed", "{s:s, s:i}", "error",
+		    r.error, "group", n);
+	pthread_mutex_lock(&group_lock);
+	for (i = 0; i < n; i++) {
+		g[i]->item = items[i];		/* its order and lines move */
+		g[i]->failed = ret == -1;
+		g[i]->done = 1;
+	}
+	group_leading = 0;
+	pthread_cond_broadcast(&group_done);
+}
+
+/* The transition c->in asks for, on a DB thread, in a group. */
 static void
 transition_run(struct call *c, mongoc_client_t *client)
 {
-	struct lc_request	r;
-	struct lc_item		it;
-	json_t			*in = c->in;
+	struct pending	 p;
+	struct lc_item	*it = &p.item;
+	json_t		*in = c->in;
 
-	memset(&r, 0, sizeof(r));
-	memset(&it, 0, sizeof(it));
-	r.what = (enum transition)json_integer_value(json_object_get(in,
+	memset(&p, 0, sizeof(p));
+	it->what = (enum transition)json_integer_value(json_object_get(in,
 	    "what"));
-	r.actor = json_string_value(json_object_get(in, "actor"));
-	r.admin = json_is_true(json_object_get(in, "admin"));
-	r.reference = json_string_value(json_object_get(in, "reference"));
-	r.amount = json_integer_value(json_object_get(in, "amount"));
-	r.carrier = json_string_value(json_object_get(in, "carrier"));
-	r.tracking = json_string_value(json_object_get(in, "tracking"));
-	r.reason = json_string_value(json_object_get(in, "reason"));
-	r.now = db_now_ms();
-	r.items = &it;
-	r.n = 1;
-	db_oid_parse(json_string_value(json_object_get(in, "id")), &it.id);
-	if (lifecycle_apply(client, &r) == -1) {
-		log_warn("orders: transition failed", "{s:s}", "error",
-		    r.error);
+	it->actor = json_string_value(json_object_get(in, "actor"));
+	it->admin = json_is_true(json_object_get(in, "admin"));
+	it->reference = json_string_value(json_object_get(in, "reference"));
+	it->amount = json_integer_value(json_object_get(in, "amount"));
+	it->carrier = json_string_value(json_object_get(in, "carrier"));
+	it->tracking = json_string_value(json_object_get(in, "tracking"));
+	it->reason = json_string_value(json_object_get(in, "reason"));
+	db_oid_parse(json_string_value(json_object_get(in, "id")), &it->id);
+	pthread_mutex_lock(&group_lock);
+	TAILQ_INSERT_TAIL(&group_queue, &p, list);
+	while (!p.done) {
+		if (!group_leading)
+			group_lead(client);
+		else
+			pthread_cond_wait(&group_done, &group_lock);
+	}
+	pthread_mutex_unlock(&group_lock);
+	if (p.failed) {
 		c->err = ERR_MONGO_DOWN;
 		return;
 	}
-	c->out = json_pack("{s:i, s:s, s:s}", "err", (int)it.err, "status",
-	    it.status, "user", it.user);
-	if (it.order != NULL)
-		json_object_set(c->out, "order", it.order);
-	if (it.lines != NULL)
-		json_object_set_new(c->out, "lines", json_string(it.lines));
-	lifecycle_clear(&r);
+	c->out = json_pack("{s:i, s:s, s:s}", "err", (int)it->err, "status",
+	    it->status, "user", it->user);
+	if (it->order != NULL)
+		json_object_set_new(c->out, "order", it->order);
+	if (it->lines != NULL)
+		json_object_set_new(c->out, "lines", json_string(it->lines));
+	free(it->lines);
 }
 
 /* An optional text field of the body into in; ERR_NONE or why not. */

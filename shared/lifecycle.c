@@ -170,7 +170,7 @@ change(struct txn *t, int i, const char *status)
 	bson_append_document_begin(&hist, key, -1, &entry);
 	BSON_APPEND_UTF8(&entry, "status", status);
 	BSON_APPEND_DATE_TIME(&entry, "at", t->r->now);
-	BSON_APPEND_UTF8(&entry, "by", t->r->actor);
+	BSON_APPEND_UTF8(&entry, "by", t->r->items[i].actor);
 	bson_append_document_end(&hist, &entry);
 	bson_append_array_end(set, &hist);
 	BSON_APPEND_DATE_TIME(set, "updatedAt", t->r->now);
@@ -186,54 +186,54 @@ refuse(struct lc_item *it, enum err e)
 static void
 pay(struct txn *t, int i, const char *cur)
 {
-	struct lc_request	*r = t->r;
+	struct lc_item		*a = &t->r->items[i];
 	const char		*ref;
 	bson_t			 sub;
 
 	ref = str_at(t->docs[i], "payment.reference");
-	if (ref != NULL && strcmp(ref, r->reference) == 0)
+	if (ref != NULL && strcmp(ref, a->reference) == 0)
 		return;			/* the same payment again */
 	if (ref != NULL) {
-		refuse(&r->items[i], ERR_ALREADY_PAID);
+		refuse(a, ERR_ALREADY_PAID);
 		return;
 	}
 	if (strcmp(cur, OS_AWAITING) != 0 ||
-	    int_at(t->docs[i], "payBy", 0) < r->now) {
-		refuse(&r->items[i], ERR_INVALID_TRANSITION);
+	    int_at(t->docs[i], "payBy", 0) < t->r->now) {
+		refuse(a, ERR_INVALID_TRANSITION);
 		return;
 	}
-	if (int_at(t->docs[i], "total", -1) != r->amount) {
-		refuse(&r->items[i], ERR_AMOUNT_MISMATCH);
+	if (int_at(t->docs[i], "total", -1) != a->amount) {
+		refuse(a, ERR_AMOUNT_MISMATCH);
 		return;
 	}
 	t->sets[i] = change(t, i, OS_CONFIRMED);
 	BSON_APPEND_DOCUMENT_BEGIN(t->sets[i], "payment", &sub);
-	BSON_APPEND_UTF8(&sub, "reference", r->reference);
-	BSON_APPEND_INT64(&sub, "amount", r->amount);
-	BSON_APPEND_DATE_TIME(&sub, "at", r->now);
-	BSON_APPEND_UTF8(&sub, "by", r->actor);
+	BSON_APPEND_UTF8(&sub, "reference", a->reference);
+	BSON_APPEND_INT64(&sub, "amount", a->amount);
+	BSON_APPEND_DATE_TIME(&sub, "at", t->r->now);
+	BSON_APPEND_UTF8(&sub, "by", a->actor);
 	bson_append_document_end(t->sets[i], &sub);
 }
 
 static void
 fulfil(struct txn *t, int i, const char *cur)
 {
-	struct lc_request	*r = t->r;
+	struct lc_item		*a = &t->r->items[i];
 	bson_t			 sub;
 
 	if (strcmp(cur, OS_FULFILLED) == 0)
 		return;
 	if (strcmp(cur, OS_CONFIRMED) != 0) {
-		refuse(&r->items[i], ERR_INVALID_TRANSITION);
+		refuse(a, ERR_INVALID_TRANSITION);
 		return;
 	}
 	t->sets[i] = change(t, i, OS_FULFILLED);
 	BSON_APPEND_DOCUMENT_BEGIN(t->sets[i], "fulfilment", &sub);
-	if (r->carrier != NULL)
-		BSON_APPEND_UTF8(&sub, "carrier", r->carrier);
-	if (r->tracking != NULL)
-		BSON_APPEND_UTF8(&sub, "tracking", r->tracking);
-	BSON_APPEND_DATE_TIME(&sub, "at", r->now);
+	if (a->carrier != NULL)
+		BSON_APPEND_UTF8(&sub, "carrier", a->carrier);
+	if (a->tracking != NULL)
+		BSON_APPEND_UTF8(&sub, "tracking", a->tracking);
+	BSON_APPEND_DATE_TIME(&sub, "at", t->r->now);
 	bson_append_document_end(t->sets[i], &sub);
 }
 
@@ -241,7 +241,7 @@ fulfil(struct txn *t, int i, const char *cur)
 static void
 give_back(struct txn *t, int i, const char *status)
 {
-	struct lc_request	*r = t->r;
+	struct lc_item		*a = &t->r->items[i];
 	bson_t			 sub;
 	int64_t			 paid;
 
@@ -249,10 +249,10 @@ give_back(struct txn *t, int i, const char *status)
 	BSON_APPEND_UTF8(t->sets[i], "unitsBack", UNITS_PENDING);
 	if (strcmp(status, OS_CANCELLED) == 0) {
 		BSON_APPEND_DOCUMENT_BEGIN(t->sets[i], "cancellation", &sub);
-		BSON_APPEND_UTF8(&sub, "by", r->actor);
-		if (r->reason != NULL)
-			BSON_APPEND_UTF8(&sub, "reason", r->reason);
-		BSON_APPEND_DATE_TIME(&sub, "at", r->now);
+		BSON_APPEND_UTF8(&sub, "by", a->actor);
+		if (a->reason != NULL)
+			BSON_APPEND_UTF8(&sub, "reason", a->reason);
+		BSON_APPEND_DATE_TIME(&sub, "at", t->r->now);
 		bson_append_document_end(t->sets[i], &sub);
 	}
 	if ((paid = int_at(t->docs[i], "payment.amount", -1)) >= 0) {
@@ -266,12 +266,12 @@ give_back(struct txn *t, int i, const char *status)
 static void
 cancel(struct txn *t, int i, const char *cur)
 {
-	struct lc_request	*r = t->r;
+	struct lc_item		*a = &t->r->items[i];
 
 	if (strcmp(cur, OS_CANCELLED) == 0)
 		return;
 	if (strcmp(cur, OS_AWAITING) != 0 && strcmp(cur, OS_CONFIRMED) != 0) {
-		refuse(&r->items[i], ERR_INVALID_TRANSITION);
+		refuse(a, ERR_INVALID_TRANSITION);
 		return;
 	}
 	give_back(t, i, OS_CANCELLED);
@@ -291,21 +291,21 @@ expire(struct txn *t, int i, const char *cur)
 static void
 refund(struct txn *t, int i, const char *cur)
 {
-	struct lc_request	*r = t->r;
+	struct lc_item		*a = &t->r->items[i];
 	const char		*st, *ref;
 	bson_t			 sub;
 
 	st = str_at(t->docs[i], "refund.status");
 	ref = str_at(t->docs[i], "refund.reference");
 	if (st != NULL && strcmp(st, REFUND_DONE) == 0 && ref != NULL &&
-	    strcmp(ref, r->reference) == 0)
+	    strcmp(ref, a->reference) == 0)
 		return;
 	if (strcmp(cur, OS_CANCELLED) != 0 && strcmp(cur, OS_EXPIRED) != 0) {
-		refuse(&r->items[i], ERR_INVALID_TRANSITION);
+		refuse(a, ERR_INVALID_TRANSITION);
 		return;
 	}
 	if (st == NULL || strcmp(st, REFUND_DUE) != 0) {
-		refuse(&r->items[i], ERR_INVALID_TRANSITION);
+		refuse(a, ERR_INVALID_TRANSITION);
 		return;
 	}
 	t->sets[i] = bson_new();
@@ -313,19 +313,18 @@ refund(struct txn *t, int i, const char *cur)
 	BSON_APPEND_INT64(&sub, "amount", int_at(t->docs[i], "refund.amount",
 	    0));
 	BSON_APPEND_UTF8(&sub, "status", REFUND_DONE);
-	BSON_APPEND_UTF8(&sub, "reference", r->reference);
-	BSON_APPEND_DATE_TIME(&sub, "at", r->now);
-	BSON_APPEND_UTF8(&sub, "by", r->actor);
+	BSON_APPEND_UTF8(&sub, "reference", a->reference);
+	BSON_APPEND_DATE_TIME(&sub, "at", t->r->now);
+	BSON_APPEND_UTF8(&sub, "by", a->actor);
 	bson_append_document_end(t->sets[i], &sub);
-	BSON_APPEND_DATE_TIME(t->sets[i], "updatedAt", r->now);
+	BSON_APPEND_DATE_TIME(t->sets[i], "updatedAt", t->r->now);
 }
 
 /* Step 2 for item i (its document read). */
 static void
 decide(struct txn *t, int i)
 {
-	struct lc_request	*r = t->r;
-	struct lc_item		*it = &r->items[i];
+	struct lc_item		*it = &t->r->items[i];
 	const char		*cur;
 	bson_iter_t		 u;
 
@@ -334,13 +333,13 @@ decide(struct txn *t, int i)
 	if (bson_iter_init_find(&u, t->docs[i], "userId") &&
 	    BSON_ITER_HOLDS_OID(&u))
 		db_oid_hex(bson_iter_oid(&u), it->user);
-	if (!r->admin && strcmp(it->user, r->actor) != 0) {
+	if (!it->admin && strcmp(it->user, it->actor) != 0) {
 		refuse(it, ERR_FORBIDDEN);
 		return;
 	}
 	if (it->seen[0] == '\0')
 		snprintf(it->seen, sizeof(it->seen), "%s", cur);
-	switch (r->what) {
+	switch (it->what) {
 	case TR_PAY:
 		pay(t, i, cur);
 		break;
@@ -449,48 +448,93 @@ update_orders(struct txn *t, const bson_t *opts, bson_t **reply,
 	return (ok);
 }
 
-/* Step 3b: the units of cancelled and expired orders, back in stock. */
+/* Units of one product a transaction gives back. */
+struct back {
+	bson_oid_t	 product;
+	int64_t		 units;
+};
+
+/* Add the lines of order doc to backs (n so far, room for max). */
+static int
+add_back(const bson_t *doc, struct back *backs, int n, int max)
+{
+	bson_iter_t	 it, arr, line;
+	const bson_oid_t *pid;
+	int64_t		 qty;
+	int		 k;
+
+	if (!bson_iter_init_find(&it, doc, "items") ||
+	    !bson_iter_recurse(&it, &arr))
+		return (n);
+	while (bson_iter_next(&arr)) {
+		if (!bson_iter_recurse(&arr, &line) ||
+		    !bson_iter_find(&line, "productId") ||
+		    !BSON_ITER_HOLDS_OID(&line))
+			continue;
+		pid = bson_iter_oid(&line);
+		bson_iter_recurse(&arr, &line);
+		qty = bson_iter_find(&line, "quantity") ?
+		    bson_iter_as_int64(&line) : 0;
+		for (k = 0; k < n && !bson_oid_equal(&backs[k].product, pid);
+		    k++)
+			;
+		if (k == n && n == max)
+			continue;	/* cannot happen: max counts every line */
+		if (k == n) {
+			bson_oid_copy(pid, &backs[n].product);
+			backs[n++].units = 0;
+		}
+		backs[k].units += qty;
+	}
+	return (n);
+}
+
+/*
+ * Step 3b: the units of cancelled and expired orders, back in stock:
+ * one $inc per product, however many orders of it the batch returns.
+ */
 static bool
 restock(struct txn *t, const bson_t *opts, bson_t **reply,
     bson_error_t *err)
 {
 	mongoc_bulk_operation_t	*bulk;
-	bson_iter_t		 it, arr, line;
+	struct back		*backs;
+	bson_iter_t		 it, arr;
 	bson_t			 r, *q, *u;
-	int			 i, ops;
+	int			 i, n, max;
 	bool			 ok;
 
+	for (i = 0, max = 0; i < t->r->n; i++) {
+		if (t->sets[i] != NULL &&
+		    bson_iter_init_find(&it, t->docs[i], "items") &&
+		    bson_iter_recurse(&it, &arr))
+			while (bson_iter_next(&arr))
+				max++;
+	}
+	backs = bson_malloc0((size_t)(max + 1) * sizeof(*backs));
+	for (i = 0, n = 0; i < t->r->n; i++) {
+		if (t->sets[i] != NULL && (t->r->items[i].what == TR_CANCEL ||
+		    t->r->items[i].what == TR_EXPIRE))
+			n = add_back(t->docs[i], backs, n, max);
+	}
 	bulk = mongoc_collection_create_bulk_operation_with_opts(t->products,
 	    opts);
-	for (i = 0, ops = 0; i < t->r->n; i++) {
-		if (t->sets[i] == NULL || (t->r->what != TR_CANCEL &&
-		    t->r->what != TR_EXPIRE) ||
-		    !bson_iter_init_find(&it, t->docs[i], "items") ||
-		    !bson_iter_recurse(&it, &arr))
-			continue;
-		while (bson_iter_next(&arr)) {
-			if (!bson_iter_recurse(&arr, &line) ||
-			    !bson_iter_find(&line, "productId") ||
-			    !BSON_ITER_HOLDS_OID(&line))
-				continue;
-			q = BCON_NEW("_id", BCON_OID(bson_iter_oid(&line)));
-			bson_iter_recurse(&arr, &line);
-			u = BCON_NEW("$inc", "{", "stock", BCON_INT64(
-			    bson_iter_find(&line, "quantity") ?
-			    bson_iter_as_int64(&line) : 0), "}");
-			mongoc_bulk_operation_update_one(bulk, q, u, false);
-			bson_destroy(q);
-			bson_destroy(u);
-			ops++;
-		}
+	for (i = 0; i < n; i++) {
+		q = BCON_NEW("_id", BCON_OID(&backs[i].product));
+		u = BCON_NEW("$inc", "{", "stock", BCON_INT64(backs[i].units),
+		    "}");
+		mongoc_bulk_operation_update_one(bulk, q, u, false);
+		bson_destroy(q);
+		bson_destroy(u);
 	}
 	ok = true;
-	if (ops > 0 && !(ok = mongoc_bulk_operation_execute(bulk, &r, err)
-	    != 0))
+	if (n > 0 && !(ok = mongoc_bulk_operation_execute(bulk, &r, err) !=
+	    0))
 		failed(reply, &r);
-	if (ops > 0)
+	if (n > 0)
 		bson_destroy(&r);
 	mongoc_bulk_operation_destroy(bulk);
+	bson_free(backs);
 	return (ok);
 }
 
@@ -509,8 +553,8 @@ announce(struct txn *t, const bson_t *opts, bson_t **reply,
 	for (i = 0, n = 0; i < t->r->n; i++) {
 		if (t->sets[i] == NULL)
 			continue;
-		own[n] = outbox_for_event(t->docs[i], events[t->r->what],
-		    t->r->now);
+		own[n] = outbox_for_event(t->docs[i],
+		    events[t->r->items[i].what], t->r->now);
 		docs[n] = own[n];
 		n++;
 	}
@@ -609,7 +653,7 @@ outcome(struct txn *t)
 		it->changed = 1;
 		snprintf(it->status, sizeof(it->status), "%s",
 		    json_string_value(json_object_get(it->order, "status")));
-		if (t->r->what == TR_CANCEL || t->r->what == TR_EXPIRE)
+		if (it->what == TR_CANCEL || it->what == TR_EXPIRE)
 			it->lines = order_lines(t->docs[i]);
 	}
 }

@@ -58,9 +58,17 @@ enum transition {
 	TR_EXPIRE	/* awaiting_payment past payBy -> expired */
 };
 
-/* One order of a transition request. */
+/* One order of a transition request, and what is asked of it. */
 struct lc_item {
 	bson_oid_t	 id;
+	enum transition	 what;
+	const char	*actor;		/* user id, or "system" */
+	int		 admin;		/* the actor may act on any order */
+	const char	*reference;	/* payment or refund reference */
+	int64_t		 amount;	/* payment, cents */
+	const char	*carrier;	/* fulfilment, may be NULL */
+	const char	*tracking;	/* fulfilment, may be NULL */
+	const char	*reason;	/* cancellation, may be NULL */
 	/* Out. */
 	enum err	 err;		/* why it was refused, or ERR_NONE */
 	char		 status[24];	/* its status now */
@@ -72,15 +80,12 @@ struct lc_item {
 	char		 seen[24];	/* status the first run read */
 };
 
+/*
+ * Transitions of several orders, in one transaction: each item says
+ * what it asks (the API groups concurrent requests; the sweeper expires
+ * many at once).  No order may appear twice.
+ */
 struct lc_request {
-	enum transition	 what;
-	const char	*actor;		/* user id, or "system" */
-	int		 admin;		/* the actor may act on any order */
-	const char	*reference;	/* payment or refund reference */
-	int64_t		 amount;	/* payment, cents */
-	const char	*carrier;	/* fulfilment, may be NULL */
-	const char	*tracking;	/* fulfilment, may be NULL */
-	const char	*reason;	/* cancellation, may be NULL */
 	int64_t		 now;		/* ms since the epoch */
 	struct lc_item	*items;
 	int		 n;

@@ -110,14 +110,15 @@ expire_due(struct consumer *c)
 		return (n);
 	memset(&r, 0, sizeof(r));
 	memset(items, 0, sizeof(items));
-	r.what = TR_EXPIRE;
-	r.actor = "system";
-	r.admin = 1;
 	r.now = db_now_ms();
 	r.items = items;
 	r.n = n;
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
 		bson_oid_copy(&ids[i], &items[i].id);
+		items[i].what = TR_EXPIRE;
+		items[i].actor = "system";
+		items[i].admin = 1;
+	}
 	if (lifecycle_apply(c->mongo, &r) == -1) {
 		log_warn("sweeper: expiring orders failed", "{s:s}", "error",
 		    r.error);
