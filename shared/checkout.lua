@@ -427,8 +427,10 @@ that already holds a reservation (a redelivery) keeps it.  The sale
 rules the seed stored with each counter are checked here too, so a
 refusal costs no MongoDB operation.
 KEYS: none (gate keys are built from the ids).
-ARGV: [1] n, [2] now in ms, then for each checkout: id, userId, number
-      of lines k, then k pairs productId, units.
+ARGV: [1] n, [2] now in ms, then for each checkout: id, userId, the ms
+      it was submitted at (sale windows judge that time, so that time
+      spent in the queue changes no outcome), number of lines k, then k
+      pairs productId, units.
 Reply: one entry per checkout: {"ok"}; {"short", productId} (not enough
       left); {"gone", productId} (deleted); {"notstarted", productId,
       startsMs}; {"ended", productId}; {"limit", productId, limit,
@@ -436,14 +438,15 @@ Reply: one entry per checkout: {"ok"}; {"short", productId} (not enough
       seed them, then ask again).
 ]]
 local function gate_reserve(keys, args)
-  local out, i, now = {}, 3, tonumber(args[2])
+  local out, i = {}, 3
   for c = 1, tonumber(args[1]) do
-    local id, user, k = args[i], args[i + 1], tonumber(args[i + 2])
+    local id, user, now, k = args[i], args[i + 1], tonumber(args[i + 2]),
+      tonumber(args[i + 3])
     local lines = {}
     for j = 1, k do
-      lines[j] = {args[i + 1 + 2 * j], tonumber(args[i + 2 + 2 * j])}
+      lines[j] = {args[i + 2 + 2 * j], tonumber(args[i + 3 + 2 * j])}
     end
-    i = i + 3 + 2 * k
+    i = i + 4 + 2 * k
     if redis.call('EXISTS', 'gate:resv:' .. id) == 1 then
       out[c] = {'ok'}
     else

@@ -198,8 +198,9 @@ def test_a_killed_workers_reservation_comes_back(fresh_stack):
     (entry,) = s.redis.xreadgroup("checkout-workers", "ghost",
                                   {"checkout:jobs": ">"})[0][1]
     s.redis.set(f"gate:stock:{a}", 1)
-    s.redis.fcall("gate_reserve", 0, 1, int(time.time() * 1000), cid,
-                  ghost_buyer[0], 1, a, 1)
+    now = int(time.time() * 1000)
+    s.redis.fcall("gate_reserve", 0, 1, now, cid, ghost_buyer[0], now, 1,
+                  a, 1)
     assert s.redis.get(f"gate:stock:{a}") == "0"
     # Its buyer empties the cart meanwhile: the checkout will fail.
     s.post("/api/cart/me", {"productId": a, "quantity": 0},

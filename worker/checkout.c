@@ -96,6 +96,8 @@ checkout_parse(const redisReply *entry, struct job *j)
 	snprintf(j->rid, sizeof(j->rid), "%s", checkout_field(entry, "rid"));
 	snprintf(j->created, sizeof(j->created), "%s", checkout_field(entry,
 	    "createdAt"));
+	if (validate_iso_time(j->created, &j->at) == -1)
+		j->at = j->start;
 	j->lines = strdup(checkout_field(entry, "lines"));
 	j->waitlist = strcmp(checkout_field(entry, "waitlist"), "1") == 0;
 	/* Bad lines only cost the gate: the transaction reads the cart. */
@@ -364,6 +366,7 @@ requests(struct job **jobs, int n, int (*want)(const struct job *),
 			continue;
 		memset(&reqs[k], 0, sizeof(reqs[k]));
 		reqs[k].checkout_id = jobs[i]->id;
+		reqs[k].at = jobs[i]->at;
 		db_oid_parse(jobs[i]->user, &reqs[k].user);
 		map[k++] = i;
 	}

@@ -56,6 +56,7 @@ reserve_args(struct rargs *a, struct job **jobs, int *open, int n)
 
 		rargs_add(a, j->id);
 		rargs_add(a, j->user);
+		rargs_addf(a, "%lld", (long long)j->at);
 		rargs_addf(a, "%d", j->want.n);
 		for (k = 0; k < j->want.n; k++) {
 			db_oid_hex(&j->want.lines[k].product, hex);

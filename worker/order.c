@@ -455,14 +455,15 @@ static int
 rule_refuses(struct txn *t, struct order_req *r, const struct product *p,
     int64_t qty)
 {
-	int64_t	held;
+	int64_t	held, at;
 
-	if (p->starts != 0 && t->now < p->starts) {
+	at = r->at > 0 ? r->at : t->now;
+	if (p->starts != 0 && at < p->starts) {
 		fail(r, ERR_SALE_NOT_STARTED, &p->id);
 		r->starts = p->starts;
 		return (1);
 	}
-	if (p->ends != 0 && t->now >= p->ends) {
+	if (p->ends != 0 && at >= p->ends) {
 		fail(r, ERR_SALE_ENDED, &p->id);
 		return (1);
 	}

@@ -20,6 +20,8 @@
 struct order_req {
 	const char		*checkout_id;	/* borrowed */
 	bson_oid_t		 user;
+	int64_t			 at;		/* submitted, ms: sale windows
+						   judge this time (0: now) */
 	int			 skip;		/* decided already: leave it */
 	/* What placing it decided. */
 	enum checkout_state	 state;		/* COMPLETED, FAILED or UNKNOWN */

@@ -45,6 +45,8 @@ struct job {
 	char			 user[32];	/* userId */
 	char			 rid[64];	/* request id, for the logs */
 	char			 created[40];	/* createdAt of the checkout */
+	int64_t			 at;		/* the same, ms: the time sale
+						   windows judge */
 	char			*lines;		/* new; the lines as submitted */
 	int			 waitlist;	/* waitlisted, not failed, when
 						   out of stock */
