@@ -251,10 +251,12 @@ def test_unpaid_orders_expire_and_their_units_return(paid):
 
 def test_cancel_racing_payment_never_loses_an_update(paid):
     """Racing a cancel against a payment: the loser of a conflict is
-    refused (409), and the order always shows what the 200s said."""
+    refused (409), and the order always shows what the 200s said.  (Two
+    requests that reach one API process run one after the other in its
+    transition groups: then a payment and a cancel may both apply, and
+    the order is cancelled with its refund due.)"""
     a = product(paid, 2, 40)
     admin = admin_token(paid)
-    refused = 0
     for _ in range(8):
         order, token = ordered(paid, [(a, 1)])
         oid = order["id"]
@@ -266,7 +268,6 @@ def test_cancel_racing_payment_never_loses_an_update(paid):
         assert {p.status_code, c.status_code} <= {200, 409}
         assert 200 in (p.status_code, c.status_code)
         final = paid.get(f"/api/orders/{oid}", token=token).json()
-        refused += (p.status_code == 409) + (c.status_code == 409)
         if c.status_code == 409:
             assert final["status"] == "confirmed" and "refund" not in final
         elif p.status_code == 409:
@@ -274,7 +275,6 @@ def test_cancel_racing_payment_never_loses_an_update(paid):
         else:                                       # paid, then cancelled
             assert final["status"] == "cancelled"
             assert final["refund"]["status"] == "due"
-    assert refused >= 1
     cancelled = paid.db.orders.count_documents(
         {"items.productId": bson.ObjectId(a), "status": "cancelled"})
     assert stock(paid, a) == 40 - 8 + cancelled

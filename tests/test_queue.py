@@ -15,7 +15,7 @@ from stack import Stack, wait_until
 from test_checkout import buyer, checkout_waiting, final
 from util import admin_token, error, product
 
-WAIT = 3            # seconds, WAITLIST_TTL_S of this module's stack
+WAIT = 5            # seconds, WAITLIST_TTL_S of this module's stack
 
 
 def iso(t):
