@@ -92,6 +92,42 @@ give_back(struct consumer *c, const struct lc_item *items, int n)
 	return (ret);
 }
 
+/*
+ * The items whose units gate_return took (those with lines) are done:
+ * nothing left to repair.  Others are left as they are (another
+ * process's return may still be on its way).
+ */
+static void
+mark_done(struct consumer *c, const struct lc_item *items, int n)
+{
+	mongoc_collection_t	*coll;
+	bson_error_t		 berr;
+	bson_t			 q, in, arr, *u;
+	char			 key[16];
+	int			 i, k;
+
+	bson_init(&q);
+	BSON_APPEND_DOCUMENT_BEGIN(&q, "_id", &in);
+	BSON_APPEND_ARRAY_BEGIN(&in, "$in", &arr);
+	for (i = 0, k = 0; i < n; i++) {
+		if (items[i].lines == NULL)
+			continue;
+		bson_snprintf(key, sizeof(key), "%d", k++);
+		BSON_APPEND_OID(&arr, key, &items[i].id);
+	}
+	bson_append_array_end(&in, &arr);
+	bson_append_document_end(&q, &in);
+	BSON_APPEND_UTF8(&q, "unitsBack", UNITS_PENDING);
+	u = BCON_NEW("$set", "{", "unitsBack", BCON_UTF8(UNITS_DONE), "}");
+	coll = db_coll(c->mongo, DB_ORDERS);
+	if (!mongoc_collection_update_many(coll, &q, u, NULL, NULL, &berr))
+		log_warn("sweeper: marking returned units failed", "{s:s}",
+		    "error", berr.message);
+	mongoc_collection_destroy(coll);
+	bson_destroy(&q);
+	bson_destroy(u);
+}
+
 /* Step 1: expire what is due; how many expired, or -1. */
 static int
 expire_due(struct consumer *c)
@@ -127,7 +163,8 @@ expire_due(struct consumer *c)
 	for (i = 0, expired = 0; i < n; i++)
 		expired += items[i].changed;
 	if (expired > 0) {
-		(void)give_back(c, items, n);	/* else step 2 does it */
+		if (give_back(c, items, n) == 0)	/* else step 2 does it */
+			mark_done(c, items, n);
 		log_info("sweeper: orders expired", "{s:i, s:i}", "count",
 		    expired, "runs", r.runs);
 	}
@@ -168,36 +205,6 @@ pending_items(struct consumer *c, bson_oid_t *ids, int n,
 	mongoc_collection_destroy(coll);
 	bson_destroy(&q);
 	return (k);
-}
-
-/* The returned orders of items are done: nothing left to repair. */
-static void
-mark_done(struct consumer *c, const struct lc_item *items, int n)
-{
-	mongoc_collection_t	*coll;
-	bson_error_t		 berr;
-	bson_t			 q, in, arr, *u;
-	char			 key[16];
-	int			 i;
-
-	bson_init(&q);
-	BSON_APPEND_DOCUMENT_BEGIN(&q, "_id", &in);
-	BSON_APPEND_ARRAY_BEGIN(&in, "$in", &arr);
-	for (i = 0; i < n; i++) {
-		bson_snprintf(key, sizeof(key), "%d", i);
-		BSON_APPEND_OID(&arr, key, &items[i].id);
-	}
-	bson_append_array_end(&in, &arr);
-	bson_append_document_end(&q, &in);
-	BSON_APPEND_UTF8(&q, "unitsBack", UNITS_PENDING);
-	u = BCON_NEW("$set", "{", "unitsBack", BCON_UTF8(UNITS_DONE), "}");
-	coll = db_coll(c->mongo, DB_ORDERS);
-	if (!mongoc_collection_update_many(coll, &q, u, NULL, NULL, &berr))
-		log_warn("sweeper: marking returned units failed", "{s:s}",
-		    "error", berr.message);
-	mongoc_collection_destroy(coll);
-	bson_destroy(&q);
-	bson_destroy(u);
 }
 
 /* Step 2: units back in MongoDB but not yet in the gate. */
