@@ -39,6 +39,13 @@ api_json(struct http_request *req, int status, json_t *body)
 	free(text);
 }
 
+/* A ctx->data_free for JSON kept between steps. */
+void
+api_json_free(void *v)
+{
+	json_decref(v);
+}
+
 /* Answer with JSON already rendered (copied). */
 void
 api_json_text(struct http_request *req, int status, const char *text,

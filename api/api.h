@@ -133,6 +133,7 @@ void		*api_data(struct ctx *, size_t,
 		    void (*data_free)(void *));
 void		api_json_text(struct http_request *, int status,
 		    const char *text, size_t len);
+void		api_json_free(void *);
 enum err	api_query_long(struct http_request *, const char *name,
 		    long def, long min, long max, long *out);
 enum err	api_page_query(struct http_request *, long *limit,
@@ -219,6 +220,7 @@ void		events_unwatch(struct connection *);
 
 /* queue.c: a queued checkout's position and wait, sampled once a second */
 void		queue_init(void);
+double		queue_rate(void);
 int		queue_position(long long seq, long long *position,
 		    long long *eta_ms);
 char		*queue_body(const char *body, long long position,
@@ -271,6 +273,12 @@ int		cart_update(struct http_request *, struct ctx *);
 int		metrics_init(const char *const *route_names, size_t n);
 void		metrics_record(size_t route, int status, double seconds);
 int		metrics_get(struct http_request *, struct ctx *);
+
+/* admin.c: the ops console's views (admin only) */
+int		admin_queue(struct http_request *, struct ctx *);
+int		admin_workers(struct http_request *, struct ctx *);
+int		admin_history(struct http_request *, struct ctx *);
+int		admin_products(struct http_request *, struct ctx *);
 
 /* docs.c */
 int		docs_openapi_get(struct http_request *, struct ctx *);

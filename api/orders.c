@@ -505,12 +505,6 @@ transition_start(struct http_request *req, struct ctx *ctx,
 	    in));
 }
 
-static void
-json_free(void *arg)
-{
-	json_decref(arg);
-}
-
 /* Step TR_APPLIED: refused, done, or units to give back first. */
 static int
 transition_applied(struct http_request *req, struct ctx *ctx)
@@ -532,7 +526,7 @@ transition_applied(struct http_request *req, struct ctx *ctx)
 		api_json(req, 200, json_incref(json_object_get(out, "order")));
 	} else {
 		ctx->data = out;
-		ctx->data_free = json_free;
+		ctx->data_free = api_json_free;
 		rargs_fcall(&a, FN_GATE_RETURN, 2);
 		rargs_add(&a, RK_STOCK);
 		rargs_add(&a, RK_CATALOG);

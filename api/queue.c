@@ -82,6 +82,13 @@ queue_init(void)
 	kore_timer_add(sample, SAMPLE_MS, NULL, 0);
 }
 
+/* Jobs the workers take per second, smoothed over the last seconds. */
+double
+queue_rate(void)
+{
+	return (q.rate);
+}
+
 int
 queue_position(long long seq, long long *position, long long *eta_ms)
 {

@@ -30,6 +30,9 @@ The keys (names in shared/redis.h):
   waitlist:<pid>       sorted set: waitlisted checkouts by the ms they
                        first joined (arrival order)
   waitlist:products    the products with a waitlist (the sweeper's round)
+  proc:<name>, procs   a worker's or notifier's heartbeat (expiring), and
+                       the names seen
+  stats:history        a sample a second for the console, last 600
   auth:epoch:<user>    the user's token epoch (tokens carry it as "ver")
   auth:revoked:<sig>   a logged-out token, by its signature, until expiry
   rl:submit:<user>     the user's submit bucket: "<milli-tokens>:<ms>"
@@ -928,7 +931,117 @@ local function queue_state(keys, args)
   return {seq - added + read, redis.call('XLEN', keys[1])}
 end
 
+--[[
+heartbeat: a worker or notifier process says it is alive, with its
+counters (the ops console's workers view, GET /api/admin/workers).
+KEYS: none.  ARGV: [1] its name, [2] kind ("worker", "notifier"),
+      [3] now in ms, [4] batches so far, [5] orders so far, [6] ms of
+      its last batch (0: none), [7] batches/s, [8] orders/s, [9] TTL s.
+Reply: 1.
+]]
+local function heartbeat(keys, args)
+  local key = 'proc:' .. args[1]
+  redis.call('HSET', key, 'name', args[1], 'kind', args[2], 'at', args[3],
+    'batches', args[4], 'orders', args[5], 'lastBatchAt', args[6],
+    'batchesPerSec', args[7], 'ordersPerSec', args[8])
+  redis.call('EXPIRE', key, args[9])
+  redis.call('SADD', 'procs', args[1])
+  return 1
+end
+
+--[[
+procs_alive: every process whose heartbeat has not expired; the
+expired ones are forgotten.
+KEYS: none.  ARGV: none.
+Reply: one flat HGETALL array per process.
+]]
+local function procs_alive(keys, args)
+  local out = {}
+  for _, name in ipairs(redis.call('SMEMBERS', 'procs')) do
+    local h = redis.call('HGETALL', 'proc:' .. name)
+    if #h == 0 then
+      redis.call('SREM', 'procs', name)
+    else
+      out[#out + 1] = h
+    end
+  end
+  return out
+end
+
+--[[
+history_tick: one sample a second of what the console charts, whoever
+calls first in that second (every worker's sweeper calls): the seq of
+submits so far, the orders completed so far and the queue's length.
+The last 600 (ten minutes) are kept.
+The depth is the jobs not yet done: the group's lag (not delivered)
+plus its pending entries (delivered, not acknowledged).
+KEYS: [1] stats:history, [2] checkout:jobs.  ARGV: [1] now in seconds,
+      [2] the group.
+Reply: 1 if this call took the sample, else 0.
+]]
+local function history_tick(keys, args)
+  if redis.call('GET', keys[1] .. ':at') == args[1] then return 0 end
+  redis.call('SET', keys[1] .. ':at', args[1])
+  local depth = redis.call('XLEN', keys[2])
+  local groups = redis.pcall('XINFO', 'GROUPS', keys[2])
+  if type(groups) == 'table' and not groups.err then
+    for _, g in ipairs(groups) do
+      if field_of(g, 'name') == args[2] then
+        depth = (tonumber(field_of(g, 'lag')) or 0) +
+          (tonumber(field_of(g, 'pending')) or 0)
+      end
+    end
+  end
+  redis.call('LPUSH', keys[1], args[1] .. '|' ..
+    (redis.call('GET', SEQ) or '0') .. '|' ..
+    (redis.call('HGET', 'stats:worker', 'completed') or '0') .. '|' ..
+    depth)
+  redis.call('LTRIM', keys[1], 0, 599)
+  return 1
+end
+
+--[[
+admin_queue: the checkout stream at a glance, with no scan of it:
+XLEN, the group's lag, XPENDING's summary and each consumer's pending
+count and idle time (XINFO CONSUMERS), the dead letters' count.
+KEYS: [1] checkout:jobs, [2] checkout:dead.  ARGV: [1] group.
+Reply: {length (acknowledged entries not yet trimmed included), lag (not
+      yet delivered, or -1), pending, oldest pending entry id (or ""),
+      dead letters, then per consumer: name, pending, idle ms}.
+]]
+local function admin_queue(keys, args)
+  local out = {redis.call('XLEN', keys[1]), -1, 0, ''}
+  local groups = redis.pcall('XINFO', 'GROUPS', keys[1])
+  if type(groups) == 'table' and not groups.err then
+    for _, g in ipairs(groups) do
+      if field_of(g, 'name') == args[1] then
+        out[2] = tonumber(field_of(g, 'lag')) or -1
+      end
+    end
+    local p = redis.call('XPENDING', keys[1], args[1])
+    out[3] = p[1]
+    out[4] = p[2] or ''
+  end
+  out[5] = redis.call('XLEN', keys[2])
+  if type(groups) == 'table' and not groups.err then
+    local cs = redis.pcall('XINFO', 'CONSUMERS', keys[1], args[1])
+    if type(cs) == 'table' and not cs.err then
+      for _, c in ipairs(cs) do
+        out[#out + 1] = field_of(c, 'name')
+        out[#out + 1] = field_of(c, 'pending')
+        out[#out + 1] = field_of(c, 'idle')
+      end
+    end
+  end
+  return out
+end
+
 redis.register_function('checkout_submit', checkout_submit)
+redis.register_function('heartbeat', heartbeat)
+redis.register_function('procs_alive', procs_alive)
+redis.register_function('history_tick', history_tick)
+redis.register_function{function_name = 'admin_queue',
+  callback = admin_queue, flags = {'no-writes'}}
 redis.register_function('waitlist_tick', waitlist_tick)
 redis.register_function('waitlist_fail', waitlist_fail)
 redis.register_function{function_name = 'waitlist_position',

@@ -31,6 +31,7 @@
 #define RK_EPOCH	"auth:epoch:"		/* + user: token epoch */
 #define RK_REVOKED	"auth:revoked:"		/* + signature: logged out */
 #define RK_STATS	"stats:worker"		/* hash of worker counters */
+#define RK_HISTORY	"stats:history"		/* a sample a second, 10 min */
 #define RK_CART_LINES	"cart:lines:"		/* + user id: lines, a hint */
 #define RK_GATE_STOCK	"gate:stock:"		/* + product: units the gate admits */
 #define RK_GATE_HELD	"gate:held:"		/* + product: reservations held */

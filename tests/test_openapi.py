@@ -275,7 +275,8 @@ HANDSHAKE = {"Upgrade": "websocket", "Connection": "Upgrade",
 
 def caller(op_id, token, admin):
     """The token an operation accepts: the admin's for admin work."""
-    return admin if op_id.startswith(("users_", "products_")) or op_id in (
+    return admin if op_id.startswith(("users_", "products_", "admin_")) or \
+        op_id in (
         "orders_pay", "orders_fulfil", "orders_refund") else token
 
 

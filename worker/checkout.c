@@ -47,6 +47,11 @@
 #define RETRY_FIRST_MS	100
 #define RETRY_MAX_MS	2000
 
+/* This process's counts, for its heartbeat (checkout_counts). */
+static _Atomic long	counted_batches;
+static _Atomic long	counted_orders;
+static _Atomic int64_t	last_batch_at;
+
 /* The product locks of one transaction. */
 struct plocks {
 	struct consumer	*c;
@@ -269,6 +274,19 @@ log_done(struct consumer *c, const struct job *j, int batch)
 		    "msgid", j->msgid, "checkoutId", j->id, "reason", j->dead);
 }
 
+/* Count a batch this process finished, for its heartbeat. */
+static void
+count_batch(struct job **jobs, int n)
+{
+	int	i;
+
+	counted_batches++;
+	for (i = 0; i < n; i++)
+		counted_orders += jobs[i]->state == CK_COMPLETED &&
+		    !jobs[i]->ack_only;
+	last_batch_at = db_now_ms();
+}
+
 /*
  * Step 5: record every result, settle, XACK and unlock, in one call,
  * counting the batch; then log.  Nothing is logged if the worker stopped
@@ -309,10 +327,19 @@ finish_all(struct consumer *c, struct job **jobs, int n)
 			for (i = 0; i < n; i++)
 				log_done(c, jobs[i], n);
 		freeReplyObject(r);
+		count_batch(jobs, n);
 	}
 	rargs_free(&a);
 	for (i = 0; i < n; i++)
 		jobs[i]->locked = 0;
+}
+
+void
+checkout_counts(long *batches, long *orders, int64_t *last)
+{
+	*batches = counted_batches;
+	*orders = counted_orders;
+	*last = last_batch_at;
 }
 
 /* Renew the claims of the jobs: they are being worked on. */

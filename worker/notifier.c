@@ -572,6 +572,10 @@ gauge_main(void *arg)
 			    "%lld notify_parked %lld", RK_STATS,
 			    (long long)pending, (long long)parked));
 		sweep_done(outbox);
+		/* Alive, for the ops console (GET /api/admin/workers). */
+		freeReplyObject(sender_cmd(s, "FCALL %s 0 %s notifier %lld 0 0 "
+		    "0 0 0 %d", FN_HEARTBEAT, s->name, (long long)db_now_ms(),
+		    GAUGE_MS / 1000 * 3));
 		stop_sleep_ms(GAUGE_MS);
 	}
 	bson_destroy(pq);
@@ -644,6 +648,8 @@ main(void)
 		pthread_create(&ss[i].tid, NULL, sender_main, &ss[i]);
 	}
 	memset(&gauge, 0, sizeof(gauge));
+	snprintf(gauge.name, sizeof(gauge.name), "%.40s-%d-notifier", host,
+	    (int)getpid());
 	pthread_create(&gauge.tid, NULL, gauge_main, &gauge);
 	log_info("notifier: started", "{s:i, s:b, s:i}", "threads",
 	    (int)cfg.notify_threads, "email", cfg.smtp_url[0] != '\0',

@@ -12,7 +12,9 @@
  *   3. visits each product's waitlist (checkout.lua, waitlist_tick):
  *      offers it the units a restock brought (returns are offered at
  *      once by gate_return), and fails out_of_stock the checkouts that
- *      waited WAITLIST_TTL_S or whose sale has ended.
+ *      waited WAITLIST_TTL_S or whose sale has ended;
+ *   4. writes the process's heartbeat (batches and orders per second)
+ *      and, first in each second, the ops console's sample.
  * Every worker runs one, so it survives restarts, and any number may run
  * at once: an expiry is a conditional update inside a transaction (two
  * sweepers conflict, the loser reruns and finds the order expired), and
@@ -34,6 +36,7 @@
 
 #define REPAIR_MAX	512	/* orders one repair pass looks at */
 #define WAITLIST_DUE_MAX	100	/* waits waitlist_tick ends at once */
+#define HEARTBEAT_TTL_S	10	/* then a worker is not alive */
 
 /* Up to max ids of orders matching q, oldest field first, into ids. */
 static int
@@ -323,15 +326,46 @@ waitlists(struct consumer *c)
 	freeReplyObject(pids);
 }
 
+/*
+ * Step 4: this process is alive (its heartbeat, with its batches and
+ * orders per second), and the console's sample of this second.
+ */
+static void
+heartbeat(struct consumer *c, long *batches, long *orders, int64_t *at)
+{
+	long	b, o;
+	int64_t	last, now;
+	double	secs;
+
+	checkout_counts(&b, &o, &last);
+	now = db_now_ms();
+	secs = *at > 0 && now > *at ? (double)(now - *at) / 1000.0 : 1.0;
+	freeReplyObject(conn_cmd(c, "FCALL %s 0 %s worker %lld %ld %ld %lld "
+	    "%.1f %.1f %d", FN_HEARTBEAT, c->name, (long long)now, b, o,
+	    (long long)last, (double)(b - *batches) / secs,
+	    (double)(o - *orders) / secs, HEARTBEAT_TTL_S));
+	freeReplyObject(conn_cmd(c, "FCALL %s 2 %s %s %lld %s",
+	    FN_HISTORY_TICK, RK_HISTORY, RK_STREAM, (long long)(now / 1000),
+	    RK_GROUP));
+	*batches = b;
+	*orders = o;
+	*at = now;
+}
+
 void *
 sweep_main(void *arg)
 {
 	struct consumer	c;
+	long		batches, orders;
+	int64_t		at;
 
 	memset(&c, 0, sizeof(c));
-	snprintf(c.name, sizeof(c.name), "%.70s-sweep", (const char *)arg);
+	snprintf(c.name, sizeof(c.name), "%.70s", (const char *)arg);
 	c.mongo = mongoc_client_pool_pop(worker_mongo);
+	batches = orders = 0;
+	at = 0;
 	while (!stop_requested()) {
+		heartbeat(&c, &batches, &orders, &at);
 		while (expire_due(&c) == LIFECYCLE_BATCH_MAX &&
 		    !stop_requested())
 			;

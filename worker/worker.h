@@ -107,6 +107,7 @@ int		checkout_parse(const redisReply *entry, struct job *);
 void		checkout_run(struct consumer *, struct job *, int n);
 void		checkout_clear(struct job *);
 const char	*checkout_field(const redisReply *entry, const char *name);
+void		checkout_counts(long *batches, long *orders, int64_t *last);
 
 /* reclaim.c */
 void		*reclaim_main(void *);
