@@ -279,6 +279,13 @@ int		admin_queue(struct http_request *, struct ctx *);
 int		admin_workers(struct http_request *, struct ctx *);
 int		admin_history(struct http_request *, struct ctx *);
 int		admin_products(struct http_request *, struct ctx *);
+int		admin_deadletters(struct http_request *, struct ctx *);
+int		admin_deadletter_replay(struct http_request *, struct ctx *);
+int		admin_deadletter_drop(struct http_request *, struct ctx *);
+int		admin_notifications(struct http_request *, struct ctx *);
+int		admin_notification_replay(struct http_request *,
+		    struct ctx *);
+int		admin_notification_drop(struct http_request *, struct ctx *);
 
 /* docs.c */
 int		docs_openapi_get(struct http_request *, struct ctx *);

@@ -242,41 +242,11 @@ queues_dlq(mongoc_client_t *m, int argc, char **argv)
 	return (ret);
 }
 
-/* One target of an outbox document, as read. */
-struct target {
-	const char	*kind, *to, *state, *error;
-	int64_t		 attempts;
-};
-
-static void
-target_read(bson_iter_t *t, struct target *out)
-{
-	const char	*key;
-
-	memset(out, 0, sizeof(*out));
-	out->kind = out->to = out->state = out->error = "";
-	while (bson_iter_next(t)) {
-		key = bson_iter_key(t);
-		if (strcmp(key, "attempts") == 0)
-			out->attempts = bson_iter_as_int64(t);
-		if (!BSON_ITER_HOLDS_UTF8(t))
-			continue;
-		if (strcmp(key, "kind") == 0)
-			out->kind = bson_iter_utf8(t, NULL);
-		else if (strcmp(key, "to") == 0)
-			out->to = bson_iter_utf8(t, NULL);
-		else if (strcmp(key, "state") == 0)
-			out->state = bson_iter_utf8(t, NULL);
-		else if (strcmp(key, "lastError") == 0)
-			out->error = bson_iter_utf8(t, NULL);
-	}
-}
-
 /* The document's parked targets, a line each. */
 static void
 print_parked(const bson_t *doc)
 {
-	struct target	 tg;
+	struct outbox_target tg;
 	bson_iter_t	 it, arr, t;
 	char		 id[25], when[32];
 
@@ -289,7 +259,7 @@ print_parked(const bson_t *doc)
 	    !bson_iter_recurse(&it, &arr))
 		return;
 	while (bson_iter_next(&arr) && bson_iter_recurse(&arr, &t)) {
-		target_read(&t, &tg);
+		outbox_target_read(&t, &tg);
 		if (strcmp(tg.state, OUTBOX_PARKED) == 0)
 			printf("%-24s %-7s %8lld %6s  %s: %s\n", id, tg.kind,
 			    (long long)tg.attempts, when, tg.to, tg.error);
@@ -339,91 +309,23 @@ outbox_list(mongoc_collection_t *outbox)
 	return (ret);
 }
 
-/*
- * doc's targets into arr, its parked ones changed: pending again, due
- * now and with no attempts (replay), or dropped.  How many are pending
- * afterwards.
- */
-static int
-targets_rewrite(const bson_t *doc, int replay, int64_t now, bson_t *arr)
-{
-	bson_iter_t	 it, list, t;
-	bson_t		 one;
-	struct target	 tg;
-	const char	*key;
-	int		 pending;
-
-	pending = 0;
-	if (!bson_iter_init_find(&it, doc, "targets") ||
-	    !bson_iter_recurse(&it, &list))
-		return (0);
-	while (bson_iter_next(&list) && bson_iter_recurse(&list, &t)) {
-		target_read(&t, &tg);
-		bson_iter_recurse(&list, &t);
-		bson_append_document_begin(arr, bson_iter_key(&list), -1, &one);
-		while (bson_iter_next(&t)) {
-			key = bson_iter_key(&t);
-			if (strcmp(tg.state, OUTBOX_PARKED) == 0 &&
-			    (strcmp(key, "state") == 0 ||
-			    (replay && (strcmp(key, "attempts") == 0 ||
-			    strcmp(key, "nextAt") == 0))))
-				continue;
-			bson_append_iter(&one, key, -1, &t);
-		}
-		if (strcmp(tg.state, OUTBOX_PARKED) == 0) {
-			BSON_APPEND_UTF8(&one, "state", replay ?
-			    OUTBOX_PENDING : OUTBOX_DROPPED);
-			if (replay) {
-				BSON_APPEND_INT32(&one, "attempts", 0);
-				BSON_APPEND_DATE_TIME(&one, "nextAt", now);
-				pending++;
-			}
-		} else if (strcmp(tg.state, OUTBOX_PENDING) == 0) {
-			pending++;
-		}
-		bson_append_document_end(arr, &one);
-	}
-	return (pending);
-}
-
 /* Replay or drop one parked document; 1 if it changed. */
 static int
 outbox_one(mongoc_collection_t *outbox, const bson_t *doc, int replay)
 {
 	bson_error_t	 berr;
 	bson_iter_t	 it;
-	bson_t		 q, u, set, arr;
-	int64_t		 now;
 	char		 id[25];
-	int		 ok, pending;
+	int		 r;
 
 	if (!bson_iter_init_find(&it, doc, "_id"))
 		return (0);
 	bson_oid_to_string(bson_iter_oid(&it), id);
-	now = db_now_ms();
-	bson_init(&q);
-	BSON_APPEND_OID(&q, "_id", bson_iter_oid(&it));
-	BSON_APPEND_UTF8(&q, "state", OUTBOX_PARKED);
-	bson_init(&u);
-	BSON_APPEND_DOCUMENT_BEGIN(&u, "$set", &set);
-	BSON_APPEND_ARRAY_BEGIN(&set, "targets", &arr);
-	pending = targets_rewrite(doc, replay, now, &arr);
-	bson_append_array_end(&set, &arr);
-	BSON_APPEND_UTF8(&set, "state", pending > 0 ? OUTBOX_PENDING :
-	    OUTBOX_DONE);
-	if (pending > 0) {
-		BSON_APPEND_DATE_TIME(&set, "nextAt", now);
-		BSON_APPEND_DATE_TIME(&set, "retryFrom", now);
-	}
-	bson_append_document_end(&u, &set);
-	ok = mongoc_collection_update_one(outbox, &q, &u, NULL, NULL, &berr);
-	if (!ok)
+	if ((r = outbox_unpark(outbox, doc, replay, &berr)) == -1)
 		fprintf(stderr, "shopctl: outbox %s: %s\n", id, berr.message);
-	else
+	else if (r == 1)
 		printf("%s: %s\n", id, replay ? "to retry now" : "dropped");
-	bson_destroy(&q);
-	bson_destroy(&u);
-	return (ok ? 1 : 0);
+	return (r == 1);
 }
 
 static int

@@ -1036,7 +1036,19 @@ local function admin_queue(keys, args)
   return out
 end
 
+--[[
+dead_list: the dead letters, oldest first, at most a count.
+KEYS: [1] checkout:dead.  ARGV: [1] count.
+Reply: {how many there are, the entries (XRANGE's)}.
+]]
+local function dead_list(keys, args)
+  return {redis.call('XLEN', keys[1]),
+    redis.call('XRANGE', keys[1], '-', '+', 'COUNT', args[1])}
+end
+
 redis.register_function('checkout_submit', checkout_submit)
+redis.register_function{function_name = 'dead_list',
+  callback = dead_list, flags = {'no-writes'}}
 redis.register_function('heartbeat', heartbeat)
 redis.register_function('procs_alive', procs_alive)
 redis.register_function('history_tick', history_tick)

@@ -57,6 +57,24 @@ bson_t	*outbox_for_order(const bson_t *order);
  */
 bson_t	*outbox_for_event(const bson_t *order, const char *event, int64_t at);
 
+/* One target of an outbox document, as read (borrowed from it). */
+struct outbox_target {
+	const char	*kind, *to, *state, *error;
+	int64_t		 attempts;
+};
+
+/* Read the target t points into (a document of "targets") into out. */
+void	 outbox_target_read(bson_iter_t *t, struct outbox_target *out);
+
+/*
+ * An operator's decision on a parked document: its parked targets
+ * pending again, due now and with no attempts (replay), or dropped.
+ * Conditional on the document still being parked.  Returns 1 changed, 0
+ * it was not parked (any more), -1 with err.
+ */
+int	 outbox_unpark(mongoc_collection_t *, const bson_t *doc, int replay,
+	    bson_error_t *err);
+
 /* The order an outbox document announces: orderId, else its _id. */
 int	 outbox_order_id(const bson_t *doc, bson_oid_t *out);
 

@@ -65,6 +65,7 @@ enum checkout_state {
 #define FN_PROCS	"procs_alive"
 #define FN_HISTORY_TICK	"history_tick"
 #define FN_ADMIN_QUEUE	"admin_queue"
+#define FN_DEAD_LIST	"dead_list"
 #define FN_WAITLIST_TICK	"waitlist_tick"
 #define FN_WAITLIST_FAIL	"waitlist_fail"
 #define FN_WAITLIST_POS	"waitlist_position"

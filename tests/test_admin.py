@@ -4,6 +4,11 @@ test_admin.py -- the ops console's views (docs/ARCHITECTURE.md,
 the products with their gate, admin only, each answering from what
 Redis keeps (no scan of the stream).
 """
+import datetime
+import time
+
+import bson
+
 from stack import wait_until
 from test_checkout import buyer, checkout_waiting
 from test_invariants import buyers, submit_all, wait_final
@@ -78,3 +83,99 @@ def test_products_show_their_gate(stack):
     assert mine["gate"] == 5
     assert stack.get("/api/admin/products?limit=0",
                      token=admin).status_code == 400
+
+
+def test_dead_letters_are_listed_replayed_and_dropped(fresh_stack):
+    # Every job dead-lettered at once (MAX_DELIVERIES=1, a first delivery
+    # that never ends), as test_notify's shopctl test does.
+    s = fresh_stack(workers=0, env={"MAX_DELIVERIES": "1",
+                                    "RECLAIM_IDLE_MS": "300"})
+    admin = admin_token(s)
+    s.redis.xgroup_create("checkout:jobs", "checkout-workers", id="0",
+                          mkstream=True)
+    a = product(s, 1, 5)
+    people = [buyer(s, [(a, 1)]) for _ in range(3)]
+    cids = [s.post("/api/checkout", {}, token=t).json()["checkoutId"]
+            for _, t in people]
+    s.redis.xreadgroup("checkout-workers", "dead-one",
+                       {"checkout:jobs": ">"}, count=10)
+    time.sleep(0.4)
+    s.start_worker()
+    wait_until(lambda: s.redis.xlen("checkout:dead") == 3, 30, "dead")
+    r = s.get("/api/admin/deadletters", token=admin)
+    assert r.status_code == 200 and r.json()["total"] == 3
+    items = r.json()["items"]
+    assert [d["checkoutId"] for d in items] == cids
+    assert all(d["lines"] == f"{a}:1" and d["reason"] for d in items)
+    q = s.get("/api/admin/queue", token=admin).json()
+    assert q["deadLetters"] == 3
+    # One whose order exists is not run again.
+    s.db.orders.insert_one({"checkoutId": items[1]["checkoutId"],
+                            "userId": bson.ObjectId(), "items": [],
+                            "total": 0})
+    r = s.post(f"/api/admin/deadletters/{items[1]['id']}/replay", {},
+               token=admin)
+    assert r.status_code == 409 and r.json()["error"]["code"] == \
+        "order_exists"
+    # The first runs again, as submitted, and completes.
+    s.stop_worker(s.workers[0])
+    s.env["MAX_DELIVERIES"] = "5"
+    s.start_worker()
+    r = s.post(f"/api/admin/deadletters/{items[0]['id']}/replay", {},
+               token=admin)
+    assert r.status_code == 200 and r.json()["checkoutId"] == cids[0]
+    wait_until(lambda: s.redis.hget(f"checkout:{cids[0]}", "status") ==
+               "completed", 30, "the replayed checkout")
+    r = s.request("DELETE", f"/api/admin/deadletters/{items[2]['id']}",
+                  token=admin)
+    assert r.status_code == 204
+    r = s.request("DELETE", f"/api/admin/deadletters/{items[2]['id']}",
+                  token=admin)
+    assert r.status_code == 404
+    assert s.post("/api/admin/deadletters/1-1/replay", {},
+                  token=admin).status_code == 404
+    assert s.post("/api/admin/deadletters/abc/replay", {},
+                  token=admin).status_code == 400
+    left = s.get("/api/admin/deadletters", token=admin).json()["items"]
+    assert [d["id"] for d in left] == [items[1]["id"]]
+
+
+def parked(stack, n):
+    """n parked webhook notifications written straight into the outbox."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    docs = [{"_id": bson.ObjectId(), "orderId": bson.ObjectId(),
+             "event": "order.completed", "userId": bson.ObjectId(),
+             "createdAt": now, "state": "parked", "nextAt": now,
+             "retryFrom": now, "targets": [{
+                 "kind": "webhook", "to": "http://127.0.0.1:9/hook",
+                 "state": "parked", "attempts": 7, "nextAt": now,
+                 "lastError": "HTTP 500"}]} for _ in range(n)]
+    stack.db.outbox.insert_many(docs)
+    return [str(d["_id"]) for d in docs]
+
+
+def test_parked_notifications_are_listed_replayed_and_dropped(stack):
+    admin = admin_token(stack)
+    first, second = parked(stack, 2)
+    r = stack.get("/api/admin/notifications?limit=100", token=admin)
+    assert r.status_code == 200
+    mine = {n["id"]: n for n in r.json()["items"]}
+    assert {first, second} <= set(mine)
+    assert mine[first]["targets"][0]["lastError"] == "HTTP 500"
+    r = stack.post(f"/api/admin/notifications/{first}/replay", {},
+                   token=admin)
+    assert r.status_code == 200 and r.json()["state"] == "pending"
+    doc = stack.db.outbox.find_one({"_id": bson.ObjectId(first)})
+    assert doc["state"] == "pending"
+    assert doc["targets"][0]["attempts"] == 0
+    r = stack.request("DELETE", f"/api/admin/notifications/{second}",
+                      token=admin)
+    assert r.status_code == 204
+    doc = stack.db.outbox.find_one({"_id": bson.ObjectId(second)})
+    assert doc["state"] == "done"
+    assert doc["targets"][0]["state"] == "dropped"
+    r = stack.request("DELETE", f"/api/admin/notifications/{second}",
+                      token=admin)
+    assert r.status_code == 404
+    stack.db.outbox.delete_many({"_id": {"$in": [bson.ObjectId(first),
+                                                 bson.ObjectId(second)]}})

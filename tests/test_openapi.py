@@ -283,7 +283,7 @@ def caller(op_id, token, admin):
 def test_sweep_401_411_413_414_415(api):
     """Each operation, sent what it must refuse, refuses it as documented."""
     user, token = new_user(api, "sweep")
-    ids = {"userId": user["id"], "id": product(api)}
+    ids = {"userId": user["id"], "id": product(api), "entryId": "1-0"}
     admin = admin_token(api)
     big = json.dumps({"title": "x" * (1 << 20)})
     for op_id, (method, path, op) in operations().items():
@@ -383,7 +383,7 @@ def test_password_changes_are_limited(api):
 def test_sweep_503_with_redis_and_then_the_database_down(api):
     """Last in this module: it stops Redis, then the database."""
     user, token = new_user(api, "down")
-    ids = {"userId": user["id"], "id": product(api)}
+    ids = {"userId": user["id"], "id": product(api), "entryId": "1-0"}
     VALID["cart_update"] = {"productId": ids["id"], "quantity": 1}
     VALID["auth_login"] = {"email": user["email"],
                            "password": "correct-horse-1"}
