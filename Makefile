@@ -79,6 +79,14 @@ $(GEN)/openapi_json.h: docs/openapi.yaml scripts/openapi_json.py
 
 $(B)/obj/api/docs.o: $(GEN)/openapi_json.h
 
+# The consoles' pages, scripts and styles (web/), compiled in the same way.
+WEB	:= $(wildcard web/*.html web/*.js web/*.css)
+$(GEN)/web_assets.h: $(WEB) scripts/web_assets.py
+	@mkdir -p $(@D)
+	@python3 scripts/web_assets.py $(WEB) >$@.tmp && mv $@.tmp $@
+
+$(B)/obj/api/web.o: $(GEN)/web_assets.h
+
 REDOC	:= .tools/redoc/redoc.standalone.js
 $(B)/obj/redoc.o: $(REDOC)
 	@mkdir -p $(@D)

@@ -287,6 +287,11 @@ int		admin_notification_replay(struct http_request *,
 		    struct ctx *);
 int		admin_notification_drop(struct http_request *, struct ctx *);
 
+/* web.c: the consoles' pages and their scripts (web/) */
+int		web_shop(struct http_request *, struct ctx *);
+int		web_admin(struct http_request *, struct ctx *);
+int		web_static(struct http_request *, struct ctx *);
+
 /* docs.c */
 int		docs_openapi_get(struct http_request *, struct ctx *);
 int		docs_page(struct http_request *, struct ctx *);

@@ -78,6 +78,7 @@ docs_root(struct http_request *req, struct ctx *ctx)
 {
 	static const char	index[] = "{\"service\":\"checkout backend\","
 	    "\"docs\":\"/docs\",\"openapi\":\"/openapi.json\","
+	    "\"shop\":\"/shop\",\"admin\":\"/admin\","
 	    "\"health\":\"/health\",\"ready\":\"/ready\"}";
 
 	(void)ctx;

@@ -47,6 +47,9 @@ mongoc_client_pool_t	*api_mongo;
 
 static const struct route routes[] = {
 	{ GET, "/", "root", docs_root, TOKEN_NONE },
+	{ GET, "/shop", "web_shop", web_shop, TOKEN_NONE },
+	{ GET, "/admin", "web_admin", web_admin, TOKEN_NONE },
+	{ GET, "/static/:id", "web_static", web_static, TOKEN_NONE },
 	{ GET, "/health", "health", health_get, TOKEN_NONE },
 	{ GET, "/ready", "ready", health_ready, TOKEN_NONE },
 	{ GET, "/metrics", "metrics", metrics_get, TOKEN_NONE },

@@ -15,7 +15,8 @@ cd "$top"
 
 PACKAGES="kore libhiredis-dev libmongoc-dev libbson-dev libjansson-dev
 libjwt-dev libsodium-dev libpq-dev libcurl4-openssl-dev pkg-config
-redis-server redis-tools python3-venv wrk nginx-light openssl"
+redis-server redis-tools python3-venv wrk nginx-light openssl
+chromium chromium-driver"
 
 missing=""
 for p in $PACKAGES; do
