@@ -213,6 +213,25 @@ def after_sale_rows():
     ]
 
 
+def console_rows():
+    def view(v):
+        return lambda r: (fmt(get(r, "console", "views", v, "p99_ms"), " ms")
+                          + ", " + fmt(get(r, "console", "views", v,
+                                           "requests_per_s")) + "/s")
+
+    rows = [
+        ("flash sale submits/s, console open / closed (goal: within 5%)",
+         lambda r: fmt(get(r, "console", "submits_open_over_closed"))),
+        ("flash sale drain, console open / closed (goal: within 5%)",
+         lambda r: fmt(get(r, "console", "drain_open_over_closed"))),
+    ]
+    for v in ("/api/admin/queue", "/api/admin/workers", "/api/admin/history",
+              "/api/admin/deadletters", "/api/admin/products?limit=50",
+              "/api/orders?limit=50", "/api/orders?limit=50&status=cancelled"):
+        rows.append((f"`{v}` p99, rate (goal: p99 under 50 ms)", view(v)))
+    return rows
+
+
 def render_all():
     runs = load_runs()
     if not runs:
@@ -269,6 +288,15 @@ def render_all():
                 "`PAYMENT_WINDOW_S=3`, 30% of the first winners never pay.",
                 ""]
         out += table(runs, after_sale_rows())
+    if any(get(r, "console") for _, _, r in runs):
+        out += ["## The consoles", "",
+                "The 10,000-buyer flash sale three times with the ops "
+                "console open (its four views polled every second, as "
+                "admin.js does) and three times without, alternating; "
+                "then each view under wrk (8 "
+                "connections) with 100,000 orders in the database and "
+                "100,000 jobs waiting in the stream.", ""]
+        out += table(runs, console_rows())
     for _, label, r in runs:
         soak = get(r, "soak")
         if soak:

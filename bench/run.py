@@ -27,6 +27,8 @@ runs each scenario against it:
   positions    queue positions on and off: submits/s and the drain
   payment_sale the flash sale with a payment window, a waitlist and
                30% of winners who never pay
+  console      the flash sale with the ops console open and without;
+               each admin view with 100,000 orders and queued jobs
   soak         BENCH_SOAK=minutes: checkouts and cart writes for that
                long; cart-write latency at the start and at the end
 
@@ -868,13 +870,98 @@ def payment_sale_figures(s, pid, first, res):
         len(later) == len(expired) and (not gaps or max(gaps) <= 1.0)}
 
 
+# ----- the consoles -----
+
+CONSOLE_VIEWS = ("/api/admin/queue", "/api/admin/workers",
+                 "/api/admin/history", "/api/admin/deadletters")
+
+
+def console(s, token, stop, polls):
+    """What an open ops console asks, every second (admin.js)."""
+    sess = requests.Session()
+    h = {"Authorization": f"Bearer {token}"}
+    while not stop.is_set():
+        for v in CONSOLE_VIEWS:
+            sess.get(s.url(v), headers=h, timeout=10)
+            polls.append(v)
+        stop.wait(1.0)
+
+
+def sc_console(s, shop, out):
+    """The flash sale with the ops console open (polling its views once a
+    second), beside the same sale without it; then each admin view's
+    latency with 100,000 orders and a 100,000-deep queue (wrk)."""
+    res = {}
+    for open_ in (False, True) * 3:
+        stop, polls = threading.Event(), []
+        t = threading.Thread(target=console, args=(s, shop.admin, stop,
+                                                   polls))
+        if open_:
+            t.start()
+        fig, _, _ = flash_sale(s, shop)
+        stop.set()
+        if open_:
+            t.join()
+        key = "open" if open_ else "closed"
+        res.setdefault(key, []).append({
+            "submit_window_s": fig["submit_window_s"],
+            "submits_per_s": round(fig["buyers"] / fig["submit_window_s"],
+                                   1),
+            "final_after_last_answer_s": fig["final_after_last_answer_s"],
+            "all_final_s": fig["all_final_s"], "ok": fig["ok"],
+            "console_requests": len(polls)})
+        progress(f"  console {key}: {json.dumps(res[key][-1])}")
+
+    def mean(k, f):
+        return round(sum(r[f] for r in res[k]) / len(res[k]), 3)
+    res["submits_open_over_closed"] = round(
+        mean("open", "submits_per_s") / mean("closed", "submits_per_s"), 3)
+    # A rate: time with it closed over time with it open.
+    res["drain_open_over_closed"] = round(
+        mean("closed", "all_final_s") / mean("open", "all_final_s"), 3)
+    res["views"] = console_views(s, shop)
+    res["ok"] = all(r["ok"] for k in ("open", "closed") for r in res[k])
+    out["console"] = res
+
+
+def console_views(s, shop):
+    """Each view (and the admin's order list) under wrk, with 100,000
+    orders in the database and 100,000 jobs waiting in the stream."""
+    n = int(100000 * SCALE)
+    pid = shop.product(10 ** 9)
+    placed_orders(s, pid, n)
+    pipe = s.redis.pipeline(transaction=False)
+    for i in range(n):
+        pipe.xadd("checkout:jobs", {"checkoutId": "0" * 24,
+                                    "userId": "0" * 24, "lines": ""})
+        if i % 5000 == 4999:
+            pipe.execute()
+    pipe.execute()
+    views = {}
+    for v in CONSOLE_VIEWS + ("/api/admin/products?limit=50",
+                              "/api/orders?limit=50",
+                              "/api/orders?limit=50&status=cancelled"):
+        script = ROOT / "bench/tmp/admin-get.lua"
+        script.parent.mkdir(exist_ok=True)
+        script.write_text('wrk.headers["Authorization"] = "Bearer %s"\n'
+                          % shop.admin)
+        r = wrk(s.url(v), seconds=3, connections=8, script=script)
+        views[v] = {"requests_per_s": r["requests_per_s"],
+                    "p50_ms": r["p50_ms"], "p99_ms": r["p99_ms"],
+                    "non_2xx": r["non_2xx"]}
+        progress(f"  {v}: {json.dumps(views[v])}")
+    shop.reset_queue()
+    return views
+
+
 SCENARIOS = [("health", sc_health), ("products", sc_products),
              ("cart", sc_cart), ("login", sc_login), ("submit", sc_submit),
              ("ceiling", sc_ceiling), ("orders", sc_orders),
              ("flash", sc_flash), ("flash_notify", sc_flash_notify),
              ("replicated", sc_replicated), ("cancel", sc_cancel),
              ("positions", sc_positions),
-             ("payment_sale", sc_payment_sale), ("soak", sc_soak)]
+             ("payment_sale", sc_payment_sale), ("console", sc_console),
+             ("soak", sc_soak)]
 
 
 def machine():
