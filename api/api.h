@@ -240,6 +240,7 @@ int		orders_pay(struct http_request *, struct ctx *);
 int		orders_fulfil(struct http_request *, struct ctx *);
 int		orders_cancel(struct http_request *, struct ctx *);
 int		orders_refund(struct http_request *, struct ctx *);
+int		orders_test_pay(struct http_request *, struct ctx *);
 
 /* cache.c: rendered catalogue answers, checked against Redis versions */
 struct catalog_version {

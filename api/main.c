@@ -103,6 +103,8 @@ static const struct route routes[] = {
 	{ POST, "/api/orders/:id/fulfil", "orders_fulfil", orders_fulfil, T },
 	{ POST, "/api/orders/:id/cancel", "orders_cancel", orders_cancel, T },
 	{ POST, "/api/orders/:id/refund", "orders_refund", orders_refund, T },
+	{ POST, "/api/orders/:id/test-payment", "orders_test_pay",
+	    orders_test_pay, T },
 };
 
 #define NROUTES	(sizeof(routes) / sizeof(routes[0]))

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "../shared/config.h"
 #include "../shared/db.h"
 #include "../shared/json.h"
 #include "../shared/lifecycle.h"
@@ -31,6 +32,8 @@
 #include "../shared/validate.h"
 
 #define REFERENCE_MAX	128	/* characters of a payment reference */
+
+static const char *const none[] = { NULL };	/* a body of no fields */
 #define NOTE_MAX	500	/* of a reason, carrier or tracking number */
 
 /* Steps of a transition. */
@@ -462,13 +465,15 @@ body_error(struct http_request *req, enum err e, const char *field)
 /* Who may ask for what: ERR_NONE, or the 401/403 to answer. */
 static enum err
 transition_allowed(struct http_request *req, struct ctx *ctx,
-    enum transition what)
+    enum transition what, int test)
 {
 	enum err	e;
 
 	if ((e = api_auth(req, ctx)) != ERR_NONE)
 		return (e);
-	if (what == TR_PAY && !ctx->who.admin && !ctx->who.payments)
+	if (test && strcmp(cfg.app_env, "development") != 0)
+		return (ERR_DEVELOPMENT_ONLY);
+	if (what == TR_PAY && !test && !ctx->who.admin && !ctx->who.payments)
 		return (ERR_PAYMENTS_ONLY);
 	if ((what == TR_FULFIL || what == TR_REFUND) && !ctx->who.admin)
 		return (ERR_ADMIN_ONLY);
@@ -478,14 +483,14 @@ transition_allowed(struct http_request *req, struct ctx *ctx,
 /* Step TR_START: check and start the transaction. */
 static int
 transition_start(struct http_request *req, struct ctx *ctx,
-    enum transition what)
+    enum transition what, int test)
 {
 	bson_oid_t	 oid;
 	const char	*field;
 	json_t		*in;
 	enum err	 e;
 
-	if ((e = transition_allowed(req, ctx, what)) != ERR_NONE ||
+	if ((e = transition_allowed(req, ctx, what, test)) != ERR_NONE ||
 	    (e = api_param_oid(ctx, &oid)) != ERR_NONE) {
 		api_error(req, e, e == ERR_BAD_ID ? "id" : NULL);
 		return (KORE_RESULT_OK);
@@ -493,10 +498,18 @@ transition_start(struct http_request *req, struct ctx *ctx,
 	/* Payments act on any order, as an admin does: for payments only. */
 	in = json_pack("{s:s, s:i, s:s, s:b}", "id", ctx->param, "what",
 	    (int)what, "actor", ctx->who.sub, "admin", ctx->who.admin ||
-	    (what == TR_PAY && ctx->who.payments));
+	    (what == TR_PAY && !test && ctx->who.payments));
 	field = NULL;
-	if ((e = api_body(req, ctx)) != ERR_NONE ||
-	    (e = transition_body(ctx->body, what, in, &field)) != ERR_NONE) {
+	if (test) {		/* the owner pays what is due, for a demo */
+		json_object_set_new(in, "amount",
+		    json_integer(LIFECYCLE_THE_TOTAL));
+		json_object_set_new(in, "reference", json_sprintf("test-%s",
+		    ctx->param));
+	}
+	if ((e = api_body(req, ctx)) != ERR_NONE || (!test &&
+	    (e = transition_body(ctx->body, what, in, &field)) != ERR_NONE) ||
+	    (test && (e = json_only_fields(ctx->body, none, &field)) !=
+	    ERR_NONE)) {
 		json_decref(in);
 		body_error(req, e, field);
 		return (KORE_RESULT_OK);
@@ -557,11 +570,12 @@ transition_returned(struct http_request *req, struct ctx *ctx)
 }
 
 static int
-transition(struct http_request *req, struct ctx *ctx, enum transition what)
+transition(struct http_request *req, struct ctx *ctx, enum transition what,
+    int test)
 {
 	switch (ctx->step) {
 	case TR_START:
-		return (transition_start(req, ctx, what));
+		return (transition_start(req, ctx, what, test));
 	case TR_APPLIED:
 		return (transition_applied(req, ctx));
 	default:
@@ -577,14 +591,14 @@ transition(struct http_request *req, struct ctx *ctx, enum transition what)
 int
 orders_pay(struct http_request *req, struct ctx *ctx)
 {
-	return (transition(req, ctx, TR_PAY));
+	return (transition(req, ctx, TR_PAY, 0));
 }
 
 /* POST /api/orders/:id/fulfil {carrier?, tracking?} (admin): 200; 409 */
 int
 orders_fulfil(struct http_request *req, struct ctx *ctx)
 {
-	return (transition(req, ctx, TR_FULFIL));
+	return (transition(req, ctx, TR_FULFIL, 0));
 }
 
 /*
@@ -594,12 +608,24 @@ orders_fulfil(struct http_request *req, struct ctx *ctx)
 int
 orders_cancel(struct http_request *req, struct ctx *ctx)
 {
-	return (transition(req, ctx, TR_CANCEL));
+	return (transition(req, ctx, TR_CANCEL, 0));
 }
 
 /* POST /api/orders/:id/refund {reference} (admin): 200; 409 */
 int
 orders_refund(struct http_request *req, struct ctx *ctx)
 {
-	return (transition(req, ctx, TR_REFUND));
+	return (transition(req, ctx, TR_REFUND, 0));
+}
+
+/*
+ * POST /api/orders/:id/test-payment (its owner or an admin; APP_ENV=
+ * development only, for the storefront demo's button): the payment of
+ * what is due, with reference "test-<id>".  200 order; 403
+ * development_only elsewhere; 409 as a payment.
+ */
+int
+orders_test_pay(struct http_request *req, struct ctx *ctx)
+{
+	return (transition(req, ctx, TR_PAY, 1));
 }

@@ -71,6 +71,8 @@ static const struct err_info errtab[ERR__COUNT] = {
 	    "this action requires the admin role (an admin is created by "
 	    "`shopctl migrate` from ADMIN_EMAIL and ADMIN_PASSWORD, or by "
 	    "`shopctl admin EMAIL`)" },
+	[ERR_DEVELOPMENT_ONLY] = { 403, "development_only",
+	    "test payments are taken only with APP_ENV=development" },
 	[ERR_PAYMENTS_ONLY] = { 403, "payments_only",
 	    "recording a payment requires the admin or the payments role" },
 	[ERR_WRONG_PASSWORD] = { 403, "wrong_password",

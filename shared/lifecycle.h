@@ -48,6 +48,8 @@ struct rargs;
 #define UNITS_DONE	"done"
 
 #define LIFECYCLE_REPAIR_MS	2000	/* then the sweeper returns them */
+#define LIFECYCLE_THE_TOTAL	(-1)	/* a payment's amount: whatever is due
+					   (the development test payment) */
 #define LIFECYCLE_BATCH_MAX	128	/* orders one sweep expires at once */
 
 enum transition {

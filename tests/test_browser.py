@@ -4,7 +4,7 @@ Debian, driven by Selenium): a shopper logs in, buys, sees the queue
 position and the result, and cancels; an operator watches the queue rise
 with a burst of 500 submits and fall, and replays a dead letter by
 clicking; a product titled with markup shows those characters and runs
-nothing.  Screenshots go to the stack's directory (printed).
+nothing.  Screenshots go to build/screenshots/ (each printed).
 """
 import os
 import shutil
@@ -20,6 +20,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
+from stack import ROOT
 from test_invariants import buyers, submit_all, wait_final
 from util import product
 
@@ -49,8 +50,13 @@ def browser():
     shutil.rmtree(profile, ignore_errors=True)
 
 
+SHOTS = ROOT / "build/screenshots"
+
+
 def shot(d, stack, name):
-    path = stack.dir / f"screenshot-{name}.png"
+    """A screenshot into build/screenshots/ (kept after the run)."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    path = SHOTS / f"{name}.png"
     d.save_screenshot(str(path))
     print(f"screenshot: {path}")
     return path

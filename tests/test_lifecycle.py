@@ -417,3 +417,36 @@ def test_shopctl_lists_orders_as_the_admin_does(stack):
     assert r.returncode == 0 and "1 shown" in r.stdout
     r = stack.shopctl("orders", "--status", "lost")
     assert r.returncode == 2 and "--status lost is invalid" in r.stderr
+
+
+def test_a_test_payment_only_in_development(stack, fresh_stack):
+    """The demo's "Pay (test)" button: what is due, by its owner, with
+    APP_ENV=development only."""
+    a = product(stack, 1, 5)
+    order, token = ordered(stack, [(a, 1)])
+    r = post(stack, order["id"], "test-payment", {}, token)
+    assert r.status_code == 403 and error(r)["code"] == "development_only"
+    dev = fresh_stack(env={"APP_ENV": "development",
+                           "PAYMENT_WINDOW_S": "60"})
+    a = product(dev, 7.25, 5)
+    order, token = ordered(dev, [(a, 2)])
+    _, other = new_user(dev, "other")
+    assert post(dev, order["id"], "test-payment", {}, other).status_code \
+        == 403
+    r = post(dev, order["id"], "test-payment", {"amount": 1}, token)
+    assert r.status_code == 400 and error(r)["code"] == "unknown_field"
+    r = post(dev, order["id"], "test-payment", {}, token)
+    assert r.status_code == 200 and r.json()["status"] == "confirmed"
+    assert r.json()["payment"]["amount"] == 14.5
+    assert r.json()["payment"]["reference"] == f"test-{order['id']}"
+    assert post(dev, order["id"], "test-payment", {}, token).status_code \
+        == 200                                       # the same, again
+    other_order, t2 = ordered(dev, [(a, 1)])
+    post(dev, other_order["id"], "cancel", {}, t2)
+    r = post(dev, other_order["id"], "test-payment", {}, t2)
+    assert r.status_code == 409
+    r = post(dev, "0123456789abcdef01234567", "test-payment", {}, t2)
+    assert r.status_code == 404
+    dev.stop_mongo(signal.SIGKILL)
+    r = post(dev, order["id"], "test-payment", {}, token)
+    assert r.status_code == 503

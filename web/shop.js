@@ -1,6 +1,7 @@
 // shop.js -- the storefront demo: log in or register, browse and search,
 // a cart, checkout with its status pushed over the WebSocket (queue
-// position, then the result), order history with cancel.  Every string
+// position, then the result), order history with cancel (and, with
+// APP_ENV=development and a payment window, a test payment).  Every string
 // from the server is rendered as text (textContent), never as markup;
 // the token lives in sessionStorage (gone when the tab closes).
 "use strict";
@@ -153,11 +154,19 @@ async function loadOrders() {
   const body = $("orders");
   body.replaceChildren();
   for (const o of page.items) {
-    let action = "";
+    const action = el("span");
+    if (o.status === "awaiting_payment") {
+      // A test payment: taken only with APP_ENV=development (else 403).
+      const pay = el("button", "Pay (test)", { type: "button",
+        "data-pay": o.id });
+      pay.addEventListener("click", () => act(o.id, "test-payment"));
+      action.appendChild(pay);
+    }
     if (o.status === "awaiting_payment" || o.status === "confirmed") {
-      action = el("button", "Cancel", { type: "button", class: "quiet",
+      const c = el("button", "Cancel", { type: "button", class: "quiet",
         "data-cancel": o.id });
-      action.addEventListener("click", () => cancel(o.id));
+      c.addEventListener("click", () => act(o.id, "cancel"));
+      action.appendChild(c);
     }
     const lines = o.items.map((i) => i.quantity + " × " + i.title).join(", ");
     const tr = row([o.id, o.status, o.total, lines, action]);
@@ -166,9 +175,9 @@ async function loadOrders() {
   }
 }
 
-async function cancel(id) {
+async function act(id, what) {
   try {
-    await api("POST", "/api/orders/" + id + "/cancel", {});
+    await api("POST", "/api/orders/" + id + "/" + what, {});
   } catch (e) {
     say("checkout-status", e.message, true);
   }
