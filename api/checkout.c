@@ -521,6 +521,30 @@ seq_of(json_t *fields)
 }
 
 /* The status body; a queued one with its position and etaMs. */
+/*
+ * The status record the HGETALL call read, if the caller may read it
+ * (new); else NULL, answered (404, 403, or the call's error).
+ */
+static json_t *
+record(struct http_request *req, struct ctx *ctx)
+{
+	json_t		*r, *fields;
+	enum err	 e;
+
+	if ((e = call_result(ctx, &r)) != ERR_NONE) {
+		api_error(req, e, NULL);
+		return (NULL);
+	}
+	fields = hash_fields(r);
+	json_decref(r);
+	if ((e = readable(ctx, fields)) != ERR_NONE) {
+		json_decref(fields);
+		api_error(req, e, NULL);
+		return (NULL);
+	}
+	return (fields);
+}
+
 static int
 status_body(struct http_request *req, json_t *fields)
 {
@@ -669,22 +693,12 @@ static int
 withdraw_read(struct http_request *req, struct ctx *ctx)
 {
 	struct rargs	 a;
-	json_t		*r, *fields, *body, *err;
+	json_t		*fields, *body, *err;
 	char		*text;
-	enum err	 e;
 	int		 ret;
 
-	if ((e = call_result(ctx, &r)) != ERR_NONE) {
-		api_error(req, e, NULL);
+	if ((fields = record(req, ctx)) == NULL)
 		return (KORE_RESULT_OK);
-	}
-	fields = hash_fields(r);
-	json_decref(r);
-	if ((e = readable(ctx, fields)) != ERR_NONE) {
-		json_decref(fields);
-		api_error(req, e, NULL);
-		return (KORE_RESULT_OK);
-	}
 	body = json_loads(json_string_value(json_object_get(fields, "body")),
 	    0, NULL);
 	err = protocol_failure(ERR_WITHDRAWN, NULL);
@@ -918,23 +932,13 @@ int
 checkout_events(struct http_request *req, struct ctx *ctx)
 {
 	struct ws	*w;
-	json_t		*r, *fields;
-	enum err	 e;
+	json_t		*fields;
 
 	w = api_data(ctx, sizeof(*w), ws_free);
 	if (ctx->step == 0)
 		return (ws_start(req, ctx, w));
-	if ((e = call_result(ctx, &r)) != ERR_NONE) {
-		api_error(req, e, NULL);
+	if ((fields = record(req, ctx)) == NULL)
 		return (KORE_RESULT_OK);
-	}
-	fields = hash_fields(r);
-	json_decref(r);
-	if ((e = readable(ctx, fields)) != ERR_NONE) {
-		json_decref(fields);
-		api_error(req, e, NULL);
-		return (KORE_RESULT_OK);
-	}
 	req->owner->hdlr_extra = ws_newest(ctx, fields, w);
 	json_decref(fields);
 	/* From here the connection's watch (ws_connect) takes over. */

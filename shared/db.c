@@ -353,3 +353,13 @@ db_substring(bson_t *filter, const char *field, const char *q)
 	    BCON_UTF8("i"), "}");
 	bson_free(rx);
 }
+
+bool
+db_txn_failed(bson_t **reply, const bson_t *got)
+{
+	if (got != NULL && reply != NULL) {
+		bson_destroy(*reply);
+		*reply = bson_copy(got);
+	}
+	return (false);
+}

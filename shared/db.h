@@ -82,6 +82,13 @@ enum err	db_page(mongoc_collection_t *coll, const bson_t *filter,
 		    json_int_t offset, int64_t known_total, db_to_json to_json,
 		    json_t **out);
 
+/*
+ * In a with_transaction() callback: keep a copy of the failed operation's
+ * reply in *reply, where the TransientTransactionError label that makes
+ * it retry lives (docs/DATABASE.md).  Returns false, for the callback.
+ */
+bool		db_txn_failed(bson_t **reply, const bson_t *got);
+
 /* ERR_MONGO_DOWN for connection and selection errors, else ERR_INTERNAL. */
 enum err	db_error(const bson_error_t *);
 

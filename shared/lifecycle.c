@@ -368,17 +368,6 @@ decide(struct txn *t, int i)
 
 /* ----- writing ----- */
 
-/* Keep a copy of the failed operation's reply for with_transaction. */
-static bool
-failed(bson_t **reply, const bson_t *got)
-{
-	if (got != NULL && reply != NULL) {
-		bson_destroy(*reply);
-		*reply = bson_copy(got);
-	}
-	return (false);
-}
-
 /* Step 1: the orders, each into docs[]. */
 static int
 read_orders(struct txn *t, const bson_t *opts, bson_error_t *err)
@@ -437,7 +426,7 @@ update_orders(struct txn *t, const bson_t *opts, bson_t **reply,
 		ok = mongoc_collection_update_one(t->orders, q, &u, opts, &r,
 		    err);
 		if (!ok)
-			failed(reply, &r);
+			db_txn_failed(reply, &r);
 		else if (int_at(&r, "matchedCount", 0) != 1) {
 			bson_set_error(err, 0, 0, "an order changed in the "
 			    "transaction's snapshot");
@@ -532,7 +521,7 @@ restock(struct txn *t, const bson_t *opts, bson_t **reply,
 	ok = true;
 	if (n > 0 && !(ok = mongoc_bulk_operation_execute(bulk, &r, err) !=
 	    0))
-		failed(reply, &r);
+		db_txn_failed(reply, &r);
 	if (n > 0)
 		bson_destroy(&r);
 	mongoc_bulk_operation_destroy(bulk);
@@ -563,7 +552,7 @@ announce(struct txn *t, const bson_t *opts, bson_t **reply,
 	ok = true;
 	if (n > 0 && !(ok = mongoc_collection_insert_many(t->outbox, docs,
 	    (size_t)n, opts, &r, err)))
-		failed(reply, &r);
+		db_txn_failed(reply, &r);
 	if (n > 0)
 		bson_destroy(&r);
 	for (i = 0; i < n; i++)

@@ -5,26 +5,9 @@
 // views are O(1) in Redis, see docs/ARCHITECTURE.md).  Strings are
 // rendered as text, the token kept in sessionStorage.
 "use strict";
+// $, el and row: common.js.
 
-const $ = (id) => document.getElementById(id);
 let token = sessionStorage.getItem("admin-token") || "";
-
-function el(tag, text, attrs) {
-  const e = document.createElement(tag);
-  if (text !== undefined && text !== null) e.textContent = String(text);
-  for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
-  return e;
-}
-
-function row(cells) {
-  const tr = el("tr");
-  for (const c of cells) {
-    const td = el("td");
-    if (c instanceof Node) td.appendChild(c); else td.textContent = c;
-    tr.appendChild(td);
-  }
-  return tr;
-}
 
 function button(text, attrs, fn) {
   const b = el("button", text, Object.assign({ type: "button",

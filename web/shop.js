@@ -5,27 +5,10 @@
 // from the server is rendered as text (textContent), never as markup;
 // the token lives in sessionStorage (gone when the tab closes).
 "use strict";
+// $, el and row: common.js.
 
-const $ = (id) => document.getElementById(id);
 let token = sessionStorage.getItem("token") || "";
 let me = null;
-
-function el(tag, text, attrs) {
-  const e = document.createElement(tag);
-  if (text !== undefined && text !== null) e.textContent = String(text);
-  for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
-  return e;
-}
-
-function row(cells) {
-  const tr = el("tr");
-  for (const c of cells) {
-    const td = el("td");
-    if (c instanceof Node) td.appendChild(c); else td.textContent = c;
-    tr.appendChild(td);
-  }
-  return tr;
-}
 
 async function api(method, path, body) {
   const headers = { "Content-Type": "application/json" };

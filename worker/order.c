@@ -124,17 +124,6 @@ order_req_clear(struct order_req *r)
 	r->limit = r->held = r->starts = 0;
 }
 
-/* Keep a copy of the failed operation's reply for with_transaction. */
-static bool
-failed(bson_t **reply, const bson_t *got)
-{
-	if (got != NULL && reply != NULL) {
-		bson_destroy(*reply);
-		*reply = bson_copy(got);
-	}
-	return (false);
-}
-
 static void
 fail(struct order_req *r, enum err code, const bson_oid_t *product)
 {
@@ -575,7 +564,7 @@ take_stock(struct txn *t, const bson_t *opts, bson_t **reply,
 	}
 	ok = mongoc_bulk_operation_execute(bulk, &r, err) != 0;
 	if (!ok)
-		failed(reply, &r);
+		db_txn_failed(reply, &r);
 	else if (!bson_iter_init_find(&it, &r, "nMatched") ||
 	    bson_iter_as_int64(&it) != ops) {
 		/* Cannot happen in a snapshot; never decrement blindly. */
@@ -606,7 +595,7 @@ insert_orders(struct txn *t, const bson_t *opts, bson_t **reply,
 	    &r, err);
 	/* A duplicate checkoutId: another delivery committed meanwhile. */
 	if (!ok && !db_is_duplicate(err))
-		failed(reply, &r);
+		db_txn_failed(reply, &r);
 	bson_destroy(&r);
 	bson_free(docs);
 	t->b->writes = ok ? n : 0;
@@ -635,7 +624,7 @@ insert_outbox(struct txn *t, const bson_t *opts, bson_t **reply,
 	ok = mongoc_collection_insert_many(t->outbox, docs, (size_t)n, opts,
 	    &r, err);
 	if (!ok)
-		failed(reply, &r);
+		db_txn_failed(reply, &r);
 	bson_destroy(&r);
 	for (i = 0; i < n; i++)
 		bson_destroy(own[i]);
@@ -667,7 +656,7 @@ remove_carts(struct txn *t, const bson_t *opts, bson_t **reply,
 	bson_append_document_end(&q, &in);
 	ok = mongoc_collection_delete_many(t->carts, &q, opts, &r, err);
 	if (!ok)
-		failed(reply, &r);
+		db_txn_failed(reply, &r);
 	bson_destroy(&r);
 	bson_destroy(&q);
 	return (ok);
