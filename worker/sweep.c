@@ -175,38 +175,40 @@ expire_due(struct consumer *c)
 	return (expired);
 }
 
-/* The orders ids as lc_items with their user and lines, for gate_return. */
+/*
+ * Up to max orders whose units are back in MongoDB but not yet in the
+ * gate since LIFECYCLE_REPAIR_MS, oldest first, as lc_items with their
+ * buyer and lines (for gate_return), in one query; how many, or -1.
+ */
 static int
-pending_items(struct consumer *c, bson_oid_t *ids, int n,
-    struct lc_item *items)
+pending_items(struct consumer *c, struct lc_item *items, int max)
 {
 	mongoc_collection_t	*coll;
 	mongoc_cursor_t		*cur;
 	const bson_t		*doc;
 	bson_error_t		 berr;
-	bson_t			 q, in, arr;
-	char			 key[16];
-	int			 i, k;
+	bson_t			*q, *opts;
+	int			 k;
 
-	bson_init(&q);
-	BSON_APPEND_DOCUMENT_BEGIN(&q, "_id", &in);
-	BSON_APPEND_ARRAY_BEGIN(&in, "$in", &arr);
-	for (i = 0; i < n; i++) {
-		bson_snprintf(key, sizeof(key), "%d", i);
-		BSON_APPEND_OID(&arr, key, &ids[i]);
-	}
-	bson_append_array_end(&in, &arr);
-	bson_append_document_end(&q, &in);
+	q = BCON_NEW("unitsBack", BCON_UTF8(UNITS_PENDING), "updatedAt", "{",
+	    "$lt", BCON_DATE_TIME(db_now_ms() - LIFECYCLE_REPAIR_MS), "}");
+	opts = BCON_NEW("sort", "{", "updatedAt", BCON_INT32(1), "}", "limit",
+	    BCON_INT64(max), "projection", "{", "userId", BCON_INT32(1),
+	    "items", BCON_INT32(1), "}");
 	coll = db_coll(c->mongo, DB_ORDERS);
-	cur = mongoc_collection_find_with_opts(coll, &q, NULL, NULL);
+	cur = mongoc_collection_find_with_opts(coll, q, opts, NULL);
 	k = 0;
-	while (k < n && mongoc_cursor_next(cur, &doc))
+	while (k < max && mongoc_cursor_next(cur, &doc))
 		lifecycle_item_of(doc, &items[k++]);
-	if (mongoc_cursor_error(cur, &berr))
+	if (mongoc_cursor_error(cur, &berr)) {
+		log_warn("sweeper: reading orders failed", "{s:s}", "error",
+		    berr.message);
 		k = -1;
+	}
 	mongoc_cursor_destroy(cur);
 	mongoc_collection_destroy(coll);
-	bson_destroy(&q);
+	bson_destroy(opts);
+	bson_destroy(q);
 	return (k);
 }
 
@@ -215,17 +217,10 @@ static int
 repair(struct consumer *c)
 {
 	struct lc_item	*items;
-	bson_oid_t	*ids;
-	bson_t		*q;
-	int		 i, n, k;
+	int		 i, k;
 
-	ids = calloc(REPAIR_MAX, sizeof(*ids));
 	items = calloc(REPAIR_MAX, sizeof(*items));
-	q = BCON_NEW("unitsBack", BCON_UTF8(UNITS_PENDING), "updatedAt", "{",
-	    "$lt", BCON_DATE_TIME(db_now_ms() - LIFECYCLE_REPAIR_MS), "}");
-	n = find_ids(c, q, "updatedAt", ids, REPAIR_MAX);
-	bson_destroy(q);
-	k = n > 0 ? pending_items(c, ids, n, items) : n;
+	k = pending_items(c, items, REPAIR_MAX);
 	if (k > 0 && give_back(c, items, k) == 0) {
 		mark_done(c, items, k);
 		log_info("sweeper: returned units repaired", "{s:i}", "count",
@@ -234,7 +229,6 @@ repair(struct consumer *c)
 	for (i = 0; i < REPAIR_MAX; i++)
 		free(items[i].lines);
 	free(items);
-	free(ids);
 	return (k);
 }
 
