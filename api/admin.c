@@ -17,6 +17,7 @@
  * Nothing here scans the stream: XLEN, XINFO and XPENDING's summary
  * are O(1) or O(consumers) (checkout.lua, admin_queue).
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -320,6 +321,23 @@ enum { DL_START, DL_READ, DL_LOOKED, DL_DONE };
 
 #define DEAD_MAX	100	/* dead letters one listing shows */
 
+/*
+ * A stream entry id's two numbers fit Redis' 64 bits (the spec allows 20
+ * digits, which may not): else no such entry.
+ */
+static int
+entry_fits(const char *s)
+{
+	char	*end;
+
+	errno = 0;
+	(void)strtoull(s, &end, 10);
+	if (errno == ERANGE || *end != '-')
+		return (0);
+	(void)strtoull(end + 1, NULL, 10);
+	return (errno != ERANGE);
+}
+
 /* A stream entry id: digits, '-', digits. */
 static int
 entry_id(const char *s)
@@ -513,6 +531,10 @@ admin_deadletter_replay(struct http_request *req, struct ctx *ctx)
 			    "letter's entry id, such as 1796265974695-0");
 			return (KORE_RESULT_OK);
 		}
+		if (!entry_fits(ctx->param)) {
+			api_error(req, ERR_DEAD_LETTER_NOT_FOUND, "id");
+			return (KORE_RESULT_OK);
+		}
 		return (call_redis(req, ctx, DL_READ, "XRANGE %s %s %s",
 		    RK_DEAD, ctx->param, ctx->param));
 	case DL_READ:
@@ -537,6 +559,10 @@ admin_deadletter_drop(struct http_request *req, struct ctx *ctx)
 		if (!entry_id(ctx->param)) {
 			api_error_msg(req, ERR_BAD_ID, "id", "id must be a dead "
 			    "letter's entry id, such as 1796265974695-0");
+			return (KORE_RESULT_OK);
+		}
+		if (!entry_fits(ctx->param)) {
+			api_error(req, ERR_DEAD_LETTER_NOT_FOUND, "id");
 			return (KORE_RESULT_OK);
 		}
 		return (call_redis(req, ctx, 1, "XDEL %s %s", RK_DEAD,
