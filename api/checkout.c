@@ -25,6 +25,7 @@
  * renders it, here and in the worker), the owner ("userId") and the
  * status; GET returns the body as it is, to the owner or an admin.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -580,12 +581,16 @@ status_start(struct http_request *req, struct ctx *ctx, struct status *st)
 		api_error(req, e, "checkoutId");
 		return (KORE_RESULT_OK);
 	}
-	if (api_query_long(req, "wait", 0, 0, cfg.checkout_wait_max,
-	    &st->wait) != ERR_NONE) {
+	/* One rule with Prefer: wait=N: a longer wait is shortened. */
+	if (api_query_long(req, "wait", 0, 0, LONG_MAX, &st->wait) !=
+	    ERR_NONE) {
 		api_error_msg(req, ERR_BAD_QUERY, "wait", "wait must be a "
-		    "number of seconds from 0 to %ld", cfg.checkout_wait_max);
+		    "number of seconds (0 or more; more than %ld is shortened "
+		    "to %ld)", cfg.checkout_wait_max, cfg.checkout_wait_max);
 		return (KORE_RESULT_OK);
 	}
+	if (st->wait > cfg.checkout_wait_max)
+		st->wait = cfg.checkout_wait_max;
 	/* Wait from before the read: a change after it cannot be missed. */
 	if (st->wait > 0 && (st->waiter = events_wait(req, ctx->who.sub,
 	    ctx->param, RANK_NEVER, kore_time_ms() + (uint64_t)st->wait *

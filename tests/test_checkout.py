@@ -106,8 +106,22 @@ def test_status_is_for_its_owner_or_an_admin(stack):
     r = stack.get("/api/checkout/0123456789abcdef01234567", token=token)
     assert r.status_code == 404
     assert stack.get("/api/checkout/nope", token=token).status_code == 400
-    r = stack.get(f"/api/checkout/{cid}?wait=31", token=token)
+    r = stack.get(f"/api/checkout/{cid}?wait=-1", token=token)
     assert r.status_code == 400 and error(r)["field"] == "wait"
+
+
+def test_a_long_wait_is_shortened_as_prefer_wait_is(stack):
+    """?wait= and Prefer: wait= follow one rule: more than the maximum
+    (CHECKOUT_WAIT_MAX, 30 s by default) is shortened to it, not refused."""
+    a = product(stack)
+    _, token = buyer(stack, [(a, 1)])
+    r = stack.post("/api/checkout", {}, token=token,
+                   headers={"Prefer": "wait=500"})
+    assert r.status_code in (201, 202, 409), r.text
+    cid = r.json()["checkoutId"]
+    r = stack.get(f"/api/checkout/{cid}?wait=500", token=token)
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] in ("completed", "failed")
 
 
 def test_out_of_stock_changes_no_stock_and_no_cart(stack):
