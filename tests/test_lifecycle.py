@@ -171,6 +171,48 @@ def test_admin_lists_every_order_with_filters(stack):
         assert error(r)["field"] == bad.split("=")[0]
 
 
+def test_a_long_listing_pages_exactly_newest_first(stack):
+    """More than 2,000 orders are read in time windows (shared/db.c,
+    page_newest): pages neither skip nor repeat, across windows, ties and
+    times in the future or decades ago."""
+    a = product(stack, 1, 10)
+    order, _ = ordered(stack, [(a, 1)])
+    doc = stack.db.orders.find_one({"_id": bson.ObjectId(order["id"])})
+    user = bson.ObjectId()
+    now = datetime.datetime.now(UTC)
+    offsets = [datetime.timedelta(days=1), datetime.timedelta(seconds=5)]
+    offsets += [-datetime.timedelta(milliseconds=i * 7) for i in range(600)]
+    offsets += [-datetime.timedelta(seconds=i) for i in range(1, 900)]
+    offsets += [-datetime.timedelta(hours=i) for i in range(1, 600)]
+    offsets += [-datetime.timedelta(days=365 * 25)] * 50     # ties
+    offsets += [-datetime.timedelta(minutes=3)] * 30
+    docs = []
+    for off in offsets:
+        d = dict(doc, _id=bson.ObjectId(), userId=user,
+                 checkoutId=str(bson.ObjectId()))
+        d["createdAt"] = now + off
+        docs.append(d)
+    stack.db.orders.insert_many(docs)
+    expected = [str(d["_id"]) for d in sorted(
+        docs, key=lambda d: (d["createdAt"], d["_id"]), reverse=True)]
+    admin = admin_token(stack)
+    got, offset = [], 0
+    while True:
+        r = stack.get(f"/api/orders?userId={user}&limit=100&offset={offset}",
+                      token=admin)
+        assert r.status_code == 200, r.text
+        assert r.json()["total"] == len(docs)
+        page = [o["id"] for o in r.json()["items"]]
+        if not page:
+            break
+        got += page
+        offset += 100
+    assert got == expected
+    r = stack.get(f"/api/orders?userId={user}&limit=3&offset=2075",
+                  token=admin)
+    assert [o["id"] for o in r.json()["items"]] == expected[2075:2078]
+
+
 def test_payment_window(paid):
     a = product(paid, 4.25, 10)
     order, token = ordered(paid, [(a, 2)])
