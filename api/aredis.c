@@ -72,6 +72,7 @@ struct rconn {
 	int			 asking;	/* ac is a Sentinel's */
 	uint64_t		 asked_at;	/* ms, when it was asked */
 	int			 sentinel;	/* the next one to ask */
+	struct sentinel_votes	 votes;		/* their answers this round */
 	int			 located;	/* host, port: the primary */
 	char			 host[256];
 	int			 port;
@@ -224,6 +225,35 @@ reconnect_in(struct rconn *rc, uint64_t ms)
 	kore_timer_add(reconnect_fire, ms, rc, KORE_TIMER_ONESHOT);
 }
 
+/*
+ * A Sentinel named a primary (r), or gave no answer (NULL): count it and
+ * ask the next, until a majority of them named one address.
+ */
+static void
+sentinel_answered(struct rconn *rc, const redisReply *r)
+{
+	next_sentinel(rc);
+	if (sentinel_vote(&rc->votes, r, rc->host, sizeof(rc->host),
+	    &rc->port)) {
+		rc->located = 1;
+		memset(&rc->votes, 0, sizeof(rc->votes));
+	} else if (rc->votes.asked >= cfg.nsentinels) {
+		log_warn("redis: no majority of the Sentinels named a primary",
+		    "{s:s, s:i}", "conn", rc->name, "sentinels",
+		    cfg.nsentinels);
+		memset(&rc->votes, 0, sizeof(rc->votes));
+	}
+}
+
+/* Next attempt: at once while asking round the Sentinels, else later. */
+static void
+sentinel_next(struct rconn *rc)
+{
+	rc->asking = 0;
+	reconnect_in(rc, rc->located || rc->votes.asked > 0 ? 1 :
+	    RECONNECT_MS);
+}
+
 static void
 schedule_reconnect(struct rconn *rc)
 {
@@ -280,9 +310,13 @@ on_connect(const redisAsyncContext *ac, int status)
 	if (status != REDIS_OK) {
 		log_debug("redis: connect failed", "{s:s, s:s}", "conn",
 		    rc->name, "error", ac->errstr);
-		if (rc->asking || rc == &switchconn)
+		if (rc->asking) {
+			sentinel_answered(rc, NULL);
+			sentinel_next(rc);
+			return;
+		}
+		if (rc == &switchconn)
 			next_sentinel(rc);
-		rc->asking = 0;
 		rc->located = 0;
 		schedule_reconnect(rc);
 		return;
@@ -322,11 +356,7 @@ on_sentinel(redisAsyncContext *ac, void *reply, void *privdata)
 	(void)privdata;
 	if (reply == NULL)
 		return;
-	if (redis_primary_of(reply, rc->host, sizeof(rc->host),
-	    &rc->port) == 0)
-		rc->located = 1;
-	else
-		next_sentinel(rc);
+	sentinel_answered(rc, reply);
 	redisAsyncDisconnect(ac);
 }
 
@@ -357,8 +387,7 @@ on_disconnect(const redisAsyncContext *ac, int status)
 
 	(void)status;
 	if (rc->asking) {		/* the Sentinel's part is over */
-		rc->asking = 0;
-		reconnect_in(rc, rc->located ? 1 : RECONNECT_MS);
+		sentinel_next(rc);
 		return;
 	}
 	log_warn("redis: disconnected", "{s:s, s:s}", "conn", rc->name,
@@ -408,6 +437,11 @@ conn_start(struct rconn *rc)
 	ev_attach(rc);
 	redisAsyncSetConnectCallback(ac, on_connect);
 	redisAsyncSetDisconnectCallback(ac, on_disconnect);
+	/* Sent first on a Sentinel's connection (no reply is read: an
+	 * AUTH it refuses makes the question that follows fail). */
+	if ((ask || rc == &switchconn) && cfg.redis_sentinel_password[0])
+		redisAsyncCommand(ac, NULL, NULL, "AUTH %s",
+		    cfg.redis_sentinel_password);
 	if (ask)
 		redisAsyncCommand(ac, on_sentinel, NULL,
 		    "SENTINEL get-master-addr-by-name %s",
@@ -430,17 +464,30 @@ overdue(struct callq *q, uint64_t now)
 	return (c->conn);
 }
 
-/* A Sentinel that does not answer in time: ask the next one. */
+/*
+ * A Sentinel that does not answer in time: ask the next one.  A server
+ * that takes the connection but not its setup (a frozen primary: the
+ * kernel still accepts): look again.
+ */
 static void
-sentinel_overdue(struct rconn *rc, uint64_t now)
+connect_overdue(struct rconn *rc, uint64_t now)
 {
-	if (!rc->asking || rc->ac == NULL ||
-	    now - rc->asked_at < SENTINEL_TIMEOUT_MS)
+	if (rc->ac == NULL || rc->up)
 		return;
-	log_warn("redis: a Sentinel did not answer", "{s:s, s:s, s:i}",
-	    "conn", rc->name, "sentinel", cfg.sentinels[rc->sentinel].host,
-	    "port", cfg.sentinels[rc->sentinel].port);
-	next_sentinel(rc);
+	if (rc->asking && now - rc->asked_at >= SENTINEL_TIMEOUT_MS) {
+		log_warn("redis: a Sentinel did not answer", "{s:s, s:s, s:i}",
+		    "conn", rc->name, "sentinel",
+		    cfg.sentinels[rc->sentinel].host, "port",
+		    cfg.sentinels[rc->sentinel].port);
+		sentinel_answered(rc, NULL);
+	} else if (rc->asking ||
+	    now - rc->asked_at < (uint64_t)cfg.redis_timeout_ms) {
+		return;
+	} else {
+		log_warn("redis: connection setup timed out", "{s:s, s:s, s:i}",
+		    "conn", rc->name, "host", rc->host, "port", rc->port);
+		rc->located = 0;
+	}
 	rc->asking = 0;
 	redisAsyncFree(rc->ac);
 	schedule_reconnect(rc);
@@ -453,9 +500,10 @@ watch(void *arg, uint64_t now)
 	struct rconn	*rc;
 
 	(void)arg;
-	sentinel_overdue(&cmdconn, now);
-	sentinel_overdue(&waitconn, now);
-	sentinel_overdue(&subconn, now);
+	connect_overdue(&cmdconn, now);
+	connect_overdue(&waitconn, now);
+	connect_overdue(&subconn, now);
+	connect_overdue(&switchconn, now);
 	if ((rc = overdue(&inflight, now)) == NULL &&
 	    (rc = overdue(&awaiting, now)) == NULL)
 		return;
@@ -487,7 +535,9 @@ leave_old_primary(struct rconn *rc, const char *host, int port)
 	    "{s:s, s:s, s:i}", "conn", rc->name, "host", host, "port", port);
 	rc->up = 0;
 	rc->located = 0;
-	redisAsyncDisconnect(rc->ac);
+	/* Not redisAsyncDisconnect(): that waits for the replies owed,
+	 * which a frozen old primary never sends. */
+	redisAsyncFree(rc->ac);
 }
 
 /* A message on +switch-master: "<name> <old ip> <old port> <ip> <port>". */

@@ -22,7 +22,10 @@ runs each scenario against it:
                a timeline drawn to bench/flash.png
   flash_notify the same sale with the notifier mailing every order
   replicated   submits and the sale on a replicated Redis (primary,
-               replica, three Sentinels), without WAIT and with it
+               two replicas, three Sentinels), without WAIT and with it
+  failover     that Redis losing its primary mid-sale (frozen 8 s and
+               20 s, SIGKILLed): the longest time with no checkout
+               accepted, and the sale exact
   cancel       an admin cancelling 1,000 orders: cancels/s
   positions    queue positions on and off: submits/s and the drain
   payment_sale the flash sale with a payment window, a waitlist and
@@ -582,6 +585,96 @@ def sc_replicated(s, shop, out):
     out["replicated"] = res
 
 
+def paced_sale(hs, hshop, pid, n, rate, break_at, breaker):
+    """n buyers submitting at `rate` per second, each retrying a 503 with
+    its Idempotency-Key until 202, as a careful client does; breaker()
+    runs break_at seconds in.  The accept times (s from the start) and
+    the checkout ids."""
+    import concurrent.futures
+    tokens = hshop.buyers(n, pid)
+    t0 = time.time()
+    accepted, ids = [], []
+
+    def one(i):
+        time.sleep(max(0.0, t0 + i / rate - time.time()))
+        h = {"Authorization": f"Bearer {tokens[i]}",
+             "Idempotency-Key": f"bench-{i}"}
+        while time.time() < t0 + 180:
+            try:
+                r = requests.post(hs.url("/api/checkout"), json={},
+                                  headers=h, timeout=10)
+            except requests.RequestException:
+                time.sleep(0.05)
+                continue
+            if r.status_code in (200, 202):
+                accepted.append(time.time() - t0)
+                ids.append(r.json()["checkoutId"])
+                return
+            time.sleep(0.05)
+
+    timer = threading.Timer(break_at, breaker)
+    timer.start()
+    with concurrent.futures.ThreadPoolExecutor(64) as pool:
+        list(pool.map(one, range(n)))
+    timer.join()
+    return sorted(accepted), ids
+
+
+def sc_failover(s, shop, out):
+    """make run-ha's Redis (a primary, two replicas, three Sentinels)
+    losing its primary in the middle of a paced sale (20 buyers/s, 400
+    buyers, 200 units): frozen (SIGSTOP) for 8 s and for 20 s, then let
+    run again, and SIGKILLed with no restart (a lost host).  The longest
+    time with no checkout accepted (goal: 5 s), and whether the sale was
+    exact with nothing lost."""
+    import signal
+    res = {}
+    for mode, frozen_s in (("freeze_8s", 8), ("freeze_20s", 20),
+                           ("kill", 0)):
+        progress(f"  failover: {mode}")
+        hs = Stack(workers=2, name="bench-failover", ha=True,
+                   env=dict(BENCH_ENV, RECLAIM_IDLE_MS="1500",
+                            LOCK_TTL_MS="3000")).start()
+        try:
+            hshop = Shop(hs)
+            stock, n, rate, at = 200, 400, 20.0, 5.0
+            pid = hshop.product(stock)
+            port = hs.primary_port()
+            node = hs.procs[f"redis-{port}"]
+
+            def breaker():
+                if frozen_s:
+                    os.killpg(node.pid, signal.SIGSTOP)
+                    time.sleep(frozen_s)
+                    os.killpg(node.pid, signal.SIGCONT)
+                else:
+                    hs._stop(hs.procs.pop(f"redis-{port}"), signal.SIGKILL)
+            accepted, ids = paced_sale(hs, hshop, pid, n, rate, at, breaker)
+            gaps = [b - a for a, b in zip(accepted, accepted[1:])
+                    if b >= at]
+            try:
+                wait_final(hs, ids, 120)
+            except TimeoutError:
+                pass                    # counted below: not final
+            st = statuses(hs, ids)
+            orders = hs.db.orders.count_documents(
+                {"items.productId": bson.ObjectId(pid)})
+            res[mode] = {
+                "accepted": len(ids), "buyers": n,
+                "longest_no_accept_s": round(max(gaps or [0]), 2),
+                "completed": sum(1 for x in st if x == "completed"),
+                "final": sum(1 for x in st if x in ("completed", "failed")),
+                "orders": orders,
+                "ok": len(ids) == n and orders == stock and
+                all(x in ("completed", "failed") for x in st)}
+        finally:
+            hs.cleanup()
+    res["ok"] = all(r["ok"] for r in res.values())
+    res["longest_no_accept_s"] = max(r["longest_no_accept_s"]
+                                     for k, r in res.items() if k != "ok")
+    out["failover"] = res
+
+
 def cpu_seconds(pid):
     """CPU time a process has used so far (user + system), seconds."""
     fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
@@ -958,7 +1051,8 @@ SCENARIOS = [("health", sc_health), ("products", sc_products),
              ("cart", sc_cart), ("login", sc_login), ("submit", sc_submit),
              ("ceiling", sc_ceiling), ("orders", sc_orders),
              ("flash", sc_flash), ("flash_notify", sc_flash_notify),
-             ("replicated", sc_replicated), ("cancel", sc_cancel),
+             ("replicated", sc_replicated), ("failover", sc_failover),
+             ("cancel", sc_cancel),
              ("positions", sc_positions),
              ("payment_sale", sc_payment_sale), ("console", sc_console),
              ("soak", sc_soak)]
@@ -1023,7 +1117,7 @@ def main():
              "bench/REPORT.md")
     ok = all(results["scenarios"].get(k, {"ok": True})["ok"]
              for k in ("flash", "flash_notify", "replicated", "soak",
-                       "cancel", "payment_sale"))
+                       "cancel", "payment_sale", "failover"))
     sys.exit(0 if ok else 1)
 
 

@@ -19,9 +19,17 @@ B=${BUILD_DIR:-build}
 case $B in /*) ;; *) B="$TOP/$B" ;; esac
 
 # make run-ha: the Sentinels that start_redis_ha (services.sh) starts.
+# Their password is made once into $DATA_DIR/ha/sentinel.pass unless
+# REDIS_SENTINEL_PASSWORD is set.
 if [ "${REDIS_HA:-0}" = 1 ]; then
 	export REDIS_SENTINELS=${REDIS_SENTINELS:-127.0.0.1:26380,127.0.0.1:26381,127.0.0.1:26382}
 	export REDIS_MASTER_NAME=${REDIS_MASTER_NAME:-checkout}
+	ha_dir=$("$B/shopctl" env | sed -n "s/^DATA_DIR='\(.*\)'$/\1/p")/ha
+	mkdir -p "$ha_dir"
+	[ -s "$ha_dir/sentinel.pass" ] ||
+	    (umask 077 && head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' \
+	    >"$ha_dir/sentinel.pass")
+	export REDIS_SENTINEL_PASSWORD=${REDIS_SENTINEL_PASSWORD:-$(cat "$ha_dir/sentinel.pass")}
 fi
 env_lines=$("$B/shopctl" env --secrets) || exit 1
 eval "$env_lines"

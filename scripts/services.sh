@@ -59,9 +59,10 @@ start_redis() {
 	wait_port 127.0.0.1 "$REDIS_PORT" 10 Redis
 }
 
-# REDIS_HA=1 (make run-ha): a primary on REDIS_PORT, a replica on
-# REDIS_PORT+1 and three Sentinels on 26380-26382 (not 26379: Debian's
-# own redis-sentinel may hold it), each with AOF, from config files
+# REDIS_HA=1 (make run-ha): a primary on REDIS_PORT, replicas on
+# REDIS_PORT+1 and +2 and three Sentinels on 26380-26382 (not 26379:
+# Debian's own redis-sentinel may hold it), each with AOF, from config
+# files
 # written once into $DATA_DIR/ha: Sentinel rewrites them as roles
 # change, so a restart keeps the topology a failover left (the node
 # that was promoted stays the primary).
@@ -78,6 +79,10 @@ appendfsync always
 save ""
 repl-diskless-sync-delay 0
 protected-mode yes
+# Cut off from every replica for 10 s, a primary takes no writes: an old
+# primary left behind by a partition acknowledges nothing (ops/README).
+min-replicas-to-write 1
+min-replicas-max-lag 10
 EOF
 	[ -n "${2:-}" ] && echo "replicaof 127.0.0.1 $2" >>"$f"
 	return 0
@@ -85,7 +90,12 @@ EOF
 
 sentinel_conf() { # port primary-port
 	local f="$DATA_DIR/ha/sentinel-$1.conf"
-	[ -f "$f" ] && return 0
+	if [ -f "$f" ]; then	# from before the Sentinels had a password
+		grep -q '^requirepass' "$f" || printf '%s\n' \
+		    "requirepass $REDIS_SENTINEL_PASSWORD" \
+		    "sentinel sentinel-pass $REDIS_SENTINEL_PASSWORD" >>"$f"
+		return 0
+	fi
 	cat >"$f" <<EOF
 bind 127.0.0.1
 port $1
@@ -94,27 +104,35 @@ sentinel monitor $REDIS_MASTER_NAME 127.0.0.1 $2 2
 sentinel down-after-milliseconds $REDIS_MASTER_NAME 2000
 sentinel failover-timeout $REDIS_MASTER_NAME 10000
 sentinel parallel-syncs $REDIS_MASTER_NAME 1
+requirepass $REDIS_SENTINEL_PASSWORD
+sentinel sentinel-pass $REDIS_SENTINEL_PASSWORD
 EOF
 }
 
+# Two replicas: once one is promoted, the other is still there for the
+# new primary's WAIT (with one, no checkout is accepted until the lost
+# host returns and resyncs).
 start_redis_ha() {
-	local replica=$((REDIS_PORT + 1)) s
+	local replica s
 	mkdir -p "$DATA_DIR/ha"
 	redis_ha_conf "$REDIS_PORT"
-	redis_ha_conf "$replica" "$REDIS_PORT"
 	start_proc redis "$DATA_DIR/log/redis.log" redis-server \
 	    "$DATA_DIR/ha/redis-$REDIS_PORT.conf"
-	start_proc redis-replica "$DATA_DIR/log/redis-replica.log" \
-	    redis-server "$DATA_DIR/ha/redis-$replica.conf"
-	wait_port 127.0.0.1 "$REDIS_PORT" 10 Redis || return 1
-	wait_port 127.0.0.1 "$replica" 10 "the Redis replica" || return 1
+	for replica in $((REDIS_PORT + 1)) $((REDIS_PORT + 2)); do
+		redis_ha_conf "$replica" "$REDIS_PORT"
+		start_proc "redis-$replica" "$DATA_DIR/log/redis-$replica.log" \
+		    redis-server "$DATA_DIR/ha/redis-$replica.conf"
+	done
+	for replica in "$REDIS_PORT" $((REDIS_PORT + 1)) $((REDIS_PORT + 2)); do
+		wait_port 127.0.0.1 "$replica" 10 "Redis on $replica" || return 1
+	done
 	for s in 26380 26381 26382; do
 		sentinel_conf "$s" "$REDIS_PORT"
 		start_proc "sentinel$s" "$DATA_DIR/log/sentinel-$s.log" \
 		    redis-server "$DATA_DIR/ha/sentinel-$s.conf" --sentinel
 		wait_port 127.0.0.1 "$s" 10 "Sentinel $s" || return 1
 	done
-	echo "run: Redis primary, replica and 3 Sentinels (REDIS_SENTINELS=$REDIS_SENTINELS)"
+	echo "run: Redis primary, 2 replicas and 3 Sentinels (REDIS_SENTINELS=$REDIS_SENTINELS)"
 }
 
 # The Rust server when it is built (scripts/deps.sh), unless

@@ -64,6 +64,9 @@ static const struct var vars[] = {
 	    "is the one they name REDIS_MASTER_NAME, not REDIS_URL's host"),
 	S("REDIS_MASTER_NAME", redis_master_name, "checkout",
 	    "the Sentinels' name of the Redis primary"),
+	S("REDIS_SENTINEL_PASSWORD", redis_sentinel_password, NULL,
+	    "the Sentinels' requirepass; a primary is used only when a "
+	    "majority of REDIS_SENTINELS name it"),
 	L("REDIS_MIN_REPLICAS", redis_min_replicas, "-1", -1, 16,
 	    "replicas a checkout must reach (WAIT) before it is answered 202 "
 	    "and before a worker acks; -1: 1 with REDIS_SENTINELS, else 0"),
@@ -451,8 +454,8 @@ check_placeholders(char *err, size_t errlen)
 {
 	static const char *const	 names[] = { "JWT_SECRET",
 	    "METRICS_TOKEN", "ADMIN_PASSWORD", "REDIS_URL", "MONGO_URI",
-	    "SMTP_URL", "WEBHOOK_SECRET" };
-	const char			*values[7];
+	    "SMTP_URL", "WEBHOOK_SECRET", "REDIS_SENTINEL_PASSWORD" };
+	const char			*values[8];
 	size_t				 i;
 
 	if (!cfg.production)
@@ -464,6 +467,7 @@ check_placeholders(char *err, size_t errlen)
 	values[4] = cfg.mongo_uri;
 	values[5] = cfg.smtp_url;
 	values[6] = cfg.webhook_secret;
+	values[7] = cfg.redis_sentinel_password;
 	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		if (placeholder(values[i])) {
 			snprintf(err, errlen, "config: %s holds a placeholder "

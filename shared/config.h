@@ -37,6 +37,7 @@ struct config {
 	long	redis_timeout_ms;	/* a Redis call slower than this: 503 */
 	char	redis_sentinels[CONFIG_STR_MAX];	/* host:port,... */
 	char	redis_master_name[128];	/* the Sentinels' name of it */
+	char	redis_sentinel_password[256];	/* AUTH to the Sentinels */
 	long	redis_min_replicas;	/* WAIT for this many (-1: auto) */
 	long	redis_wait_ms;		/* WAIT's timeout */
 	int	nsentinels;		/* parsed from redis_sentinels */

@@ -82,8 +82,9 @@ timeout_of(long ms)
 	return (tv);
 }
 
-int
-redis_primary_of(const redisReply *r, char *host, size_t hostlen, int *port)
+/* A Sentinel's answer to get-master-addr-by-name: 0 and the address. */
+static int
+primary_of(const redisReply *r, char *host, size_t hostlen, int *port)
 {
 	long	n;
 
@@ -101,39 +102,90 @@ redis_primary_of(const redisReply *r, char *host, size_t hostlen, int *port)
 }
 
 int
-redis_primary(char *host, size_t hostlen, int *port, char *err,
-    size_t errlen)
+sentinel_vote(struct sentinel_votes *v, const redisReply *r, char *host,
+    size_t hostlen, int *port)
+{
+	char	h[256];
+	int	p, i;
+
+	v->asked++;
+	if (primary_of(r, h, sizeof(h), &p) == -1)
+		return (0);
+	for (i = 0; i < v->nseen; i++)
+		if (v->seen[i].port == p && strcmp(v->seen[i].host, h) == 0)
+			break;
+	if (i == v->nseen) {
+		if (v->nseen == (int)(sizeof(v->seen) / sizeof(v->seen[0])))
+			return (0);
+		memcpy(v->seen[i].host, h, sizeof(h));
+		v->seen[i].port = p;
+		v->seen[i].votes = 0;
+		v->nseen++;
+	}
+	if (++v->seen[i].votes < cfg.nsentinels / 2 + 1 ||
+	    strlen(h) >= hostlen)
+		return (0);
+	memcpy(host, h, strlen(h) + 1);
+	*port = p;
+	return (1);
+}
+
+/* One Sentinel's answer (NULL if it gave none): AUTH, then the question. */
+static redisReply *
+ask_sentinel(int i, struct timeval tv)
 {
 	redisContext	*c;
 	redisReply	*r;
-	struct timeval	 tv;
-	int		 i, ok;
+
+	c = redisConnectWithTimeout(cfg.sentinels[i].host,
+	    cfg.sentinels[i].port, tv);
+	if (c == NULL || c->err) {
+		if (c != NULL)
+			redisFree(c);
+		return (NULL);
+	}
+	redisSetTimeout(c, tv);
+	r = NULL;
+	if (cfg.redis_sentinel_password[0] != '\0')
+		r = redisCommand(c, "AUTH %s", cfg.redis_sentinel_password);
+	if (cfg.redis_sentinel_password[0] == '\0' ||
+	    (r != NULL && r->type != REDIS_REPLY_ERROR)) {
+		if (r != NULL)
+			freeReplyObject(r);
+		r = redisCommand(c, "SENTINEL get-master-addr-by-name %s",
+		    cfg.redis_master_name);
+	}
+	redisFree(c);
+	return (r);
+}
+
+int
+redis_primary(char *host, size_t hostlen, int *port, char *err,
+    size_t errlen)
+{
+	struct sentinel_votes	 votes;
+	redisReply		*r;
+	struct timeval		 tv;
+	int			 i, named, found;
 
 	tv = timeout_of(cfg.redis_timeout_ms < SENTINEL_TIMEOUT_MS ?
 	    cfg.redis_timeout_ms : SENTINEL_TIMEOUT_MS);
-	snprintf(err, errlen, "REDIS_SENTINELS: no Sentinel answered");
-	for (i = 0; i < cfg.nsentinels; i++) {
-		c = redisConnectWithTimeout(cfg.sentinels[i].host,
-		    cfg.sentinels[i].port, tv);
-		if (c == NULL || c->err) {
-			if (c != NULL)
-				redisFree(c);
-			continue;
-		}
-		redisSetTimeout(c, tv);
-		r = redisCommand(c, "SENTINEL get-master-addr-by-name %s",
-		    cfg.redis_master_name);
-		ok = redis_primary_of(r, host, hostlen, port) == 0;
-		if (!ok && r != NULL)
-			snprintf(err, errlen, "REDIS_SENTINELS: %s:%d does not "
-			    "know a primary named \"%s\"", cfg.sentinels[i].host,
-			    cfg.sentinels[i].port, cfg.redis_master_name);
+	memset(&votes, 0, sizeof(votes));
+	found = 0;
+	for (i = 0; i < cfg.nsentinels && !found; i++) {
+		r = ask_sentinel(i, tv);
+		found = sentinel_vote(&votes, r, host, hostlen, port);
 		if (r != NULL)
 			freeReplyObject(r);
-		redisFree(c);
-		if (ok)
-			return (0);
 	}
+	if (found)
+		return (0);
+	for (i = named = 0; i < votes.nseen; i++)
+		named += votes.seen[i].votes;
+	snprintf(err, errlen, "REDIS_SENTINELS: no majority of the %d "
+	    "Sentinels named one primary \"%s\" (%d did; check them, "
+	    "REDIS_SENTINEL_PASSWORD and REDIS_MASTER_NAME)", cfg.nsentinels,
+	    cfg.redis_master_name, named);
 	return (-1);
 }
 
@@ -174,7 +226,8 @@ redis_readonly(const redisReply *r)
 {
 	return (r != NULL && r->type == REDIS_REPLY_ERROR &&
 	    (strncmp(r->str, "READONLY", 8) == 0 ||
-	    strncmp(r->str, "MASTERDOWN", 10) == 0));
+	    strncmp(r->str, "MASTERDOWN", 10) == 0 ||
+	    strncmp(r->str, "NOREPLICAS", 10) == 0));
 }
 
 /* ----- argument lists ----- */

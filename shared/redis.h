@@ -51,8 +51,11 @@
 redisContext	*redis_connect(char *err, size_t errlen);
 
 /*
- * With REDIS_SENTINELS, the current primary: each Sentinel is asked in
- * turn (SENTINEL get-master-addr-by-name, SENTINEL_TIMEOUT_MS each).
+ * With REDIS_SENTINELS, the current primary: the Sentinels are asked in
+ * turn (AUTH with REDIS_SENTINEL_PASSWORD, then SENTINEL
+ * get-master-addr-by-name, SENTINEL_TIMEOUT_MS each) until a majority
+ * of the configured ones name the same address, so one rogue or stale
+ * Sentinel cannot send our password and writes elsewhere.
  * redis_connect() asks them itself and refuses a server that is not a
  * primary (ROLE), so nothing is ever written to a replica.
  */
@@ -60,13 +63,32 @@ redisContext	*redis_connect(char *err, size_t errlen);
 int		 redis_primary(char *host, size_t hostlen, int *port,
 		    char *err, size_t errlen);
 
-/* A Sentinel's answer to get-master-addr-by-name: 0 and the address. */
-int		 redis_primary_of(const redisReply *, char *host,
-		    size_t hostlen, int *port);
+/* The Sentinels' answers so far, for the API's asynchronous asking. */
+struct sentinel_votes {
+	int	asked;			/* Sentinels asked this round */
+	int	nseen;
+	struct {
+		char	host[256];
+		int	port;
+		int	votes;
+	}	seen[8];
+};
 
 /*
- * The server turned replica (a failover demoted it) or lost its
- * primary: this connection must be dropped and the primary found again.
+ * Count one Sentinel's answer (NULL or an error: none); 1 with the
+ * address in host and port once a majority of the configured Sentinels
+ * named it, else 0.  Reset votes (memset 0) for a new round.
+ */
+int		 sentinel_vote(struct sentinel_votes *votes,
+		    const redisReply *r, char *host, size_t hostlen,
+		    int *port);
+
+/*
+ * The server cannot take our writes now: it turned replica (a failover
+ * demoted it, READONLY), lost its primary (MASTERDOWN), or is a primary
+ * without the replicas min-replicas-to-write asks for (NOREPLICAS: cut
+ * off from them, as an old primary is after a partition).  The
+ * connection must be dropped and the primary found again.
  */
 int		 redis_readonly(const redisReply *);
 

@@ -136,13 +136,20 @@ class Stack:
             "LOG_LEVEL": "info",
         })
         self.ha = ha
+        self.redis_password = None
         if ha:
-            # A primary, a replica and three Sentinels (make run-ha).
-            self.replica_port = free_port()
+            # A primary, two replicas and three Sentinels (make run-ha),
+            # each with a password (ops/redis).
+            self.replica_ports = [free_port(), free_port()]
             self.sentinel_ports = [free_port() for _ in range(3)]
+            self.redis_password = "redis-test-password-0123456789"
+            self.sentinel_password = "sentinel-test-password-0123456789"
             self.env.update({
+                "REDIS_URL": f"redis://:{self.redis_password}@127.0.0.1:"
+                             f"{self.redis_port}/0",
                 "REDIS_SENTINELS": ",".join(
                     f"127.0.0.1:{p}" for p in self.sentinel_ports),
+                "REDIS_SENTINEL_PASSWORD": self.sentinel_password,
                 "REDIS_MASTER_NAME": "checkout"})
         self.notify = notify
         self.mail_dir = self.dir / "mail"
@@ -192,7 +199,8 @@ class Stack:
     def start_redis(self):
         if self.ha:
             self.start_redis_node(self.redis_port)
-            self.start_redis_node(self.replica_port, self.redis_port)
+            for p in self.replica_ports:
+                self.start_redis_node(p, self.redis_port)
             for p in self.sentinel_ports:
                 self.start_sentinel(p)
             wait_until(self.sentinels_ready, 30, "sentinels")
@@ -217,51 +225,76 @@ class Stack:
         port = self.primary_port() if self.ha else self.redis_port
         if self._redis is None or self._redis_port != port:
             self._redis = redis.Redis(port=port, decode_responses=True,
-                                      socket_timeout=5)
+                                      socket_timeout=5,
+                                      password=self.redis_password)
             self._redis_port = port
         return self._redis
 
     # ----- Redis replication and Sentinel (ha=True) -----
 
     def start_redis_node(self, port, replica_of=None):
-        """A data node with AOF on; a replica of replica_of if given."""
+        """A data node with AOF on; a replica of replica_of if given.  As
+        in ops/redis: a primary cut off from every replica for 10 s takes
+        no writes (min-replicas-to-write), so an old primary that a
+        partition left behind cannot acknowledge anything."""
         d = self.dir / f"redis-{port}"
         d.mkdir(exist_ok=True)
         argv = ["redis-server", "--bind", "127.0.0.1", "--port", str(port),
                 "--dir", str(d), "--appendonly", "yes",
                 "--appendfsync", "always", "--save", "",
-                "--repl-diskless-sync-delay", "0"]
+                "--repl-diskless-sync-delay", "0",
+                "--min-replicas-to-write", "1",
+                "--min-replicas-max-lag", "10",
+                "--requirepass", self.redis_password,
+                "--masterauth", self.redis_password]
         if replica_of:
             argv += ["--replicaof", "127.0.0.1", str(replica_of)]
         self.procs[f"redis-{port}"] = self._spawn(f"redis-{port}", argv)
-        wait_until(lambda: redis.Redis(port=port).ping(), 10, "redis node")
+        wait_until(lambda: self.redis_node(port).ping(), 10, "redis node")
 
     def start_sentinel(self, port):
         conf = self.dir / f"sentinel-{port}.conf"
         conf.write_text(
             f"port {port}\nbind 127.0.0.1\ndir {self.dir}\n"
             f"sentinel monitor checkout 127.0.0.1 {self.redis_port} 2\n"
-            "sentinel down-after-milliseconds checkout 1000\n"
+            "sentinel down-after-milliseconds checkout 2000\n"
             "sentinel failover-timeout checkout 5000\n"
+            f"sentinel auth-pass checkout {self.redis_password}\n"
+            f"requirepass {self.sentinel_password}\n"
+            f"sentinel sentinel-pass {self.sentinel_password}\n"
             "sentinel parallel-syncs checkout 1\n")
         self.procs[f"sentinel-{port}"] = self._spawn(
             f"sentinel-{port}", ["redis-server", str(conf), "--sentinel"])
 
     def sentinel(self, i=0):
         return redis.Redis(port=self.sentinel_ports[i],
-                           decode_responses=True, socket_timeout=2)
+                           decode_responses=True, socket_timeout=2,
+                           password=self.sentinel_password)
 
     def sentinels_ready(self):
-        """The replica is in sync; every Sentinel knows the primary, its
-        replica and the others."""
-        info = self.redis_node(self.replica_port).info("replication")
-        if info["master_link_status"] != "up":
-            return False
+        """Both replicas are in sync; every Sentinel knows the primary,
+        its replicas and the others."""
+        for p in self.replica_ports:
+            info = self.redis_node(p).info("replication")
+            if info["master_link_status"] != "up":
+                return False
         for i in range(len(self.sentinel_ports)):
             m = self.sentinel(i).sentinel_master("checkout")
-            if m["num-slaves"] < 1 or m["num-other-sentinels"] < 2:
+            if m["num-slaves"] < len(self.replica_ports) or \
+                    m["num-other-sentinels"] < 2:
                 return False
         return True
+
+    def sentinels_agree(self, port=None):
+        """Every Sentinel names the same primary (port, if given)."""
+        ports = set()
+        for i in range(len(self.sentinel_ports)):
+            try:
+                ports.add(int(self.sentinel(i).sentinel_get_master_addr_by_name(
+                    "checkout")[1]))
+            except Exception:  # noqa: BLE001 -- not agreed yet
+                return False
+        return len(ports) == 1 and (port is None or ports == {port})
 
     def primary_port(self):
         """The primary's port as a Sentinel says it now."""
@@ -275,7 +308,7 @@ class Stack:
 
     def redis_node(self, port):
         return redis.Redis(port=port, decode_responses=True,
-                           socket_timeout=5)
+                           socket_timeout=5, password=self.redis_password)
 
     # ----- SecantusDB -----
 

@@ -1,10 +1,11 @@
 """
-test_failover.py -- the loss of the Redis primary (issue 13): a primary,
-a replica and three Sentinels on free ports (Stack(ha=True), what
-`make run-ha` starts).  The API, the workers and the tests find the
-primary through the Sentinels; a submit is answered 202 only once WAIT
-has seen it on the replica, so a checkout answered 202 survives the
-primary's death.
+test_failover.py -- the loss of the Redis primary: a primary, two
+replicas and three Sentinels on free ports (Stack(ha=True), what `make
+run-ha` starts).  The API, the workers and the tests find the primary
+through the Sentinels; a submit is answered 202 only once WAIT has seen
+it on a replica, so a checkout answered 202 survives the primary's
+death, and with two replicas the promoted one still has one to WAIT on:
+the sale goes on without the lost host.
 """
 import concurrent.futures
 import json
@@ -14,9 +15,10 @@ import threading
 import time
 
 import bson
+import redis
 import requests
 
-from stack import wait_until
+from stack import Stack, free_port, wait_until
 from test_invariants import FINAL, buyers, check_invariants, statuses
 from util import product
 
@@ -81,12 +83,12 @@ def test_a_flash_sale_survives_the_loss_of_the_redis_primary(fresh_stack):
         futures = [pool.submit(one, p) for p in people]
         wait_until(lambda: len(answered) >= 12, 30, "some submits")
         old = kill_primary(s)
-        # Sentinel promotes the replica; the supervisor (make run-ha,
-        # systemd) restarts the dead node, which comes back as a replica.
-        # Until a replica is back, submits wait (REDIS_MIN_REPLICAS=1).
+        # Sentinel promotes a replica and points the other at it; the
+        # lost host never comes back, as a real one would not.
         wait_until(lambda: s.primary_port() != old, 30, "a new primary")
-        s.start_redis_node(old)
         ids = [f.result() for f in futures]
+    assert old not in [int(n.split("-")[1]) for n in s.procs
+                       if n.startswith("redis-")]
     wait_until(lambda: requests.get(s.url("/ready"), timeout=5).ok, 30,
                "ready after the failover")
     stop.set()
@@ -109,17 +111,23 @@ def test_the_old_primary_returns_as_a_replica_and_serves_nothing_it_held(
         fresh_stack):
     s = fresh_stack(workers=1, ha=True, env=HA_ENV)
     old = s.primary_port()
-    replica = s.procs[f"redis-{s.replica_port}"]
-    # A write the replica never sees: with the replica paused, its link
-    # is cut, the write made, and the primary dies with it.
-    os.killpg(replica.pid, signal.SIGSTOP)
+    replicas = [s.procs[f"redis-{p}"] for p in s.replica_ports]
+    # A write the replicas never see: with them paused, their links are
+    # cut, the write made (an admin's, with min-replicas-to-write off for
+    # it), and the primary dies with it.
+    for r in replicas:
+        os.killpg(r.pid, signal.SIGSTOP)
     try:
-        s.redis_node(old).execute_command("CLIENT", "KILL", "TYPE", "replica")
-        s.redis_node(old).set("ha:only-on-the-old-primary", "1")
+        node = s.redis_node(old)
+        node.execute_command("CLIENT", "KILL", "TYPE", "replica")
+        node.config_set("min-replicas-to-write", "0")
+        node.set("ha:only-on-the-old-primary", "1")
         kill_primary(s)
     finally:
-        os.killpg(replica.pid, signal.SIGCONT)
+        for r in replicas:
+            os.killpg(r.pid, signal.SIGCONT)
     wait_until(lambda: s.primary_port() != old, 30, "a new primary")
+    wait_until(lambda: s.sentinels_agree(), 30, "the Sentinels agree")
     new = s.primary_port()
     # The old primary comes back with its AOF, and is made a replica.
     s.start_redis_node(old)
@@ -182,3 +190,101 @@ def test_a_planned_failover_moves_the_api_at_once(fresh_stack):
     cid = r.json()["checkoutId"]
     wait_until(lambda: statuses(s, [cid])[0] == "completed", 30,
                "the checkout completed")
+
+
+def test_a_partitioned_old_primary_acknowledges_nothing(fresh_stack):
+    """The primary frozen (SIGSTOP: as cut off by a partition) past the
+    failover, then running again: until the Sentinels demote it (some
+    seconds) it is still a primary with clients, but without replicas it
+    takes no write (min-replicas-to-write), so nothing written to it is
+    acknowledged to a buyer, and the sale goes on on the new primary."""
+    s = fresh_stack(workers=2, ha=True, env=HA_ENV)
+    stock, n = 10, 40
+    pid = product(s, 1.5, stock)
+    people = buyers(s, n, pid)
+    answered, deadline = [], time.time() + 90
+
+    def one(person):
+        cid, status = submit_until_accepted(s, person, deadline)
+        answered.append(status)
+        return cid
+
+    old = s.primary_port()
+    frozen = s.procs[f"redis-{old}"]
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        futures = [pool.submit(one, p) for p in people]
+        wait_until(lambda: len(answered) >= 5, 30, "some submits")
+        os.killpg(frozen.pid, signal.SIGSTOP)
+        try:
+            wait_until(lambda: s.sentinels_agree() and
+                       s.primary_port() != old, 30, "a new primary")
+        finally:
+            os.killpg(frozen.pid, signal.SIGCONT)
+        node = s.redis_node(old)
+
+        def alone():
+            info = node.info("replication")
+            return info["role"] == "master" and \
+                info["connected_slaves"] == 0 and \
+                info.get("min_slaves_good_slaves", 0) == 0
+        wait_until(alone, 5, "the old primary running, without replicas")
+        try:
+            node.set("ha:written-in-the-partition", "1")
+            refused = ""
+        except Exception as e:  # noqa: BLE001 -- redis-py's ResponseError
+            refused = str(e)
+        assert "NOREPLICAS" in refused, refused
+        ids = [f.result() for f in futures]
+    check_invariants(s, pid, stock, people, ids)
+    assert s.redis.get("ha:written-in-the-partition") is None
+
+
+def test_a_rogue_sentinel_gets_no_password_and_no_write():
+    """REDIS_SENTINELS lists, first, a Sentinel that names another
+    server (a rogue, or one reconfigured by whoever reached it): the
+    system uses only the primary a majority of the Sentinels name, so
+    that server never sees our password nor a command; and the real
+    Sentinels take no command without their password."""
+    s = Stack(name="rogue", workers=1, ha=True, env=HA_ENV)
+    try:
+        trap, rogue = free_port(), free_port()
+        s.procs["sentinel-trap"] = s._spawn("trap", [
+            "redis-server", "--bind", "127.0.0.1", "--port", str(trap),
+            "--save", "", "--dir", str(s.dir)])
+        wait_until(lambda: redis.Redis(port=trap).ping(), 10, "the trap")
+        conf = s.dir / "rogue.conf"
+        conf.write_text(f"port {rogue}\nbind 127.0.0.1\ndir {s.dir}\n"
+                        f"sentinel monitor checkout 127.0.0.1 {trap} 1\n")
+        s.procs["sentinel-rogue"] = s._spawn("rogue", [
+            "redis-server", str(conf), "--sentinel"])
+        wait_until(lambda: redis.Redis(port=rogue).execute_command(
+            "SENTINEL", "get-master-addr-by-name", "checkout"), 10,
+            "the rogue Sentinel")
+        s.env["REDIS_SENTINELS"] = f"127.0.0.1:{rogue}," + \
+            s.env["REDIS_SENTINELS"]
+        s.start()
+        pid = product(s, 2.0, 5)
+        people = buyers(s, 2, pid)
+        ids = [submit_until_accepted(s, p, time.time() + 30)[0]
+               for p in people]
+        wait_until(lambda: all(x == "completed" for x in statuses(s, ids)),
+                   30, "checkouts completed")
+        seen = redis.Redis(port=trap, decode_responses=True).info(
+            "commandstats")
+        for cmd in ("auth", "role", "select", "function", "fcall",
+                    "xadd", "hset", "set"):
+            assert f"cmdstat_{cmd}" not in seen, (cmd, sorted(seen))
+        # Without the password a Sentinel takes no order.
+        try:
+            redis.Redis(port=s.sentinel_ports[0]).execute_command(
+                "SENTINEL", "REMOVE", "checkout")
+            refused = ""
+        except redis.exceptions.ResponseError as e:
+            refused = str(e)
+        except redis.exceptions.AuthenticationError as e:
+            refused = str(e)
+        assert "NOAUTH" in refused or "Authentication" in refused, refused
+        assert s.sentinel(0).sentinel_master("checkout")["port"] == \
+            s.primary_port()
+    finally:
+        s.cleanup()
