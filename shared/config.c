@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include <mongoc/mongoc.h>
+#include <sodium.h>
 
 #include "config.h"
 
@@ -54,7 +55,8 @@ static const struct var vars[] = {
 	B("TRUST_PROXY", trust_proxy, "0",
 	    "1: client IP from X-Forwarded-For (set behind the proxy)"),
 	S("METRICS_TOKEN", metrics_token, NULL,
-	    "if set, /metrics requires Authorization: Bearer <token>"),
+	    "if set, /metrics requires Authorization: Bearer <token> (16+ "
+	    "characters; required in production)"),
 	S("REDIS_URL", redis_url, "redis://127.0.0.1:6379/0",
 	    "redis://[:password@]host[:port][/db]"),
 	L("REDIS_TIMEOUT_MS", redis_timeout_ms, "2000", 50, 60000,
@@ -217,7 +219,10 @@ static int	check(char *, size_t);
 static int	parse_redis_url(char *, size_t);
 static int	parse_sentinels(char *, size_t);
 static int	parse_log_requests(char *, size_t);
-static int	check_placeholders(char *, size_t);
+/* The public key of APP_ENV=development, refused everywhere else. */
+#define DEV_JWT_SECRET	"development-only-secret-do-not-deploy"
+
+static int	check_secret_values(char *, size_t);
 static int	check_secrets(char *, size_t);
 static int	check_money(char *, size_t);
 static int	parse_mongo_uri(char *, size_t);
@@ -398,12 +403,8 @@ check(char *err, size_t errlen)
 			return (-1);
 		}
 		/* Development only; the README says so. */
-		snprintf(cfg.jwt_secret, sizeof(cfg.jwt_secret),
-		    "development-only-secret-do-not-deploy");
-	} else if (cfg.production && strlen(cfg.jwt_secret) < 32) {
-		snprintf(err, errlen, "config: JWT_SECRET must be at least 32 "
-		    "characters when APP_ENV=production");
-		return (-1);
+		snprintf(cfg.jwt_secret, sizeof(cfg.jwt_secret), "%s",
+		    DEV_JWT_SECRET);
 	}
 	if (check_secrets(err, errlen) == -1)
 		return (-1);
@@ -433,32 +434,84 @@ check(char *err, size_t errlen)
 	    parse_mongo_uri(err, errlen) == -1 ||
 	    check_notify(err, errlen) == -1)
 		return (-1);
-	return (check_placeholders(err, errlen));
-}
-
-/* Does s hold the placeholder of ops/checkout.env.example? */
-static int
-placeholder(const char *s)
-{
-	return (strcasestr(s, "change-me") != NULL ||
-	    strcasestr(s, "changeme") != NULL);
+	return (check_secret_values(err, errlen));
 }
 
 /*
- * Production refuses the example's placeholders (the example ships its
- * secrets empty; these are what older copies held) anywhere a secret
- * goes: a deployment that forgot one must not start.
+ * Does s hold a placeholder ("change-me", "CHANGE_ME_...", "changeme":
+ * letters compared without case, anything else skipped) or the public
+ * development key?
  */
 static int
-check_placeholders(char *err, size_t errlen)
+placeholder(const char *s)
+{
+	char	letters[CONFIG_STR_MAX];
+	size_t	n;
+
+	if (strstr(s, DEV_JWT_SECRET) != NULL)
+		return (1);
+	for (n = 0; *s != '\0' && n < sizeof(letters) - 1; s++)
+		if (isalnum((unsigned char)*s))
+			letters[n++] = (char)tolower((unsigned char)*s);
+	letters[n] = '\0';
+	return (strstr(letters, "changeme") != NULL);
+}
+
+/* The bytes of the webhook key (after "whsec_", base64-decoded). */
+static size_t
+webhook_key_len(void)
+{
+	unsigned char	key[512];
+	size_t		len;
+	const char	*s = cfg.webhook_secret;
+
+	if (strncmp(s, "whsec_", 6) != 0)
+		return (strlen(s));
+	if (sodium_base642bin(key, sizeof(key), s + 6, strlen(s + 6), NULL,
+	    &len, NULL, sodium_base64_VARIANT_ORIGINAL) != 0)
+		return (0);
+	return (len);
+}
+
+/* A secret too short for anything but development: its rule, or NULL. */
+static const char *
+too_short(void)
+{
+	if (strlen(cfg.jwt_secret) < 32 &&
+	    !(without_jwt && cfg.jwt_secret[0] == '\0'))
+		return ("JWT_SECRET must be at least 32 characters");
+	/* The API's file (shopctl reads it too); workers serve no /metrics. */
+	if (cfg.production && !without_jwt && cfg.metrics_token[0] == '\0')
+		return ("METRICS_TOKEN is required (Prometheus sends it; "
+		    "/metrics is not open to all)");
+	if (cfg.metrics_token[0] != '\0' && strlen(cfg.metrics_token) < 16)
+		return ("METRICS_TOKEN must be at least 16 characters");
+	if (cfg.webhook_secret[0] != '\0' && webhook_key_len() < 24)
+		return ("WEBHOOK_SECRET must be a key of at least 24 bytes "
+		    "(whsec_ and their base64) or 24 characters");
+	if (cfg.redis_sentinel_password[0] != '\0' &&
+	    strlen(cfg.redis_sentinel_password) < 16)
+		return ("REDIS_SENTINEL_PASSWORD must be at least 16 "
+		    "characters");
+	return (NULL);
+}
+
+/*
+ * Every environment but development (whose key is public and which
+ * listens on loopback only) refuses a secret that is a placeholder, the
+ * public development key, or too short: a deployment that forgot one
+ * must not start.
+ */
+static int
+check_secret_values(char *err, size_t errlen)
 {
 	static const char *const	 names[] = { "JWT_SECRET",
 	    "METRICS_TOKEN", "ADMIN_PASSWORD", "REDIS_URL", "MONGO_URI",
 	    "SMTP_URL", "WEBHOOK_SECRET", "REDIS_SENTINEL_PASSWORD" };
-	const char			*values[8];
+	const char			*values[8], *rule;
 	size_t				 i;
 
-	if (!cfg.production)
+	if (strcmp(cfg.app_env, "development") == 0)
 		return (0);
 	values[0] = cfg.jwt_secret;
 	values[1] = cfg.metrics_token;
@@ -471,10 +524,16 @@ check_placeholders(char *err, size_t errlen)
 	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		if (placeholder(values[i])) {
 			snprintf(err, errlen, "config: %s holds a placeholder "
-			    "(\"change-me\"): set a real secret before running "
-			    "with APP_ENV=production", names[i]);
+			    "or the public development key: set a real secret "
+			    "before running with APP_ENV=%s", names[i],
+			    cfg.app_env);
 			return (-1);
 		}
+	}
+	if ((rule = too_short()) != NULL) {
+		snprintf(err, errlen, "config: %s when APP_ENV=%s", rule,
+		    cfg.app_env);
+		return (-1);
 	}
 	return (0);
 }

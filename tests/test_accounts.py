@@ -6,6 +6,7 @@ submit, registration and hashing limits, secrets that must not ship,
 WebSocket and waiter bounds.
 """
 import concurrent.futures
+import re
 import socket
 import subprocess
 import time
@@ -303,16 +304,46 @@ def shopctl_check(env):
 
 
 def test_production_refuses_the_example_placeholders():
-    good = {"APP_ENV": "production", "JWT_SECRET": "s" * 40}
+    good = {"APP_ENV": "production", "JWT_SECRET": "s" * 40,
+            "METRICS_TOKEN": "m" * 16}
     assert shopctl_check(good).returncode == 0
     for name, value in (("JWT_SECRET", "change-me-" + "x" * 40),
-                        ("METRICS_TOKEN", "change-me-too"),
+                        ("JWT_SECRET", "CHANGE_ME_" + "x" * 40),
+                        ("JWT_SECRET",
+                         "development-only-secret-do-not-deploy-xx"),
+                        ("METRICS_TOKEN", "change-me-too-0123456"),
                         ("REDIS_URL", "redis://:change-me@10.0.0.1:6379/0"),
                         ("MONGO_URI", "mongodb://u:change-me@db1/shop")):
         r = shopctl_check(dict(good, **{name: value}))
         assert r.returncode != 0 and name in r.stderr, (name, r.stderr)
     example = (ROOT / "ops/checkout.env.example").read_text()
     assert "change-me" not in example
+    for conf in (ROOT / "ops/redis").glob("*.conf"):
+        text = conf.read_text().lower()
+        assert not re.search(r"change.?me|requirepass|auth-pass", "\n".join(
+            line for line in text.splitlines()
+            if not line.startswith("#"))), conf
+
+
+def test_every_environment_but_development_refuses_weak_secrets():
+    """test as production: a short key, the public development key, an
+    empty webhook key (whsec_ alone), a short metrics token or Sentinel
+    password; production also wants the metrics token."""
+    base = {"APP_ENV": "test", "JWT_SECRET": "t" * 40}
+    assert shopctl_check(base).returncode == 0
+    for name, value in (("JWT_SECRET", "t" * 31),
+                        ("JWT_SECRET",
+                         "development-only-secret-do-not-deploy"),
+                        ("WEBHOOK_SECRET", "whsec_"),
+                        ("WEBHOOK_SECRET", "whsec_" + "QUJD" * 5),
+                        ("METRICS_TOKEN", "short"),
+                        ("REDIS_SENTINEL_PASSWORD", "short")):
+        r = shopctl_check(dict(base, **{name: value}))
+        assert r.returncode != 0 and name in r.stderr, (name, r.stderr)
+    assert shopctl_check(dict(base, WEBHOOK_SECRET="whsec_" + "QUJD" * 8)
+                         ).returncode == 0
+    r = shopctl_check(dict(base, APP_ENV="production"))
+    assert r.returncode != 0 and "METRICS_TOKEN" in r.stderr
 
 
 def test_development_listens_on_loopback_only():

@@ -235,9 +235,10 @@ def test_metrics_count_requests_and_show_the_queue(stack):
 
 
 def test_metrics_token_when_configured(fresh_stack):
-    s = fresh_stack(workers=0, env={"METRICS_TOKEN": "scrape-me"})
+    s = fresh_stack(workers=0, env={"METRICS_TOKEN": "scrape-me-0123456789"})
     assert s.get("/metrics").status_code == 401
-    r = s.get("/metrics", headers={"Authorization": "Bearer scrape-me"})
+    r = s.get("/metrics",
+              headers={"Authorization": "Bearer scrape-me-0123456789"})
     assert r.status_code == 200 and "http_requests_total" in r.text
 
 
