@@ -180,6 +180,23 @@ def replicated_rows():
     return rows
 
 
+def failover_rows():
+    rows = []
+    for mode, name in (("freeze_8s", "primary frozen 8 s"),
+                       ("freeze_20s", "primary frozen 20 s"),
+                       ("kill", "primary SIGKILLed, never back")):
+        def one(r, mode=mode):
+            f = get(r, "failover", mode)
+            if not f:
+                return "-"
+            return (f"{fmt(f['longest_no_accept_s'])} s without an "
+                    f"accepted checkout; {fmt(f['accepted'])}/"
+                    f"{fmt(f['buyers'])} accepted, {fmt(f['final'])} "
+                    f"final, {fmt(f['orders'])} orders")
+        rows.append((name + " (goal: at most 5 s, exact)", one))
+    return rows
+
+
 def after_sale_rows():
     def pos(key):
         return lambda r: fmt(get(r, "positions", key))
@@ -270,12 +287,22 @@ def render_all():
         out += table(runs, flash_rows("flash_notify"))
     if any(get(r, "replicated") for _, _, r in runs):
         out += ["## Redis replicated: without and with WAIT", "",
-                "A primary, a replica and three Sentinels (`make run-ha`)."
+                "A primary, two replicas and three Sentinels (`make "
+                "run-ha`)."
                 "  With `REDIS_MIN_REPLICAS=1` a submit is answered only "
                 "once WAIT has seen it on the replica (one WAIT covers "
                 "every submit sent before it), so a checkout answered "
                 "202 survives the primary's death.", ""]
         out += table(runs, replicated_rows())
+    if any(get(r, "failover") for _, _, r in runs):
+        out += ["## Losing the Redis primary in the middle of a sale", "",
+                "The same Redis, a paced sale (400 buyers at 20/s, 200 "
+                "units, each retrying a 503 with its Idempotency-Key); 5 s "
+                "in, the primary is frozen (SIGSTOP, then let run again) or "
+                "killed for good.  Two replicas: the promoted one still "
+                "has one to WAIT on (with one, no checkout was accepted "
+                "for 18 s after an 8 s freeze).", ""]
+        out += table(runs, failover_rows())
     if any(get(r, "cancel") or get(r, "payment_sale") or
            get(r, "positions") for _, _, r in runs):
         out += ["## After the sale: cancels, queue positions, the "
