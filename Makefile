@@ -73,7 +73,7 @@ $(B)/obj/shared/protocol.o: $(GEN)/checkout_lua.h
 # The OpenAPI document (docs/openapi.yaml) as compact JSON, and the
 # documentation page's script (redoc, fetched by scripts/deps.sh), both
 # compiled into the API module: /openapi.json and /docs need no files.
-$(GEN)/openapi_json.h: docs/openapi.yaml scripts/openapi_json.py
+$(GEN)/openapi_json.h: docs/openapi.yaml scripts/openapi_json.py | .venv/bin/python
 	@mkdir -p $(@D)
 	@.venv/bin/python scripts/openapi_json.py $< >$@.tmp && mv $@.tmp $@
 
@@ -88,6 +88,11 @@ $(GEN)/web_assets.h: $(WEB) scripts/web_assets.py
 $(B)/obj/api/web.o: $(GEN)/web_assets.h
 
 REDOC	:= .tools/redoc/redoc.standalone.js
+
+# What scripts/deps.sh installs beside the libraries: a machine that has
+# the libraries but not these (a fresh clone there) gets them here.
+.venv/bin/python $(REDOC):
+	@scripts/deps.sh
 $(B)/obj/redoc.o: $(REDOC)
 	@mkdir -p $(@D)
 	@echo "LD $@"
