@@ -9,11 +9,15 @@ import shutil
 
 import pytest
 
-from stack import LOG_DIRS, Stack
+from stack import LOG_DIRS, STACKS, Stack
 
 
 def pytest_sessionfinish(session, exitstatus):
-    """Keep the stacks' logs only when something failed (or KEEP_STACK)."""
+    """Stop whatever a test left running (a test that stopped its stack
+    itself costs nothing here); keep the stacks' logs only when
+    something failed (or KEEP_STACK)."""
+    for s in STACKS:
+        s.stop()
     if exitstatus == 0 and os.environ.get("KEEP_STACK") is None:
         for d in LOG_DIRS:
             shutil.rmtree(d, ignore_errors=True)

@@ -28,7 +28,9 @@ ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / os.environ.get("BUILD_DIR", "build/asan")
 VENV = ROOT / ".venv"
 ASAN = BUILD.name == "asan"
-LOG_DIRS = []  # every stack's directory, for the sanitizer check
+LOG_DIRS = []
+STACKS = []     # every Stack made: stopped at the session's end, whatever
+  # every stack's directory, for the sanitizer check
 # (operationId, status) -> count, over every stack of the session: what
 # each API answered (its /metrics, read before it stops) plus what tests
 # saw kore answer itself (record()).  test_zz_openapi_coverage.py checks
@@ -112,6 +114,7 @@ class Stack:
                  ha=False):
         self.dir = Path(tempfile.mkdtemp(prefix=f"checkout-{name}-"))
         LOG_DIRS.append(self.dir)
+        STACKS.append(self)
         self.port = free_port()
         self.redis_port = free_port()
         self.mongo_port = free_port()
@@ -429,6 +432,16 @@ class Stack:
     # ----- the whole -----
 
     def start(self):
+        """Everything; if a part fails to start, what did start is stopped
+        before the error goes on (a fixture that never got the stack
+        could not clean it up)."""
+        try:
+            return self._start()
+        except BaseException:
+            self.cleanup()
+            raise
+
+    def _start(self):
         self.start_redis()
         self.start_mongo()
         r = self.shopctl("migrate")
