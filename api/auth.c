@@ -398,17 +398,26 @@ auth_login(struct http_request *req, struct ctx *ctx)
 int
 auth_logout(struct http_request *req, struct ctx *ctx)
 {
-	long	ttl;
-	enum err e;
+	struct rargs	a;
+	long		ttl;
+	int		r;
+	enum err	e;
 
 	if (ctx->step == 0) {
 		if ((e = api_auth(req, ctx)) != ERR_NONE) {
 			api_error(req, e, NULL);
 			return (KORE_RESULT_OK);
 		}
+		/* Durable (WAIT): a failover must not bring the token back. */
 		ttl = ctx->who.exp - (long)time(NULL) + 1;
-		return (call_redis(req, ctx, 1, "SET %s%s 1 EX %ld", RK_REVOKED,
-		    ctx->who.sig, ttl > 0 ? ttl : 1));
+		rargs_init(&a, "SET");
+		rargs_addf(&a, "%s%s", RK_REVOKED, ctx->who.sig);
+		rargs_add(&a, "1");
+		rargs_add(&a, "EX");
+		rargs_addf(&a, "%ld", ttl > 0 ? ttl : 1);
+		r = call_args_durable(req, ctx, 1, &a);
+		rargs_free(&a);
+		return (r);
 	}
 	if ((e = call_result(ctx, NULL)) != ERR_NONE) {
 		api_error(req, e, NULL);

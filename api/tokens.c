@@ -205,7 +205,11 @@ tokens_epoch_set(const char *user, long long epoch)
 	rargs_free(&a);
 }
 
-/* Tell Redis a user's epoch for req; the handler runs again at next. */
+/*
+ * Tell Redis a user's epoch for req; the handler runs again at next.  A
+ * revocation, so durable: on the replicas (WAIT) before the answer, or
+ * a failover could bring back the old epoch and the old tokens with it.
+ */
 int
 tokens_epoch_tell(struct http_request *req, struct ctx *ctx, int next,
     const char *user, long long epoch)
@@ -214,7 +218,7 @@ tokens_epoch_tell(struct http_request *req, struct ctx *ctx, int next,
 	int		r;
 
 	epoch_args(&a, user, epoch);
-	r = call_args(req, ctx, next, &a);
+	r = call_args_durable(req, ctx, next, &a);
 	rargs_free(&a);
 	return (r);
 }

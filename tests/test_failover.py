@@ -20,7 +20,7 @@ import requests
 
 from stack import Stack, free_port, wait_until
 from test_invariants import FINAL, buyers, check_invariants, statuses
-from util import product
+from util import admin_token, new_user, product
 
 HA_ENV = {"RECLAIM_IDLE_MS": "1500", "LOCK_TTL_MS": "3000"}
 
@@ -288,3 +288,36 @@ def test_a_rogue_sentinel_gets_no_password_and_no_write():
             s.primary_port()
     finally:
         s.cleanup()
+
+
+def test_revocations_wait_for_a_replica(fresh_stack):
+    """A logout and a change of role are revocations: answered only once
+    a replica has them (WAIT), as a submit is, or a failover could bring
+    the old token back to life.  With both replicas frozen they answer
+    503 and say to repeat; once one is back, they go through."""
+    s = fresh_stack(workers=0, ha=True, env=HA_ENV)
+    _, token = new_user(s, "revoke")
+    user, other = new_user(s, "demoted")
+    admin = admin_token(s)
+    replicas = [s.procs[f"redis-{p}"] for p in s.replica_ports]
+    for r in replicas:
+        os.killpg(r.pid, signal.SIGSTOP)
+    try:
+        r = s.post("/api/auth/logout", token=token)
+        assert r.status_code == 503, r.text
+        assert r.headers.get("Retry-After", "").isdigit()
+        r = s.request("PATCH", f"/api/users/{user['id']}",
+                      {"disabled": True}, token=admin)
+        assert r.status_code == 503, r.text
+    finally:
+        for r in replicas:
+            os.killpg(r.pid, signal.SIGCONT)
+    wait_until(lambda: s.sentinels_ready(), 30, "the replicas back")
+    # The primary kept the write the replicas had not confirmed; now
+    # replicated, the token is refused (repeating the logout says so).
+    assert s.get("/api/auth/me", token=token).status_code == 401
+    assert s.post("/api/auth/logout", token=token).status_code == 401
+    r = s.request("PATCH", f"/api/users/{user['id']}", {"disabled": True},
+                  token=admin)
+    assert r.status_code == 200, r.text
+    assert s.get("/api/auth/me", token=other).status_code == 401
