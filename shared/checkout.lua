@@ -687,6 +687,23 @@ local function locks_take(keys, args)
 end
 
 --[[
+locks_renew: extend the locks still held, while their holder works on.
+KEYS: none.  ARGV: [1] ttl ms, then pairs: [2k] a lock key, [2k+1] the
+token its holder took it with.
+Reply: how many were still held (and so extended).
+]]
+local function locks_renew(keys, args)
+  local n = 0
+  for i = 2, #args - 1, 2 do
+    if redis.call('GET', args[i]) == args[i + 1] then
+      redis.call('PEXPIRE', args[i], args[1])
+      n = n + 1
+    end
+  end
+  return n
+end
+
+--[[
 locks_release: release the locks still holding token.
 KEYS: none.  ARGV: [1] token, [2...] the lock keys.
 Reply: how many were released.
@@ -1079,6 +1096,7 @@ redis.register_function{function_name = 'token_state',
 redis.register_function('epoch_set', epoch_set)
 redis.register_function('locks_take', locks_take)
 redis.register_function('locks_release', locks_release)
+redis.register_function('locks_renew', locks_renew)
 redis.register_function{function_name = 'queue_state',
   callback = queue_state, flags = {'no-writes'}}
 redis.register_function{function_name = 'metrics_gauges',

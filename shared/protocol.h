@@ -59,6 +59,7 @@ enum checkout_state {
 #define FN_LOCK_RELEASE	"lock_release"
 #define FN_LOCKS_TAKE	"locks_take"
 #define FN_LOCKS_RELEASE	"locks_release"
+#define FN_LOCKS_RENEW	"locks_renew"
 #define FN_METRICS	"metrics_gauges"
 #define FN_QUEUE_STATE	"queue_state"
 #define FN_HEARTBEAT	"heartbeat"

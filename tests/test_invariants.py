@@ -17,6 +17,7 @@ import bson
 import pytest
 import requests
 
+from stack import wait_until
 from util import make_jwt, product
 
 FINAL = ("completed", "failed")
@@ -250,3 +251,36 @@ def test_sigterm_finishes_the_job_in_hand_and_exits_0(stack_of):
     assert all(st in FINAL + ("queued",) for st in statuses(s, ids))
     s.start_worker()
     check_invariants(s, pid, 100, people, ids)
+
+
+def test_a_transaction_that_keeps_conflicting_keeps_its_job(fresh_stack):
+    """Another transaction holds the product (an admin's, a stuck one):
+    the worker's batch transaction conflicts and runs again and again,
+    for longer than RECLAIM_IDLE_MS and LOCK_TTL_MS.  It renews its
+    job's claim and its user's lock on every run, so the job is never
+    delivered to a second worker meanwhile; once the product is free,
+    the checkout completes once."""
+    s = fresh_stack(workers=2, env={"RECLAIM_IDLE_MS": "800",
+                                    "LOCK_TTL_MS": "1500"})
+    pid = product(s, 1.0, 5)
+    (person,) = buyers(s, 1, pid)
+    oid = bson.ObjectId(pid)
+    with s.mongo.start_session() as held:
+        held.start_transaction()
+        s.db.products.update_one({"_id": oid}, {"$inc": {"held": 1}},
+                                 session=held)
+        cid = s.post("/api/checkout", {}, token=person[1]).json()[
+            "checkoutId"]
+        deliveries = []
+        end = time.time() + 4
+        while time.time() < end:
+            p = s.redis.xpending_range("checkout:jobs", "checkout-workers",
+                                       "-", "+", 10)
+            deliveries += [e["times_delivered"] for e in p]
+            assert s.redis.hget(f"checkout:{cid}", "status") not in FINAL
+            time.sleep(0.1)
+        held.abort_transaction()
+    assert deliveries and max(deliveries) == 1, deliveries
+    wait_until(lambda: statuses(s, [cid])[0] in FINAL, 60, "final")
+    assert statuses(s, [cid]) == ["completed"]
+    assert s.db.orders.count_documents({"checkoutId": cid}) == 1

@@ -59,6 +59,8 @@ struct plocks {
 	char		(*ids)[25];	/* owned */
 	int		 n;
 	int		 held;		/* taken */
+	struct job	**jobs;		/* the batch, renewed on each rerun */
+	int		 njobs;
 };
 
 /* ----- jobs ----- */
@@ -342,23 +344,57 @@ checkout_counts(long *batches, long *orders, int64_t *last)
 	*last = last_batch_at;
 }
 
-/* Renew the claims of the jobs: they are being worked on. */
+/*
+ * Renew the claims of the jobs and their users' locks (and the product
+ * locks l holds, if any): they are being worked on, however long the
+ * database takes, so no other worker takes a job or a user meanwhile.
+ */
 static void
-renew(struct consumer *c, struct job **jobs, int n)
+renew_as(struct consumer *c, const char *owner, struct job **jobs, int n,
+    const struct plocks *l)
 {
 	struct rargs	a;
 	int		i;
 
+	rargs_fcall(&a, FN_LOCKS_RENEW, 0);
+	rargs_addf(&a, "%ld", cfg.lock_ttl_ms);
+	for (i = 0; i < n; i++) {
+		if (!jobs[i]->locked)
+			continue;
+		rargs_addf(&a, "%s%s", RK_LOCK, jobs[i]->user);
+		rargs_add(&a, jobs[i]->token);
+	}
+	for (i = 0; l != NULL && l->held && i < l->n; i++) {
+		rargs_addf(&a, "%s%s", RK_LOCK_PRODUCT, l->ids[i]);
+		rargs_add(&a, l->token);
+	}
+	freeReplyObject(conn_argv(c, &a));
+	rargs_free(&a);
+
 	rargs_init(&a, "XCLAIM");
 	rargs_add(&a, RK_STREAM);
 	rargs_add(&a, RK_GROUP);
-	rargs_add(&a, c->name);
+	rargs_add(&a, owner);
 	rargs_add(&a, "0");
 	for (i = 0; i < n; i++)
 		rargs_add(&a, jobs[i]->msgid);
 	rargs_add(&a, "JUSTID");
 	freeReplyObject(conn_argv(c, &a));
 	rargs_free(&a);
+}
+
+static void
+renew(struct consumer *c, struct job **jobs, int n, const struct plocks *l)
+{
+	renew_as(c, c->name, jobs, n, l);
+}
+
+/* The keeper's renewal (keep.c), on its own connection conn. */
+void
+checkout_renew(struct consumer *conn, const char *owner, struct job **jobs,
+    int n)
+{
+	renew_as(conn, owner, jobs, n, NULL);
 }
 
 /*
@@ -375,7 +411,7 @@ back_off(struct consumer *c, struct job **jobs, int n, long *wait,
 		return (-1);
 	stop_sleep_ms(*wait);
 	*wait = *wait * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : *wait * 2;
-	renew(c, jobs, n);
+	renew(c, jobs, n, NULL);
 	return (stop_requested() ? -1 : 0);
 }
 
@@ -514,15 +550,18 @@ plocks_release(struct plocks *l)
 }
 
 /*
- * The transaction hit a write conflict without the locks (it orders a
- * product the jobs' lines did not name, or the locks timed out): take
- * the locks of every product it orders before it runs again.
+ * The transaction runs again (a write conflict, a transient error): renew
+ * the batch's claims and locks, so that however often it reruns no job
+ * is taken by another worker meanwhile; without the product locks (it
+ * orders a product the jobs' lines did not name, or the locks timed
+ * out), take those of every product it orders first.
  */
 static void
 on_rerun(void *arg, char (*pids)[25], int n)
 {
 	struct plocks	*l = arg;
 
+	renew(l->c, l->jobs, l->njobs, l);
 	if (l->held)
 		return;
 	free(l->ids);
@@ -575,11 +614,15 @@ place(struct consumer *c, struct job **jobs, int n)
 	map = calloc((size_t)n, sizeof(*map));
 	memset(&l, 0, sizeof(l));
 	l.c = c;
+	l.jobs = jobs;
+	l.njobs = n;
 	ret = 0;
 	runs = 0;
 	if ((k = requests(jobs, n, open_job, reqs, map)) > 0) {
 		plocks_take(&l, jobs, n);
+		keep_begin(c, jobs, n);
 		ret = place_all(c, jobs, n, reqs, k, &l, &runs);
+		keep_end(c);
 	}
 	plocks_release(&l);
 	for (i = 0; ret == 0 && i < k; i++) {

@@ -168,7 +168,7 @@ int
 main(void)
 {
 	struct consumer	*cs;
-	pthread_t	 reclaimer, sweeper;
+	pthread_t	 reclaimer, sweeper, keeper;
 	sigset_t	 set;
 	char		 err[512], host[64];
 	long		 i;
@@ -202,6 +202,7 @@ main(void)
 	}
 	pthread_create(&reclaimer, NULL, reclaim_main, hostpid);
 	pthread_create(&sweeper, NULL, sweep_main, hostpid);
+	pthread_create(&keeper, NULL, keep_main, hostpid);
 	log_info("worker: started", "{s:s, s:i, s:s, s:s, s:i}", "name",
 	    hostpid, "consumers", (int)cfg.consumers, "stream", RK_STREAM,
 	    "group", RK_GROUP, "batchMax", (int)cfg.batch_max);
@@ -214,6 +215,7 @@ main(void)
 		pthread_join(cs[i].tid, NULL);
 	pthread_join(reclaimer, NULL);
 	pthread_join(sweeper, NULL);
+	pthread_join(keeper, NULL);
 	log_info("worker: stopped", "{s:s}", "name", hostpid);
 	free(cs);
 	mongoc_client_pool_destroy(worker_mongo);

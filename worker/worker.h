@@ -2,7 +2,7 @@
  * worker.h -- what the worker's files share.
  *
  * A worker process runs WORKER_CONSUMERS consumer threads, one
- * reclaimer thread and one sweeper thread.  Each thread owns its Redis connection (conn.c) and
+ * reclaimer thread, one sweeper thread and one keeper thread.  Each thread owns its Redis connection (conn.c) and
  * its MongoDB client; nothing else is shared but cfg and the stop flag
  * (stop.c).  The files, from the bottom up:
  *   stop.c      the stop flag and the only way a thread sleeps
@@ -11,6 +11,7 @@
  *   lock.c      lock tokens, and product locks before a transaction
  *   gate.c      the stock gate: reservations and seeding
  *   checkout.c  a batch of jobs from delivery to XACK
+ *   keep.c      claims and user locks renewed while the database waits
  *   reclaim.c   jobs of dead consumers, dead letters, stream trimming
  *   sweep.c     unpaid orders expired, returned units repaired
  *   main.c      the process: start, signals, threads, stop
@@ -108,6 +109,13 @@ void		checkout_run(struct consumer *, struct job *, int n);
 void		checkout_clear(struct job *);
 const char	*checkout_field(const redisReply *entry, const char *name);
 void		checkout_counts(long *batches, long *orders, int64_t *last);
+void		checkout_renew(struct consumer *conn, const char *owner,
+		    struct job **, int n);
+
+/* keep.c: between keep_begin and keep_end, c's jobs are kept claimed */
+void		keep_begin(struct consumer *c, struct job **, int n);
+void		keep_end(struct consumer *c);
+void		*keep_main(void *);
 
 /* reclaim.c */
 void		*reclaim_main(void *);
