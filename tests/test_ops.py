@@ -83,6 +83,20 @@ def test_proxy_limits_login_bursts(proxy):
             "rate_limited" not in r.text], codes
 
 
+def test_proxy_limits_submits_with_or_without_a_trailing_slash(proxy):
+    """The API routes POST /api/checkout/ as /api/checkout: nginx's
+    submit limit covers both spellings."""
+    import concurrent.futures
+    for path in ("/api/checkout", "/api/checkout/"):
+        def attempt(i, path=path):        # no token: the API says 401
+            return requests.post(proxy + path, verify=False, json={})
+        with concurrent.futures.ThreadPoolExecutor(32) as pool:
+            codes = [r.status_code for r in pool.map(attempt, range(300))]
+        assert codes.count(401) >= 20, (path, codes)
+        assert 429 in codes, (path, codes)
+        time.sleep(3)                     # the bucket refills for the next
+
+
 def test_proxy_does_not_log_access_tokens(proxy, proxy_log):
     requests.get(proxy + "/api/checkout/" + "0" * 24 +
                  "/events?access_token=secret-token-value", verify=False)
