@@ -46,12 +46,20 @@ api_json_free(void *v)
 	json_decref(v);
 }
 
-/* Answer with JSON already rendered (copied). */
+/*
+ * Answer with JSON already rendered (copied).  Never stored by a cache
+ * (answers carry tokens, carts and orders), never sniffed, rendered or
+ * framed as a page.
+ */
 void
 api_json_text(struct http_request *req, int status, const char *text,
     size_t len)
 {
 	http_response_header(req, "content-type", "application/json");
+	http_response_header(req, "cache-control", "no-store");
+	http_response_header(req, "x-content-type-options", "nosniff");
+	http_response_header(req, "content-security-policy",
+	    "default-src 'none'; frame-ancestors 'none'");
 	http_response(req, status, text, len);
 }
 

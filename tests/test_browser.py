@@ -195,3 +195,22 @@ def test_an_operator_watches_a_burst_and_replays_a_dead_letter(
         assert time.time() < deadline, "the replayed checkout never ended"
         time.sleep(0.1)
     wait(d, lambda d: cid not in text_of(d, "#dead"))
+
+
+def test_the_api_docs_render_under_their_policy(stack, browser):
+    """/docs runs only the bundled Redoc, under a Content-Security-Policy
+    (its injected styles and search worker allowed, nothing else); JSON
+    answers are never cached, sniffed or framed."""
+    r = stack.get("/docs")
+    csp = r.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
+    assert "unsafe-eval" not in csp
+    assert r.headers["X-Content-Type-Options"] == "nosniff"
+    d = browser
+    d.get(stack.url("/docs"))
+    wait(d, lambda d: "A checkout's status" in d.find_element(
+        By.TAG_NAME, "body").text, 30)
+    r = stack.get("/api/products")
+    assert r.headers["Cache-Control"] == "no-store"
+    assert r.headers["X-Content-Type-Options"] == "nosniff"
+    assert "default-src 'none'" in r.headers["Content-Security-Policy"]
