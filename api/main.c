@@ -287,6 +287,22 @@ match(const char *pattern, const char *path, struct ctx *ctx)
 }
 
 /*
+ * The largest body a route takes.  Anyone may post to register and log
+ * in, and argon2id follows: their bodies (an email and passwords) are
+ * capped small, so that no one has a megabyte of JSON parsed first.
+ */
+#define AUTH_BODY_MAX	4096
+
+static size_t
+body_limit(const struct route *r)
+{
+	if (r->fn == auth_login || r->fn == auth_register ||
+	    r->fn == auth_password)
+		return (AUTH_BODY_MAX);
+	return ((size_t)cfg.body_max);
+}
+
+/*
  * The route for req's method and path.  NULL with *allowed set to the
  * methods the path takes (0: no such path).
  */
@@ -437,9 +453,10 @@ ctx_start(struct http_request *req, struct ctx *ctx)
 		return (-1);
 	}
 	if (req->http_body != NULL &&
-	    req->http_body_length > (size_t)cfg.body_max) {
+	    req->http_body_length > body_limit(ctx->route)) {
 		api_error_msg(req, ERR_BODY_TOO_LARGE, NULL, "the request body "
-		    "is larger than the limit of %ld bytes", cfg.body_max);
+		    "is larger than the limit of %zu bytes for this route",
+		    body_limit(ctx->route));
 		return (-1);
 	}
 	return (0);

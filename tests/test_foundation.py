@@ -55,6 +55,21 @@ def test_body_over_limit_is_json_413(stack):
     assert r.json()["error"]["code"] == "body_too_large"
 
 
+def test_login_and_register_bodies_are_capped_small(stack):
+    """Anyone may post to these, and a password hash follows: more than
+    4 KiB is refused before any JSON is parsed."""
+    body = {"email": "a@example.com", "password": "p" * 8,
+            "pad": ["x"] * 1500}
+    for path in ("/api/auth/login", "/api/auth/register"):
+        r = requests.post(stack.url(path), json=body)
+        assert r.status_code == 413, (path, r.text)
+        assert "4096" in r.json()["error"]["message"]
+    # Larger bodies elsewhere are as before (a product's description).
+    r = stack.post("/api/cart/me", {"productId": "0" * 24, "quantity": 1,
+                                    "pad": "x" * 5000})
+    assert r.status_code != 413
+
+
 def test_no_hsts_or_kore_pages(stack):
     r = stack.get("/health")
     assert "Strict-Transport-Security" not in r.headers
