@@ -223,6 +223,7 @@ static int	parse_log_requests(char *, size_t);
 #define DEV_JWT_SECRET	"development-only-secret-do-not-deploy"
 
 static int	check_secret_values(char *, size_t);
+static void	redact(const char *, char *, size_t);
 static int	check_secrets(char *, size_t);
 static int	check_money(char *, size_t);
 static int	parse_mongo_uri(char *, size_t);
@@ -732,8 +733,9 @@ parse_redis_url(char *err, size_t errlen)
 	}
 	return (0);
 bad:
+	redact(cfg.redis_url, buf, sizeof(buf));
 	snprintf(err, errlen, "config: REDIS_URL must look like "
-	    "redis://[:password@]host[:port][/db], not \"%s\"", cfg.redis_url);
+	    "redis://[:password@]host[:port][/db], not \"%s\"", buf);
 	return (-1);
 }
 

@@ -229,3 +229,20 @@ log_event(enum log_level level, const char *msg, const char *fmt, ...)
 	emit(text, len + 1);
 	free(text);
 }
+
+void
+log_url(const char *url, char *out, size_t len)
+{
+	const char	*host, *end, *at;
+
+	if ((host = strstr(url, "://")) == NULL) {
+		snprintf(out, len, "(not a URL)");
+		return;
+	}
+	host += 3;
+	end = host + strcspn(host, "/?#");
+	if ((at = memchr(host, '@', (size_t)(end - host))) != NULL)
+		host = at + 1;
+	snprintf(out, len, "%.*s%.*s", (int)(strstr(url, "://") + 3 - url),
+	    url, (int)(end - host), host);
+}

@@ -44,6 +44,13 @@ void	log_request(const char *rid, const char *method, const char *path,
  * that much of the log.
  */
 void	log_buffered(int on);
+
+/*
+ * What a log may say of a URL: its scheme, host and port.  A webhook's
+ * path and query often carry the receiver's token, and a URL's userinfo
+ * a password: neither is written.
+ */
+void	log_url(const char *url, char *out, size_t len);
 void	log_flush(void);
 
 #define log_debug(...)	log_event(LOG_LVL_DEBUG, __VA_ARGS__)

@@ -346,6 +346,12 @@ def test_every_environment_but_development_refuses_weak_secrets():
     assert r.returncode != 0 and "METRICS_TOKEN" in r.stderr
 
 
+def test_a_bad_redis_url_is_named_without_its_password():
+    r = shopctl_check({"REDIS_URL": "redis://:hunter2-secret@db:99999/0"})
+    assert r.returncode != 0 and "REDIS_URL" in r.stderr
+    assert "hunter2" not in r.stderr and "***" in r.stderr
+
+
 def test_development_listens_on_loopback_only():
     r = shopctl_check({"APP_ENV": "development", "BIND_ADDRESS": "0.0.0.0"})
     assert r.returncode != 0 and "BIND_ADDRESS" in r.stderr

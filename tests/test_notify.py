@@ -169,6 +169,9 @@ def test_webhooks_are_signed_retried_and_keep_their_id(stacks, receiver):
     hook_target = [t for t in doc["targets"] if t["kind"] == "webhook"][0]
     assert hook_target["state"] == "sent" and hook_target["attempts"] == 2
     assert hook_target["lastError"] == ""
+    # The log names the receiver by its origin: a path may hold a token.
+    log = s.log("notifier")
+    assert hook.url.rsplit("/", 1)[0] in log and "/hook" not in log
 
 
 def test_a_failing_mail_server_never_delays_a_checkout(stacks):

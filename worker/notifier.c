@@ -324,9 +324,14 @@ static void
 send_one(struct sender *s, const struct notice *n, struct target *t,
     int64_t retry_from)
 {
-	char	err[256];
+	char	err[256], to[256];
 	int	ok;
 
+	/* A webhook is logged by its origin (its path may hold a token). */
+	if (strcmp(t->kind, "email") == 0)
+		snprintf(to, sizeof(to), "%s", t->to);
+	else
+		log_url(t->to, to, sizeof(to));
 	ok = strcmp(t->kind, "email") == 0 ?
 	    notify_email(n, t->to, err, sizeof(err)) :
 	    notify_webhook(n, t->to, err, sizeof(err));
@@ -337,7 +342,7 @@ send_one(struct sender *s, const struct notice *n, struct target *t,
 		count(s, strcmp(t->kind, "email") == 0 ? "notify_sent_email" :
 		    "notify_sent_webhook");
 		log_info("notifier: sent", "{s:s, s:s, s:s}", "event",
-		    n->event_id, "kind", t->kind, "to", t->to);
+		    n->event_id, "kind", t->kind, "to", to);
 		return;
 	}
 	t->attempts++;
@@ -347,7 +352,7 @@ send_one(struct sender *s, const struct notice *n, struct target *t,
 		snprintf(t->state, sizeof(t->state), "%s", OUTBOX_PARKED);
 		count(s, "notify_parked_total");
 		log_error("notifier: parked", "{s:s, s:s, s:s, s:i, s:s}",
-		    "event", n->event_id, "kind", t->kind, "to", t->to,
+		    "event", n->event_id, "kind", t->kind, "to", to,
 		    "attempts", (int)t->attempts, "error", err);
 		return;
 	}
