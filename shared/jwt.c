@@ -33,7 +33,9 @@ jwt_token_issue(const char *sub, const char *role, long ver, const char *key,
 	    jwt_add_grant(jwt, "role", role) != 0 ||
 	    jwt_add_grant_int(jwt, "iat", (long)now) != 0 ||
 	    jwt_add_grant_int(jwt, "exp", (long)now + ttl) != 0 ||
-	    jwt_add_grant_int(jwt, "ver", ver) != 0)
+	    jwt_add_grant_int(jwt, "ver", ver) != 0 ||
+	    jwt_add_grant(jwt, "iss", JWT_ISSUER) != 0 ||
+	    jwt_add_grant(jwt, "aud", JWT_AUDIENCE) != 0)
 		goto cleanup;
 	if (jwt_set_alg(jwt, JWT_ALG_HS256, (const unsigned char *)key,
 	    (int)strlen(key)) != 0)
@@ -48,9 +50,16 @@ cleanup:
 static enum err
 claims(jwt_t *jwt, time_t now, struct principal *who)
 {
-	const char	*sub, *role;
+	const char	*sub, *role, *iss, *aud;
 	long		 exp, ver;
 
+	/* Ours and for this API: not a token another service made with a
+	 * shared key, nor one of ours meant for something else. */
+	iss = jwt_get_grant(jwt, "iss");
+	aud = jwt_get_grant(jwt, "aud");
+	if (iss == NULL || strcmp(iss, JWT_ISSUER) != 0 || aud == NULL ||
+	    strcmp(aud, JWT_AUDIENCE) != 0)
+		return (ERR_BAD_TOKEN);
 	sub = jwt_get_grant(jwt, "sub");
 	role = jwt_get_grant(jwt, "role");
 	errno = 0;

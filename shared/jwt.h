@@ -19,6 +19,10 @@
 #define ROLE_ADMIN	"admin"
 #define ROLE_PAYMENTS	"payments"	/* may only record payments */
 
+/* Every token's "iss" and "aud": tokens without them are refused. */
+#define JWT_ISSUER	"checkout"
+#define JWT_AUDIENCE	"checkout-api"
+
 struct principal {
 	char	sub[25];	/* user id, ObjectId hex */
 	char	role[16];	/* ROLE_CUSTOMER, ROLE_ADMIN or ROLE_PAYMENTS */

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jwt.h>
+
 #include "../tests/unit.h"
 #include "jwt.h"
 
@@ -49,4 +51,46 @@ TEST(token_garbage_refused)
 	CHECK(jwt_token_verify("a.b.c", KEY, 1000, &who) == ERR_BAD_TOKEN);
 	CHECK(jwt_token_verify("not a token", KEY, 1000, &who) ==
 	    ERR_BAD_TOKEN);
+}
+
+/* A token signed with our key but minted for another audience, or with
+ * no issuer: someone else's use of a shared key is not ours. */
+static char *
+minted(const char *iss, const char *aud)
+{
+	jwt_t	*jwt;
+	char	*t;
+
+	jwt_new(&jwt);
+	jwt_add_grant(jwt, "sub", SUB);
+	jwt_add_grant(jwt, "role", ROLE_ADMIN);
+	jwt_add_grant_int(jwt, "exp", 9000000);
+	if (iss != NULL)
+		jwt_add_grant(jwt, "iss", iss);
+	if (aud != NULL)
+		jwt_add_grant(jwt, "aud", aud);
+	jwt_set_alg(jwt, JWT_ALG_HS256, (const unsigned char *)KEY,
+	    (int)strlen(KEY));
+	t = jwt_encode_str(jwt);
+	jwt_free(jwt);
+	return (t);
+}
+
+TEST(token_of_another_issuer_or_audience_refused)
+{
+	struct principal	 who;
+	char			*t;
+
+	t = minted(JWT_ISSUER, JWT_AUDIENCE);
+	CHECK(jwt_token_verify(t, KEY, 1000, &who) == ERR_NONE);
+	free(t);
+	t = minted(JWT_ISSUER, "billing");
+	CHECK(jwt_token_verify(t, KEY, 1000, &who) == ERR_BAD_TOKEN);
+	free(t);
+	t = minted(NULL, JWT_AUDIENCE);
+	CHECK(jwt_token_verify(t, KEY, 1000, &who) == ERR_BAD_TOKEN);
+	free(t);
+	t = minted(NULL, NULL);
+	CHECK(jwt_token_verify(t, KEY, 1000, &who) == ERR_BAD_TOKEN);
+	free(t);
 }

@@ -22,7 +22,9 @@ def b64url(data):
 
 
 def make_jwt(payload, secret, alg="HS256"):
-    """A JWT signed by us, with any alg (for forgery tests)."""
+    """A JWT signed by us, with any alg (for forgery tests); the API's
+    issuer and audience unless payload names others."""
+    payload = {"iss": "checkout", "aud": "checkout-api", **payload}
     head = b64url({"alg": alg, "typ": "JWT"})
     body = b64url(payload)
     signing = f"{head}.{body}".encode()
