@@ -213,10 +213,13 @@ void		events_init(void (*send)(struct connection *, const char *,
 struct call	*events_wait(struct http_request *, const char *user,
 		    const char *id, int wake_rank, uint64_t deadline);
 void		events_set_wake(struct call *, int rank);
-int		events_watch(struct connection *, const char *user,
+void		events_bind_token(struct call *, const struct principal *);
+int		events_watch(struct connection *, const struct principal *,
 		    const char *id, int seen_rank, long long seq,
 		    const char *body);
 void		events_unwatch(struct connection *);
+void		events_announce_revoked(const char *user, const char *sig,
+		    long long epoch);
 
 /* queue.c: a queued checkout's position and wait, sampled once a second */
 void		queue_init(void);

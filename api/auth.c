@@ -424,6 +424,7 @@ auth_logout(struct http_request *req, struct ctx *ctx)
 		return (KORE_RESULT_OK);
 	}
 	tokens_forget(ctx->who.sig);
+	events_announce_revoked(ctx->who.sub, ctx->who.sig, 0);
 	http_response(req, 204, NULL, 0);
 	return (KORE_RESULT_OK);
 }

@@ -600,6 +600,8 @@ status_start(struct http_request *req, struct ctx *ctx, struct status *st)
 		    "requests and WebSockets per user", cfg.waiters_per_user);
 		return (KORE_RESULT_OK);
 	}
+	if (st->waiter != NULL)
+		events_bind_token(st->waiter, &ctx->who);
 	return (call_redis(req, ctx, GET_READ, "HGETALL %s%s", RK_CHECKOUT,
 	    ctx->param));
 }
@@ -683,7 +685,11 @@ checkout_status(struct http_request *req, struct ctx *ctx)
 	case GET_PLACE:
 		return (status_place(req, ctx, st));
 	default:
-		(void)call_result(ctx, &body);
+		if (call_result(ctx, &body) == ERR_TOKEN_REVOKED) {
+			json_decref(body);
+			api_error(req, ERR_TOKEN_REVOKED, NULL);
+			return (KORE_RESULT_OK);
+		}
 		if (body == NULL)
 			return (status_body(req, st->fields));
 		api_json(req, 200, body);
@@ -782,7 +788,7 @@ checkout_withdraw(struct http_request *req, struct ctx *ctx)
  */
 struct ws_start {
 	char	id[25];
-	char		user[25];
+	struct principal who;		/* its token: a revocation closes it */
 	int		rank;
 	long long	seq;		/* queued: its place (queue.c) */
 	char		body[];
@@ -819,7 +825,7 @@ checkout_ws_connect(struct connection *c)
 
 	c->hdlr_extra = NULL;
 	/* Its request's waiter held the user's place until just now. */
-	if (w->rank < RANK_FINAL && events_watch(c, w->user, w->id, w->rank,
+	if (w->rank < RANK_FINAL && events_watch(c, &w->who, w->id, w->rank,
 	    w->rank == RANK_QUEUED ? w->seq : 0, w->body) == -1)
 		w->rank = RANK_FINAL;
 	ws_send(c, w->body, strlen(w->body), w->rank >= RANK_FINAL);
@@ -919,7 +925,7 @@ ws_newest(struct ctx *ctx, json_t *fields, struct ws *w)
 	}
 	ws = kore_calloc(1, sizeof(*ws) + strlen(body) + 1);
 	memcpy(ws->id, ctx->param, 24);	/* a valid id: 24 characters */
-	memcpy(ws->user, ctx->who.sub, 25);
+	ws->who = ctx->who;
 	ws->rank = rank;
 	ws->seq = seq_of(fields);
 	memcpy(ws->body, body, strlen(body) + 1);

@@ -22,6 +22,12 @@
  * id and WebSocket watchers also by connection, in hash tables, so that
  * neither a message nor a close scans everyone (a flash sale closes tens
  * of thousands of sockets).  Ranks come from shared/protocol.c.
+ *
+ * A long-poll and a WebSocket are bound to the token that opened them:
+ * a revocation (a logout, a new token epoch: events_announce_revoked(),
+ * published on the same channel so every API process hears it) ends the
+ * long-poll with 401 token_revoked and closes the socket after saying
+ * so.  Revocations are rare; each one looks at every waiter.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +44,8 @@
 struct waiter {
 	char			 id[25];	/* checkout id */
 	char			 user[25];	/* whose: counted in users[] */
+	char			 sig[96];	/* its token's ("": not bound) */
+	long			 ver;		/* its token's epoch */
 	int			 wake_rank;	/* wake at this rank or above */
 	int			 seen_rank;	/* rank of the newest body seen */
 	uint64_t		 deadline;	/* kore_time_ms(); 0: none */
@@ -185,7 +193,52 @@ deliver(struct waiter *w, json_t *body, const char *text, size_t len,
 		wake(w);
 }
 
-/* A message on RK_EVENTS: a status body. */
+/* Is w's token the one revoked (by sig, or by an epoch above its own)? */
+static int
+revoked(const struct waiter *w, const char *user, const char *sig,
+    long long epoch)
+{
+	if (w->sig[0] == '\0' || strcmp(w->user, user) != 0)
+		return (0);
+	return (sig != NULL ? strcmp(w->sig, sig) == 0 : w->ver < epoch);
+}
+
+#define REVOKED_BODY	"{\"error\":{\"code\":\"token_revoked\"," \
+			"\"message\":\"the token was revoked: log in again\"}}"
+
+/* {"revoked": {"userId", "sig" or "epoch"}}: end what that token holds. */
+static void
+on_revoked(json_t *r)
+{
+	struct waiter	*w, *next;
+	const char	*user, *sig;
+	long long	 epoch;
+
+	user = json_string_value(json_object_get(r, "userId"));
+	sig = json_string_value(json_object_get(r, "sig"));
+	epoch = json_integer_value(json_object_get(r, "epoch"));
+	if (user == NULL)
+		return;
+	for (w = TAILQ_FIRST(&requests); w != NULL; w = next) {
+		next = TAILQ_NEXT(w, all);
+		if (revoked(w, user, sig, epoch)) {
+			w->call->err = ERR_TOKEN_REVOKED;
+			wake(w);
+		}
+	}
+	for (w = TAILQ_FIRST(&sockets); w != NULL; w = next) {
+		next = TAILQ_NEXT(w, all);
+		if (revoked(w, user, sig, epoch)) {
+			struct connection *ws = w->ws;
+
+			remove_waiter(w);
+			free(w);
+			ws_send(ws, REVOKED_BODY, strlen(REVOKED_BODY), 1);
+		}
+	}
+}
+
+/* A message on RK_EVENTS: a status body, or a revocation. */
 static void
 on_event(const char *text, size_t len)
 {
@@ -196,6 +249,11 @@ on_event(const char *text, size_t len)
 
 	if ((body = json_loadb(text, len, 0, NULL)) == NULL)
 		return;
+	if (json_is_object(json_object_get(body, "revoked"))) {
+		on_revoked(json_object_get(body, "revoked"));
+		json_decref(body);
+		return;
+	}
 	id = json_string_value(json_object_get(body, "checkoutId"));
 	rank = protocol_rank(protocol_state(json_string_value(
 	    json_object_get(body, "status"))));
@@ -337,6 +395,42 @@ events_wait(struct http_request *req, const char *user, const char *id,
 	return (c);
 }
 
+/* c's waiter ends (401) when who's token is revoked. */
+void
+events_bind_token(struct call *c, const struct principal *who)
+{
+	struct waiter	*w = c->arg;
+
+	if (w == NULL)
+		return;
+	snprintf(w->sig, sizeof(w->sig), "%s", who->sig);
+	w->ver = who->ver;
+}
+
+/* Tell every API process: end what this token (or epoch) holds. */
+void
+events_announce_revoked(const char *user, const char *sig, long long epoch)
+{
+	struct rargs	 a;
+	json_t		*m;
+	char		*text;
+
+	m = sig != NULL ?
+	    json_pack("{s:{s:s, s:s}}", "revoked", "userId", user, "sig", sig) :
+	    json_pack("{s:{s:s, s:I}}", "revoked", "userId", user, "epoch",
+	    (json_int_t)epoch);
+	text = json_dumps(m, JSON_COMPACT);
+	json_decref(m);
+	if (text == NULL)
+		return;
+	rargs_init(&a, "PUBLISH");
+	rargs_add(&a, RK_EVENTS);
+	rargs_add(&a, text);
+	aredis_fire_args(&a);
+	rargs_free(&a);
+	free(text);
+}
+
 /* Wake at rank or above from now on (at once, if already seen). */
 void
 events_set_wake(struct call *c, int rank)
@@ -370,13 +464,15 @@ detach(struct call *c)
  * with seq), its position too, when it changes (at most once a second).
  */
 int
-events_watch(struct connection *ws, const char *user, const char *id,
-    int seen_rank, long long seq, const char *body)
+events_watch(struct connection *ws, const struct principal *who,
+    const char *id, int seen_rank, long long seq, const char *body)
 {
 	struct waiter	*w;
 
-	if ((w = add_waiter(user, id, ws)) == NULL)
+	if ((w = add_waiter(who->sub, id, ws)) == NULL)
 		return (-1);
+	snprintf(w->sig, sizeof(w->sig), "%s", who->sig);
+	w->ver = who->ver;
 	w->seen_rank = seen_rank;
 	w->wake_rank = RANK_NEVER;
 	w->seq = seq;

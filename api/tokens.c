@@ -219,6 +219,8 @@ tokens_epoch_tell(struct http_request *req, struct ctx *ctx, int next,
 
 	epoch_args(&a, user, epoch);
 	r = call_args_durable(req, ctx, next, &a);
+	/* Long-polls and sockets of older tokens end now, everywhere. */
+	events_announce_revoked(user, NULL, epoch);
 	rargs_free(&a);
 	return (r);
 }

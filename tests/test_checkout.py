@@ -11,7 +11,7 @@ import time
 import websocket
 
 from stack import wait_until
-from util import admin_token, error, new_user, product
+from util import admin_token, error, login, new_user, product
 
 
 def buyer(stack, lines):
@@ -364,3 +364,44 @@ def test_sold_out_is_refused_by_the_gate_until_restocked(stack):
     assert r.status_code == 201
     assert stack.get(f"/api/products/{a}").json()["stock"] == 2
     assert stack.redis.get(f"gate:stock:{a}") == "2"
+
+
+def test_a_revoked_token_ends_its_long_poll_and_its_websocket(fresh_stack):
+    """A long-poll and a WebSocket live as long as their token: a logout
+    ends the long-poll with 401 token_revoked and closes the socket after
+    saying so, at once, not at their deadline; so does a new token epoch
+    (an admin disabling the account)."""
+    s = fresh_stack(workers=0)           # checkouts stay queued
+    a = product(s, 1, 5)
+    user, token = buyer(s, [(a, 1)])
+    cid = s.post("/api/checkout", {}, token=token).json()["checkoutId"]
+    ws = websocket.create_connection(
+        f"ws://127.0.0.1:{s.port}/api/checkout/{cid}/events"
+        f"?access_token={token}", timeout=20)
+    assert json.loads(ws.recv())["status"] == "queued"
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        poll = pool.submit(s.get, f"/api/checkout/{cid}?wait=25",
+                           token=token, timeout=30)
+        time.sleep(0.5)                  # the poll is waiting
+        start = time.time()
+        assert s.post("/api/auth/logout", token=token).status_code == 204
+        r = poll.result(timeout=10)
+    assert r.status_code == 401 and error(r)["code"] == "token_revoked"
+    assert time.time() - start < 5
+    assert json.loads(ws.recv())["error"]["code"] == "token_revoked"
+    try:
+        ws.recv()
+        closed = False
+    except websocket.WebSocketConnectionClosedException:
+        closed = True
+    assert closed or ws.connected is False
+    # A new epoch: the admin disables the user; another token's socket.
+    token2 = login(s, user["email"])
+    ws = websocket.create_connection(
+        f"ws://127.0.0.1:{s.port}/api/checkout/{cid}/events"
+        f"?access_token={token2}", timeout=20)
+    assert json.loads(ws.recv())["status"] == "queued"
+    r = s.request("PATCH", f"/api/users/{user['id']}", {"disabled": True},
+                  token=admin_token(s))
+    assert r.status_code == 200, r.text
+    assert json.loads(ws.recv())["error"]["code"] == "token_revoked"
