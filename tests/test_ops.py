@@ -4,6 +4,7 @@ in front of the real API: TLS, the JSON 413, /metrics kept private, and
 the WebSocket upgrade for checkout events.
 """
 import json
+import re
 import shutil
 import ssl
 import subprocess
@@ -156,6 +157,17 @@ def test_units_are_hardened_and_workers_get_no_token_secrets():
                                capture_output=True, text=True)
             assert "Unknown key" not in r.stderr, r.stderr
             assert "Unknown lvalue" not in r.stderr, r.stderr
+    # One Unix user per program, none able to see the others in /proc.
+    users = {}
+    for unit in units:
+        text = unit.read_text()
+        assert "ProtectProc=invisible" in text, unit.name
+        users[unit.name] = re.search(r"^User=(\S+)$", text, re.M).group(1)
+    assert users["checkout-migrate.service"] == \
+        users["checkout-api.service"]
+    assert len({users["checkout-api.service"],
+                users["checkout-worker@.service"],
+                users["checkout-notifier@.service"]}) == 3
     worker = (ROOT / "ops/systemd/checkout-worker@.service").read_text()
     assert "EnvironmentFile=/etc/checkout/worker.env" in worker
     env = (ROOT / "ops/checkout-worker.env.example").read_text()
