@@ -218,3 +218,18 @@ carts_update_if(mongoc_collection_t *coll, const bson_oid_t *user,
 	bson_destroy(&q);
 	return (ret);
 }
+
+int
+carts_same_lines(const struct cart *a, const struct cart *b)
+{
+	int	i, k;
+
+	if (a->n != b->n)
+		return (0);
+	for (i = 0; i < a->n; i++) {
+		k = carts_find(b, &a->lines[i].product);
+		if (k == -1 || b->lines[k].quantity != a->lines[i].quantity)
+			return (0);
+	}
+	return (1);
+}

@@ -71,6 +71,9 @@ int	carts_find(const struct cart *c, const bson_oid_t *product);
 /* Append a line (the caller checks limits); -1 out of memory. */
 int	carts_append(struct cart *c, const bson_oid_t *product, int64_t qty);
 
+/* Do a and b hold the same lines (products and quantities, any order)? */
+int	carts_same_lines(const struct cart *a, const struct cart *b);
+
 void	carts_free(struct cart *c);
 
 #endif

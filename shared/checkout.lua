@@ -819,8 +819,13 @@ local function dlq_replay(keys, args)
   redis.call('HSET', key, 'userId', f.userId, 'status', 'queued',
     'body', args[4], 'seq', redis.call('INCR', SEQ))
   redis.call('EXPIRE', key, args[2])
-  local msgid = redis.call('XADD', keys[2], '*', unpack(job_fields(
-    f.checkoutId, f.userId, f.rid, f.createdAt, f.lines, f.waitlist == '1')))
+  -- Marked a replay: the worker orders only these lines, not whatever
+  -- the cart holds today (cart_changed if it differs).
+  local job = job_fields(f.checkoutId, f.userId, f.rid, f.createdAt,
+    f.lines, f.waitlist == '1')
+  job[#job + 1] = 'replay'
+  job[#job + 1] = '1'
+  local msgid = redis.call('XADD', keys[2], '*', unpack(job))
   redis.call('XDEL', keys[1], args[1])
   redis.call('PUBLISH', args[3], args[4])
   return {f.checkoutId, msgid}

@@ -46,6 +46,10 @@ static const struct err_info errtab[ERR__COUNT] = {
 	[ERR_BAD_QUERY] = { 400, "invalid_query",
 	    "a query parameter is invalid", "query parameter %s is invalid" },
 	[ERR_CART_EMPTY] = { 400, "cart_empty", "the cart is empty" },
+	[ERR_CART_CHANGED] = { 409, "cart_changed",
+	    "the cart changed since this checkout was submitted (a replayed "
+	    "dead letter orders only what was submitted): nothing was "
+	    "ordered" },
 	[ERR_BAD_IDEMPOTENCY_KEY] = { 400, "invalid_idempotency_key",
 	    "Idempotency-Key must be 1 to 255 visible ASCII characters" },
 	[ERR_WEBSOCKET_REQUIRED] = { 400, "websocket_required",

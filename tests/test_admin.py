@@ -186,3 +186,45 @@ def test_parked_notifications_are_listed_replayed_and_dropped(stack):
     assert r.status_code == 404
     stack.db.outbox.delete_many({"_id": {"$in": [bson.ObjectId(first),
                                                  bson.ObjectId(second)]}})
+
+
+def test_a_replay_orders_only_what_was_submitted(fresh_stack):
+    """A dead letter replayed after its buyer changed the cart orders
+    nothing (cart_changed): a replay is the checkout as submitted, never
+    today's cart.  One whose cart is as it was completes."""
+    s = fresh_stack(workers=0, env={"MAX_DELIVERIES": "1",
+                                    "RECLAIM_IDLE_MS": "300"})
+    admin = admin_token(s)
+    s.redis.xgroup_create("checkout:jobs", "checkout-workers", id="0",
+                          mkstream=True)
+    a, b = product(s, 1, 5), product(s, 2, 5)
+    people = [buyer(s, [(a, 1)]) for _ in range(2)]
+    for _, t in people:
+        assert s.post("/api/checkout", {}, token=t).status_code == 202
+    s.redis.xreadgroup("checkout-workers", "dead-one",
+                       {"checkout:jobs": ">"}, count=10)
+    time.sleep(0.4)
+    s.start_worker()
+    wait_until(lambda: s.redis.xlen("checkout:dead") == 2, 30, "dead")
+    items = s.get("/api/admin/deadletters", token=admin).json()["items"]
+    s.stop_worker(s.workers[0])
+    s.env["MAX_DELIVERIES"] = "5"
+    s.start_worker()
+    # The first buyer refilled the cart since: another product too.
+    r = s.post("/api/cart/me", {"productId": b, "quantity": 1},
+               token=people[0][1])
+    assert r.status_code == 200, r.text
+    for d in items:
+        r = s.post(f"/api/admin/deadletters/{d['id']}/replay", {},
+                   token=admin)
+        assert r.status_code == 200, r.text
+    changed, same = items[0]["checkoutId"], items[1]["checkoutId"]
+    wait_until(lambda: all(s.redis.hget(f"checkout:{c}", "status") in
+                           ("completed", "failed") for c in (changed, same)),
+               30, "the replays final")
+    body = s.get(f"/api/checkout/{changed}", token=people[0][1]).json()
+    assert body["status"] == "failed"
+    assert body["error"]["code"] == "cart_changed"
+    assert s.db.orders.count_documents({"checkoutId": changed}) == 0
+    assert s.get(f"/api/products/{b}").json()["stock"] == 5
+    assert s.redis.hget(f"checkout:{same}", "status") == "completed"

@@ -107,6 +107,7 @@ checkout_parse(const redisReply *entry, struct job *j)
 		j->at = j->start;
 	j->lines = strdup(checkout_field(entry, "lines"));
 	j->waitlist = strcmp(checkout_field(entry, "waitlist"), "1") == 0;
+	j->replay = strcmp(checkout_field(entry, "replay"), "1") == 0;
 	/* Bad lines only cost the gate: the transaction reads the cart. */
 	if (j->lines == NULL || protocol_lines_parse(j->lines, &j->want) == -1)
 		memset(&j->want, 0, sizeof(j->want));
@@ -430,6 +431,7 @@ requests(struct job **jobs, int n, int (*want)(const struct job *),
 		memset(&reqs[k], 0, sizeof(reqs[k]));
 		reqs[k].checkout_id = jobs[i]->id;
 		reqs[k].at = jobs[i]->at;
+		reqs[k].exact = jobs[i]->replay ? &jobs[i]->want : NULL;
 		db_oid_parse(jobs[i]->user, &reqs[k].user);
 		map[k++] = i;
 	}

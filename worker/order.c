@@ -234,9 +234,13 @@ read_carts(struct txn *t, const bson_t *opts, bson_error_t *err)
 	mongoc_cursor_destroy(cur);
 	bson_destroy(&q);
 	for (i = 0; ret == 0 && i < t->b->n; i++) {
-		if (!t->b->reqs[i].skip && t->b->reqs[i].state == CK_UNKNOWN &&
-		    t->cart[i].n == 0)
+		if (t->b->reqs[i].skip || t->b->reqs[i].state != CK_UNKNOWN)
+			continue;
+		if (t->cart[i].n == 0)
 			fail(&t->b->reqs[i], ERR_CART_EMPTY, NULL);
+		else if (t->b->reqs[i].exact != NULL &&
+		    !carts_same_lines(&t->cart[i], t->b->reqs[i].exact))
+			fail(&t->b->reqs[i], ERR_CART_CHANGED, NULL);
 	}
 	return (ret);
 }

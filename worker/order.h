@@ -23,6 +23,10 @@ struct order_req {
 	int64_t			 at;		/* submitted, ms: sale windows
 						   judge this time (0: now) */
 	int			 skip;		/* decided already: leave it */
+	const struct cart	*exact;		/* a replay: the cart must hold
+						   exactly these lines, as
+						   submitted (else
+						   cart_changed) */
 	/* What placing it decided. */
 	enum checkout_state	 state;		/* COMPLETED, FAILED or UNKNOWN */
 	json_t			*order;		/* new; when completed */

@@ -49,6 +49,8 @@ struct job {
 	int64_t			 at;		/* the same, ms: the time sale
 						   windows judge */
 	char			*lines;		/* new; the lines as submitted */
+	int			 replay;	/* a replayed dead letter: order
+						   only its lines */
 	int			 waitlist;	/* waitlisted, not failed, when
 						   out of stock */
 	struct cart		 want;		/* lines, parsed */
