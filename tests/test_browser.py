@@ -21,6 +21,7 @@ from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
 from stack import ROOT
+from test_checkout import buyer, checkout_waiting
 from test_invariants import buyers, submit_all, wait_final
 from util import product
 
@@ -214,3 +215,42 @@ def test_the_api_docs_render_under_their_policy(stack, browser):
     assert r.headers["Cache-Control"] == "no-store"
     assert r.headers["X-Content-Type-Options"] == "nosniff"
     assert "default-src 'none'" in r.headers["Content-Security-Policy"]
+
+
+def test_an_operator_records_a_payment_and_a_refund(fresh_stack, browser):
+    """The console's order actions beyond fulfil and cancel: a payment
+    recorded for an order awaiting it, then, once cancelled, its refund
+    marked done; each asks for the provider's reference."""
+    s = fresh_stack(workers=1, env={"PAYMENT_WINDOW_S": "600"})
+    a = product(s, 3, 5)
+    _, token = buyer(s, [(a, 1)])
+    r = checkout_waiting(s, token)
+    assert r.status_code == 201, r.text
+    oid = r.json()["id"]
+    d = browser
+    d.get(s.url("/admin"))
+    d.execute_script("sessionStorage.clear()")
+    d.get(s.url("/admin"))
+    d.find_element(By.ID, "email").send_keys(s.env["ADMIN_EMAIL"])
+    d.find_element(By.ID, "password").send_keys(s.env["ADMIN_PASSWORD"])
+    d.find_element(By.CSS_SELECTOR, "#login-form button").click()
+    wait(d, lambda d: oid in text_of(d, "#orders"))
+    click(d, f'#orders button[data-pay="{oid}"]')
+    prompt = WebDriverWait(d, 10).until(lambda d: d.switch_to.alert)
+    prompt.send_keys("pay_console_1")
+    prompt.accept()
+    wait(d, lambda d: "confirmed" in text_of(d, "#orders"))
+    order = s.get(f"/api/orders/{oid}", token=token).json()
+    assert order["status"] == "confirmed"
+    assert s.post(f"/api/orders/{oid}/cancel", {}, token=token).status_code \
+        == 200
+    d.find_element(By.CSS_SELECTOR, "#orders-form button").click()
+    wait(d, lambda d: "refund due" in text_of(d, "#orders"))
+    click(d, f'#orders button[data-refund="{oid}"]')
+    prompt = WebDriverWait(d, 10).until(lambda d: d.switch_to.alert)
+    prompt.send_keys("re_console_1")
+    prompt.accept()
+    wait(d, lambda d: "refund refunded" in text_of(d, "#orders"))
+    order = s.get(f"/api/orders/{oid}", token=token).json()
+    assert order["refund"]["status"] == "refunded"
+    shot(d, s, "admin-orders")

@@ -140,17 +140,38 @@ async function loadOrders() {
     (st ? "&status=" + st : ""));
   $("orders").replaceChildren(...o.items.map((x) => {
     const acts = el("span");
+    if (x.status === "awaiting_payment")
+      acts.append(button("Record payment", { "data-pay": x.id }, () =>
+        withReference("Payment reference", (reference) =>
+          orderAct(x.id, "payment", { reference, amount: x.total }))));
     if (x.status === "confirmed")
       acts.append(button("Fulfil", {}, () => orderAct(x.id, "fulfil")));
     if (x.status === "confirmed" || x.status === "awaiting_payment")
       acts.append(button("Cancel", {}, () => orderAct(x.id, "cancel")));
-    return row([x.id, x.status, x.userId, x.total, acts]);
+    if (x.refund && x.refund.status === "due")
+      acts.append(button("Mark refunded", { "data-refund": x.id }, () =>
+        withReference("Refund reference", (reference) =>
+          orderAct(x.id, "refund", { reference }))));
+    const state = x.status + (x.refund ? " (refund " + x.refund.status +
+      ")" : "");
+    return row([x.id, state, x.userId, x.total, acts]);
   }));
 }
 
-async function orderAct(id, what) {
-  try { await api("POST", "/api/orders/" + id + "/" + what, {}); }
-  catch (e) { /* the list shows what happened */ }
+// The provider's reference for a payment or refund, asked for in a
+// prompt (typed, never rendered as markup); nothing is sent without one.
+function withReference(what, then) {
+  const reference = window.prompt(what + " (the provider's id):", "");
+  if (reference) then(reference.trim());
+}
+
+async function orderAct(id, what, body) {
+  try {
+    await api("POST", "/api/orders/" + id + "/" + what, body || {});
+    $("orders-msg").textContent = "";
+  } catch (e) {
+    $("orders-msg").textContent = e.message;
+  }
   loadOrders();
 }
 
