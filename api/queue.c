@@ -50,7 +50,11 @@ sampled(struct call *c)
 	now = kore_time_ms();
 	if (q.known && now > q.at && read >= q.read) {
 		inst = (double)(read - q.read) * 1000.0 / (double)(now - q.at);
-		q.rate = q.rate == 0 ? inst : 0.5 * q.rate + 0.5 * inst;
+		/* A second with nothing read is no drain at all: the rate
+		 * (the console's drained/s, the ETA) says 0 at once rather
+		 * than decaying for seconds after the queue emptied. */
+		q.rate = q.rate == 0 || inst == 0 ? inst :
+		    0.5 * q.rate + 0.5 * inst;
 	}
 	q.read = read;
 	q.at = now;
