@@ -15,8 +15,9 @@
  *   ERR_REDIS_DOWN, which the API answers with 503.
  *
  * A connection is usable ("up") once its setup has answered: AUTH (with
- * a password), SELECT and, on the command connection, FUNCTION LOAD of
- * the checkout library (shared/checkout.lua).  A setup command that
+ * a password, and a user if REDIS_URL names one), ROLE, SELECT and, on
+ * the command connection, a check that Redis holds this build's checkout
+ * library (shared/checkout.lua; shopctl migrate loads it).  A setup command that
  * fails is logged with Redis' answer and the connection is dropped and
  * tried again: meanwhile requests get 503, never a 500 or the wrong
  * database.
@@ -360,12 +361,39 @@ on_sentinel(redisAsyncContext *ac, void *reply, void *privdata)
 	redisAsyncDisconnect(ac);
 }
 
+/*
+ * FUNCTION LIST answered: Redis holds this build's library (shopctl
+ * migrate loads it; the API's Redis user may not), or the connection is
+ * refused until it does.
+ */
+static void
+on_library(redisAsyncContext *ac, void *reply, void *privdata)
+{
+	struct rconn	*rc = ac->data;
+	redisReply	*r = reply;
+
+	if (r == NULL)
+		return;
+	if (r->type == REDIS_REPLY_ERROR || redis_library_matches(r)) {
+		on_setup(ac, reply, privdata);
+		return;
+	}
+	log_error("redis: connection setup failed", "{s:s, s:s, s:s}", "conn",
+	    rc->name, "command", "FUNCTION LIST", "error", REDIS_NO_LIBRARY);
+	rc->setup_left = -1;
+	redisAsyncDisconnect(ac);
+}
+
 /* Queue the setup commands, sent first once the socket connects. */
 static void
 setup(struct rconn *rc, redisAsyncContext *ac)
 {
 	rc->setup_left = 0;
-	if (cfg.redis_password[0] != '\0') {
+	if (cfg.redis_password[0] != '\0' && cfg.redis_user[0] != '\0') {
+		redisAsyncCommand(ac, on_setup, "AUTH", "AUTH %s %s",
+		    cfg.redis_user, cfg.redis_password);
+		rc->setup_left++;
+	} else if (cfg.redis_password[0] != '\0') {
 		redisAsyncCommand(ac, on_setup, "AUTH", "AUTH %s",
 		    cfg.redis_password);
 		rc->setup_left++;
@@ -375,8 +403,8 @@ setup(struct rconn *rc, redisAsyncContext *ac)
 	if (rc == &subconn)
 		return;
 	redisAsyncCommand(ac, on_setup, "SELECT", "SELECT %d", cfg.redis_db);
-	redisAsyncCommand(ac, on_setup, "FUNCTION LOAD",
-	    "FUNCTION LOAD REPLACE %s", protocol_library);
+	redisAsyncCommand(ac, on_library, "FUNCTION LIST",
+	    "FUNCTION LIST LIBRARYNAME %s WITHCODE", PROTOCOL_LIBRARY_NAME);
 	rc->setup_left += 2;
 }
 

@@ -11,12 +11,14 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../shared/config.h"
 #include "../shared/db.h"
 #include "../shared/jwt.h"
 #include "../shared/log.h"
 #include "../shared/password.h"
+#include "../shared/redis.h"
 #include "../shared/lifecycle.h"
 #include "../shared/outbox.h"
 #include "../shared/validate.h"
@@ -315,4 +317,26 @@ migrate_run(mongoc_client_t *client)
 	if (cfg.admin_email[0] == '\0')
 		return (no_admin_yet(client));
 	return (migrate_admin(client, cfg.admin_email, cfg.admin_password));
+}
+
+int
+migrate_redis(void)
+{
+	redisContext	*r;
+	char		 err[512];
+	int		 i;
+
+	/* Redis may be starting as MongoDB may be (make run, systemd). */
+	for (i = 0; i < 60; i++) {
+		if ((r = redis_connect(err, sizeof(err))) != NULL) {
+			redisFree(r);
+			log_info("migrate: the checkout library is in Redis",
+			    "{s:s, s:i}", "host", cfg.redis_host, "port",
+			    cfg.redis_port);
+			return (0);
+		}
+		usleep(500 * 1000);
+	}
+	fprintf(stderr, "shopctl: %s\n", err);
+	return (-1);
 }

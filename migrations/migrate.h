@@ -9,6 +9,9 @@
 /* Apply every migration; 0, or -1 after logging what failed. */
 int	migrate_run(mongoc_client_t *);
 
+/* Load the checkout library into Redis (waiting for Redis): 0 or -1. */
+int	migrate_redis(void);
+
 /*
  * Make email (normalised as registration does) an admin: create it with
  * password, or promote the existing account only if password is that

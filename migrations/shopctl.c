@@ -7,7 +7,10 @@
  *                            which scripts/run.sh uses to eval them)
  *   shopctl config-doc       print the variables as a Markdown table
  *   shopctl migrate          wait for MongoDB, create indexes and
- *                            validators, create the first admin
+ *                            validators, create the first admin; load
+ *                            the checkout library into Redis (only
+ *                            shopctl loads it: the other programs
+ *                            check that it is there)
  *   shopctl admin EMAIL      create EMAIL as an admin (password from
  *                            ADMIN_PASSWORD or stdin), or promote that
  *                            account if the password is its own
@@ -29,6 +32,7 @@
 #include "../shared/config.h"
 #include "../shared/db.h"
 #include "../shared/log.h"
+#include "../shared/redis.h"
 #include "../shared/validate.h"
 #include "migrate.h"
 
@@ -122,6 +126,7 @@ main(int argc, char **argv)
 		return (1);
 	}
 	log_init("shopctl");
+	redis_load_library();		/* the one program that loads it */
 	if (strcmp(argv[1], "check") == 0)
 		return (0);
 	if (strcmp(argv[1], "env") == 0) {
@@ -136,7 +141,7 @@ main(int argc, char **argv)
 		return (1);
 	if (strcmp(argv[1], "migrate") == 0) {
 		client = connect_db();
-		ret = migrate_run(client) == 0 ? 0 : 1;
+		ret = migrate_run(client) == 0 && migrate_redis() == 0 ? 0 : 1;
 	} else if (strcmp(argv[1], "admin") == 0 && argc == 3) {
 		client = connect_db();
 		ret = cmd_admin(client, argv[2]);

@@ -58,7 +58,8 @@ static const struct var vars[] = {
 	    "if set, /metrics requires Authorization: Bearer <token> (16+ "
 	    "characters; required in production)"),
 	S("REDIS_URL", redis_url, "redis://127.0.0.1:6379/0",
-	    "redis://[:password@]host[:port][/db]"),
+	    "redis://[[user]:password@]host[:port][/db] (user: an ACL user, "
+	    "ops/redis/make-acl.sh)"),
 	L("REDIS_TIMEOUT_MS", redis_timeout_ms, "2000", 50, 60000,
 	    "a Redis call slower than this answers 503"),
 	S("REDIS_SENTINELS", redis_sentinels, NULL,
@@ -704,11 +705,18 @@ parse_redis_url(char *err, size_t errlen)
 	p = buf + 8;
 	if ((slash = strchr(p, '/')) != NULL)
 		*slash++ = '\0';
+	cfg.redis_user[0] = '\0';
 	if ((at = strrchr(p, '@')) != NULL) {
 		*at = '\0';
 		colon = strchr(p, ':');
-		if (strlen(p) >= sizeof(cfg.redis_password))
+		if (strlen(p) >= sizeof(cfg.redis_password) ||
+		    (colon != NULL && (size_t)(colon - p) >=
+		    sizeof(cfg.redis_user)))
 			goto bad;
+		if (colon != NULL) {		/* an ACL user before ':' */
+			memcpy(cfg.redis_user, p, (size_t)(colon - p));
+			cfg.redis_user[colon - p] = '\0';
+		}
 		memcpy(cfg.redis_password, colon != NULL ? colon + 1 : p,
 		    strlen(colon != NULL ? colon + 1 : p) + 1);
 		p = at + 1;
@@ -735,7 +743,7 @@ parse_redis_url(char *err, size_t errlen)
 bad:
 	redact(cfg.redis_url, buf, sizeof(buf));
 	snprintf(err, errlen, "config: REDIS_URL must look like "
-	    "redis://[:password@]host[:port][/db], not \"%s\"", buf);
+	    "redis://[[user]:password@]host[:port][/db], not \"%s\"", buf);
 	return (-1);
 }
 

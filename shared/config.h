@@ -33,6 +33,7 @@ struct config {
 	char	redis_host[256];	/* parsed from redis_url */
 	int	redis_port;
 	int	redis_db;
+	char	redis_user[128];	/* an ACL user ("": default) */
 	char	redis_password[256];
 	long	redis_timeout_ms;	/* a Redis call slower than this: 503 */
 	char	redis_sentinels[CONFIG_STR_MAX];	/* host:port,... */

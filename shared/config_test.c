@@ -71,6 +71,11 @@ TEST(config_redis_url_parts)
 	CHECK(strcmp(cfg.redis_host, "cache.local") == 0);
 	CHECK(cfg.redis_port == 6380 && cfg.redis_db == 2);
 	CHECK(strcmp(cfg.redis_password, "s3cret") == 0);
+	CHECK(cfg.redis_user[0] == '\0');
+	CHECK(load_with("REDIS_URL", "redis://checkout-api:p4ss@cache:6380/0",
+	    err, sizeof(err)) == 0);
+	CHECK(strcmp(cfg.redis_user, "checkout-api") == 0);
+	CHECK(strcmp(cfg.redis_password, "p4ss") == 0);
 	CHECK(config_load(err, sizeof(err)) == 0);
 }
 

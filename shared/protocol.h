@@ -44,6 +44,9 @@ enum checkout_state {
 /* The Redis functions of checkout.lua, by name. */
 #define FN_SUBMIT	"checkout_submit"
 #define FN_UNIDEM	"checkout_unidem"
+/* The library's name (the first line of checkout.lua says it). */
+#define PROTOCOL_LIBRARY_NAME	"checkout"
+
 #define FN_BEGIN	"batch_begin"
 #define FN_FINISH	"batch_finish"
 #define FN_REQUEUE	"checkout_requeue"

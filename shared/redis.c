@@ -55,21 +55,70 @@ check_primary(redisContext *c, char *err, size_t errlen)
 	return (ok ? 0 : -1);
 }
 
+static int	loads_library;	/* redis_load_library() was called */
+
+void
+redis_load_library(void)
+{
+	loads_library = 1;
+}
+
+int
+redis_library_matches(const redisReply *r)
+{
+	const redisReply	*lib;
+	size_t			 i;
+
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 1 ||
+	    (lib = r->element[0])->type != REDIS_REPLY_ARRAY)
+		return (0);
+	for (i = 0; i + 1 < lib->elements; i += 2) {
+		if (lib->element[i]->type == REDIS_REPLY_STRING &&
+		    strcmp(lib->element[i]->str, "library_code") == 0)
+			return (lib->element[i + 1]->type ==
+			    REDIS_REPLY_STRING &&
+			    strcmp(lib->element[i + 1]->str,
+			    protocol_library) == 0);
+	}
+	return (0);
+}
+
+/* The library as this build has it: loaded (shopctl) or checked. */
+static int
+library(redisContext *c, char *err, size_t errlen)
+{
+	redisReply	*r;
+	int		 ok;
+
+	if (loads_library)
+		return (setup_cmd(c, "FUNCTION LOAD (Redis 7.0 or newer is "
+		    "needed)", err, errlen, "FUNCTION LOAD REPLACE %s",
+		    protocol_library));
+	r = redisCommand(c, "FUNCTION LIST LIBRARYNAME %s WITHCODE",
+	    PROTOCOL_LIBRARY_NAME);
+	ok = redis_library_matches(r);
+	if (!ok)
+		snprintf(err, errlen, "REDIS_URL: %s", r != NULL &&
+		    r->type == REDIS_REPLY_ERROR ? r->str : REDIS_NO_LIBRARY);
+	if (r != NULL)
+		freeReplyObject(r);
+	return (ok ? 0 : -1);
+}
+
 static int
 setup(redisContext *c, char *err, size_t errlen)
 {
-	if (cfg.redis_password[0] != '\0' && setup_cmd(c, "AUTH", err, errlen,
-	    "AUTH %s", cfg.redis_password) == -1)
+	if (cfg.redis_password[0] != '\0' && (cfg.redis_user[0] != '\0' ?
+	    setup_cmd(c, "AUTH", err, errlen, "AUTH %s %s", cfg.redis_user,
+	    cfg.redis_password) : setup_cmd(c, "AUTH", err, errlen, "AUTH %s",
+	    cfg.redis_password)) == -1)
 		return (-1);
 	if (check_primary(c, err, errlen) == -1)
 		return (-1);
 	if (setup_cmd(c, "SELECT", err, errlen, "SELECT %d",
 	    cfg.redis_db) == -1)
 		return (-1);
-	if (setup_cmd(c, "FUNCTION LOAD (Redis 7.0 or newer is needed)", err,
-	    errlen, "FUNCTION LOAD REPLACE %s", protocol_library) == -1)
-		return (-1);
-	return (0);
+	return (library(c, err, errlen));
 }
 
 static struct timeval

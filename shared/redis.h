@@ -51,6 +51,18 @@
 redisContext	*redis_connect(char *err, size_t errlen);
 
 /*
+ * The checkout library is loaded by shopctl (migrate, and any command
+ * that connects) only: it calls redis_load_library() first.  Every other
+ * program checks on connecting that Redis holds exactly its own build of
+ * the library (FUNCTION LIST ... WITHCODE), and refuses the connection
+ * otherwise, so its Redis user needs no FUNCTION LOAD (ops/redis ACLs).
+ */
+void		 redis_load_library(void);
+int		 redis_library_matches(const redisReply *);
+#define REDIS_NO_LIBRARY "Redis does not hold this build's checkout library " \
+		"(shared/checkout.lua): run shopctl migrate"
+
+/*
  * With REDIS_SENTINELS, the current primary: the Sentinels are asked in
  * turn (AUTH with REDIS_SENTINEL_PASSWORD, then SENTINEL
  * get-master-addr-by-name, SENTINEL_TIMEOUT_MS each) until a majority

@@ -111,7 +111,7 @@ class Stack:
     """One running system.  env overrides the configuration."""
 
     def __init__(self, workers=2, env=None, name="stack", notify=False,
-                 ha=False):
+                 ha=False, acl=False):
         self.dir = Path(tempfile.mkdtemp(prefix=f"checkout-{name}-"))
         LOG_DIRS.append(self.dir)
         STACKS.append(self)
@@ -140,6 +140,10 @@ class Stack:
         })
         self.ha = ha
         self.redis_password = None
+        # acl: each program its own Redis user (ops/redis/make-acl.sh),
+        # given by program_env[api|worker|notifier|shopctl].
+        self.acl = acl
+        self.program_env = {}
         if ha:
             # A primary, two replicas and three Sentinels (make run-ha),
             # each with a password (ops/redis).
@@ -174,6 +178,7 @@ class Stack:
     def _spawn(self, name, argv, preload=False, cwd=None):
         log = open(self.dir / f"{name}.log", "ab")
         env = dict(self.env)
+        env.update(self.program_env.get(name.rstrip("0123456789"), {}))
         env.update(sanitizer_env(preload))
         return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
                                 env=env, cwd=cwd or ROOT,
@@ -213,8 +218,27 @@ class Stack:
             "redis-server", "--bind", "127.0.0.1",
             "--port", str(self.redis_port), "--dir", str(self.dir / "redis"),
             "--appendonly", "yes", "--appendfsync", "always",
-            "--save", ""])
+            "--save", ""] + self.acl_users())
         wait_until(lambda: self.redis.ping(), 10, "redis")
+
+    def acl_users(self):
+        """With acl: the users of ops/redis/make-acl.sh, as redis-server
+        arguments (made once); each program's REDIS_URL set to its own."""
+        if not self.acl:
+            return []
+        users = self.dir / "users.conf"
+        if not users.exists():
+            r = subprocess.run(["sh", str(ROOT / "ops/redis/make-acl.sh")],
+                               capture_output=True, text=True, check=True)
+            users.write_text(r.stdout)
+            for line in r.stderr.splitlines():
+                who, url = line.split(": REDIS_URL=")
+                role = {"checkout-api": "api", "checkout-worker": "worker",
+                        "checkout-notifier": "notifier",
+                        "checkout-admin": "shopctl"}[who]
+                self.program_env[role] = {"REDIS_URL": url.replace(
+                    "HOST:6379", f"127.0.0.1:{self.redis_port}")}
+        return ["--include", str(users)]
 
     def stop_redis(self, sig=signal.SIGTERM):
         for name in [n for n in self.procs
@@ -343,6 +367,7 @@ class Stack:
 
     def shopctl(self, *args, env=None, input=None):
         e = dict(self.env)
+        e.update(self.program_env.get("shopctl", {}))
         e.update(sanitizer_env(False))
         e.update(env or {})
         return subprocess.run([str(BUILD / "shopctl"), *args], env=e,

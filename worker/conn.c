@@ -3,7 +3,7 @@
  *
  * Each thread owns one synchronous connection (struct consumer's redis),
  * opened on first use and dropped after any I/O error, so that the next
- * call reconnects; connecting loads the checkout library (redis.c).  A
+ * call reconnects; connecting checks for the checkout library (redis.c).  A
  * call returns NULL while Redis is away: the caller keeps its job and
  * tries again later.  The persist variants try until Redis answers or
  * the worker stops, for results that must not be lost.
@@ -47,7 +47,7 @@ conn_drop(struct consumer *c)
 /*
  * Redis lost our library (FUNCTION FLUSH, a new empty server), or the
  * server is a replica now (a failover demoted it): drop the connection,
- * so that reconnecting finds the primary and loads the library.
+ * so that reconnecting finds the primary and checks for the library.
  */
 static int
 lost_library(struct consumer *c, redisReply *r)
@@ -61,7 +61,9 @@ lost_library(struct consumer *c, redisReply *r)
 	if (r == NULL || r->type != REDIS_REPLY_ERROR ||
 	    strstr(r->str, "Function not found") == NULL)
 		return (0);
-	log_warn("worker: redis lost the checkout library; reloading", NULL);
+	/* Reconnecting checks for it again (shopctl migrate loads it). */
+	log_warn("worker: redis lost the checkout library; run shopctl "
+	    "migrate", NULL);
 	conn_drop(c);
 	return (1);
 }
