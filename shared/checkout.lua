@@ -296,10 +296,19 @@ local function waitlist_add(id, pid, created, lines)
   redis.call('SADD', 'waitlist:products', pid)
 end
 
+-- Is the job's stream entry pending with another consumer?  It was
+-- reclaimed from this one (cut off from Redis for longer than
+-- RECLAIM_IDLE_MS, as behind a partition): the new owner decides it.
+local function moved(keys, args, msgid)
+  local p = redis.call('XPENDING', keys[1], args[1], msgid, msgid, 1)[1]
+  return p ~= nil and p[2] ~= args[7]
+end
+
 local function finish(keys, args, j)
   local id, user, status, body = args[j + 1], args[j + 2], args[j + 3],
     args[j + 4]
   local key = 'checkout:' .. id
+  if moved(keys, args, args[j]) then return 'moved' end
   local cur = redis.call('HGET', key, 'status')
   if not is_final(cur) and status ~= '' then
     redis.call('HSET', key, 'status', status, 'body', body, 'userId', user)
@@ -340,18 +349,20 @@ KEYS: [1] checkout:jobs, [2] stats:worker, [3] catalog:stock,
       [4] checkout:dead
 ARGV: [1] group, [2] status TTL, [3] events channel, [4] the batch's
       size, [5] its size bucket ("batch_le_<n>"), [6] how many the gate
-      refused, then ten per job: msgid, checkoutId, userId, status,
+      refused, [7] the consumer finishing (a job another consumer holds
+      now is left to it: "moved"), then ten per job: msgid, checkoutId,
+      userId, status,
       body, dead-letter reason ("" if none), lines "<productId>:<qty>,..."
       (the order's when completed, the job's when waitlisted, else ""),
       lock token ("" if it holds none), deliveries so far ("-1" if not
       known), "<productId>|<createdAt>" of a waitlisted one (else "").
 A waitlisted checkout (status "waitlisted": out of stock, and its buyer
 asked to wait) joins that product's waitlist (waitlist_serve).
-Reply: per job, the status found before ("" if none).
+Reply: per job, the status found before ("" if none), or "moved".
 ]]
 local function batch_finish(keys, args)
   local out = {}
-  for j = 7, #args, 10 do
+  for j = 8, #args, 10 do
     out[#out + 1] = finish(keys, args, j)
   end
   if tonumber(args[4]) > 0 then

@@ -10,6 +10,7 @@ Buyers are created directly in MongoDB with tokens signed by the test's
 JWT_SECRET: argon2id for sixty users would only slow the setup down.
 """
 import concurrent.futures
+import json
 import signal
 import time
 
@@ -284,3 +285,41 @@ def test_a_transaction_that_keeps_conflicting_keeps_its_job(fresh_stack):
     wait_until(lambda: statuses(s, [cid])[0] in FINAL, 60, "final")
     assert statuses(s, [cid]) == ["completed"]
     assert s.db.orders.count_documents({"checkoutId": cid}) == 1
+
+
+def finish(s, consumer, msgid, cid, uid, status):
+    """batch_finish (shared/checkout.lua) for one job, as a worker
+    named consumer calls it."""
+    body = json.dumps({"checkoutId": cid, "status": status})
+    return s.redis.execute_command(
+        "FCALL", "batch_finish", 4, "checkout:jobs", "stats:worker",
+        "catalog:stock", "checkout:dead", "checkout-workers", 60,
+        "checkout:events", 1, "batch_le_1", 0, consumer,
+        msgid, cid, uid, status, body, "", "", "", -1, "")
+
+
+def test_a_result_from_a_consumer_that_lost_its_job_is_not_written(
+        fresh_stack):
+    """A consumer cut off from Redis (a partition) cannot renew its claim:
+    the job is reclaimed and decided by another.  When the first comes
+    back with its own result, it was the status race that left a buyer
+    told "failed" with an order placed: now its result is not written
+    ("moved"); the job's owner decides."""
+    s = fresh_stack(workers=0)
+    s.redis.xgroup_create("checkout:jobs", "checkout-workers", id="0",
+                          mkstream=True)
+    cid, uid = str(bson.ObjectId()), str(bson.ObjectId())
+    msgid = s.redis.xadd("checkout:jobs", {"checkoutId": cid,
+                                           "userId": uid, "lines": ""})
+    s.redis.xreadgroup("checkout-workers", "cut-off", {"checkout:jobs": ">"})
+    s.redis.xclaim("checkout:jobs", "checkout-workers", "reclaimer", 0,
+                   [msgid], justid=True)
+    assert finish(s, "cut-off", msgid, cid, uid, "failed") == ["moved"]
+    assert s.redis.hget(f"checkout:{cid}", "status") is None
+    pending = s.redis.xpending_range("checkout:jobs", "checkout-workers",
+                                     "-", "+", 10)
+    assert [p["consumer"] for p in pending] == ["reclaimer"]
+    assert finish(s, "reclaimer", msgid, cid, uid, "completed") == [""]
+    assert s.redis.hget(f"checkout:{cid}", "status") == "completed"
+    assert s.redis.xpending("checkout:jobs", "checkout-workers")[
+        "pending"] == 0

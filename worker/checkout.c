@@ -261,13 +261,15 @@ finish_args(struct rargs *a, struct job *j)
 	json_decref(err);
 }
 
+/* moved: another consumer holds the job now; this one wrote nothing. */
 static void
-log_done(struct consumer *c, const struct job *j, int batch)
+log_done(struct consumer *c, const struct job *j, int batch, int moved)
 {
 	log_info("checkout", "{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:i, "
 	    "s:i, s:b}", "rid", j->rid, "checkoutId", j->id, "userId", j->user,
-	    "consumer", c->name, "status", j->ack_only ? "acked" :
-	    protocol_state_name(j->state), "code", j->state == CK_FAILED ?
+	    "consumer", c->name, "status", moved ? "moved" : j->ack_only ?
+	    "acked" : protocol_state_name(j->state), "code",
+	    !moved && j->state == CK_FAILED ?
 	    err_info(j->code)->code : "", "ms",
 	    (json_int_t)(db_now_ms() - j->start), "deliveries",
 	    (json_int_t)j->deliveries, "attempts", j->attempts, "batch", batch,
@@ -320,6 +322,7 @@ finish_all(struct consumer *c, struct job **jobs, int n)
 	rargs_addf(&a, "%d", n);
 	rargs_addf(&a, "batch_le_%d", sizes[k]);
 	rargs_addf(&a, "%d", refused);
+	rargs_add(&a, c->name);
 	for (i = 0; i < n; i++)
 		finish_args(&a, jobs[i]);
 	if ((r = conn_persist_durable(c, &a)) != NULL) {
@@ -328,7 +331,10 @@ finish_all(struct consumer *c, struct job **jobs, int n)
 			    r->str);
 		else
 			for (i = 0; i < n; i++)
-				log_done(c, jobs[i], n);
+				log_done(c, jobs[i], n, r->type ==
+				    REDIS_REPLY_ARRAY && (size_t)i < r->elements &&
+				    r->element[i]->type == REDIS_REPLY_STRING &&
+				    strcmp(r->element[i]->str, "moved") == 0);
 		freeReplyObject(r);
 		count_batch(jobs, n);
 	}
