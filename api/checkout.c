@@ -566,6 +566,34 @@ status_body(struct http_request *req, json_t *fields)
 	return (KORE_RESULT_OK);
 }
 
+/*
+ * ?wait=N into *wait (0 if absent): one rule with Prefer: wait=N, a wait
+ * longer than CHECKOUT_WAIT_MAX is shortened to it, however many digits
+ * it has.  -1 if it is not a whole number of seconds.
+ */
+static int
+query_wait(struct http_request *req, long *wait)
+{
+	char	v[4096];	/* longer is a 414 before this */
+	size_t	i;
+	int	r;
+
+	*wait = 0;
+	if ((r = api_query(req, "wait", v, sizeof(v))) <= 0)
+		return (r);
+	if (v[0] == '\0')
+		return (-1);
+	for (i = 0; v[i] != '\0'; i++) {
+		if (v[i] < '0' || v[i] > '9')
+			return (-1);
+		if (*wait <= cfg.checkout_wait_max)
+			*wait = *wait * 10 + (v[i] - '0');
+	}
+	if (*wait > cfg.checkout_wait_max)
+		*wait = cfg.checkout_wait_max;
+	return (0);
+}
+
 /* Authenticate, check the id and ?wait=; register a waiter if waiting. */
 static int
 status_start(struct http_request *req, struct ctx *ctx, struct status *st)
@@ -581,16 +609,12 @@ status_start(struct http_request *req, struct ctx *ctx, struct status *st)
 		api_error(req, e, "checkoutId");
 		return (KORE_RESULT_OK);
 	}
-	/* One rule with Prefer: wait=N: a longer wait is shortened. */
-	if (api_query_long(req, "wait", 0, 0, LONG_MAX, &st->wait) !=
-	    ERR_NONE) {
+	if (query_wait(req, &st->wait) == -1) {
 		api_error_msg(req, ERR_BAD_QUERY, "wait", "wait must be a "
 		    "number of seconds (0 or more; more than %ld is shortened "
 		    "to %ld)", cfg.checkout_wait_max, cfg.checkout_wait_max);
 		return (KORE_RESULT_OK);
 	}
-	if (st->wait > cfg.checkout_wait_max)
-		st->wait = cfg.checkout_wait_max;
 	/* Wait from before the read: a change after it cannot be missed. */
 	if (st->wait > 0 && (st->waiter = events_wait(req, ctx->who.sub,
 	    ctx->param, RANK_NEVER, kore_time_ms() + (uint64_t)st->wait *

@@ -82,6 +82,16 @@ def text_of(d, css):
     return d.find_element(By.CSS_SELECTOR, css).text
 
 
+def admin_login(d, s):
+    """The ops console, from a fresh session, logged in as s's admin."""
+    d.get(s.url("/admin"))
+    d.execute_script("sessionStorage.clear()")
+    d.get(s.url("/admin"))
+    d.find_element(By.ID, "email").send_keys(s.env["ADMIN_EMAIL"])
+    d.find_element(By.ID, "password").send_keys(s.env["ADMIN_PASSWORD"])
+    d.find_element(By.CSS_SELECTOR, "#login-form button").click()
+
+
 def test_a_shopper_buys_sees_the_queue_and_cancels(fresh_stack, browser):
     s = fresh_stack(workers=1)
     product(s, 12.5, 5, title="Blue mug")
@@ -155,12 +165,7 @@ def test_an_operator_watches_a_burst_and_replays_a_dead_letter(
                                     "MAX_DELIVERIES": "1",
                                     "RECLAIM_IDLE_MS": "300"})
     d = browser
-    d.get(s.url("/admin"))
-    d.execute_script("sessionStorage.clear()")
-    d.get(s.url("/admin"))
-    d.find_element(By.ID, "email").send_keys(s.env["ADMIN_EMAIL"])
-    d.find_element(By.ID, "password").send_keys(s.env["ADMIN_PASSWORD"])
-    d.find_element(By.CSS_SELECTOR, "#login-form button").click()
+    admin_login(d, s)
     wait(d, lambda d: text_of(d, "#waiting") == "0")
     # A burst of 500 submits while no worker runs: the queue rises...
     a = product(s, 1, 1000)
@@ -228,12 +233,7 @@ def test_an_operator_records_a_payment_and_a_refund(fresh_stack, browser):
     assert r.status_code == 201, r.text
     oid = r.json()["id"]
     d = browser
-    d.get(s.url("/admin"))
-    d.execute_script("sessionStorage.clear()")
-    d.get(s.url("/admin"))
-    d.find_element(By.ID, "email").send_keys(s.env["ADMIN_EMAIL"])
-    d.find_element(By.ID, "password").send_keys(s.env["ADMIN_PASSWORD"])
-    d.find_element(By.CSS_SELECTOR, "#login-form button").click()
+    admin_login(d, s)
     wait(d, lambda d: oid in text_of(d, "#orders"))
     click(d, f'#orders button[data-pay="{oid}"]')
     prompt = WebDriverWait(d, 10).until(lambda d: d.switch_to.alert)

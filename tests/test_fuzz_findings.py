@@ -111,3 +111,20 @@ def test_a_cart_write_then_checkout_still_completes(stack):
     r = stack.post("/api/checkout", {}, token=token,
                    headers={"Prefer": "wait=10"})
     assert r.status_code == 201, r.text
+
+
+def test_a_wait_of_any_size_is_shortened(stack):
+    """?wait=24485969620787634634752 fits the spec (no maximum: longer
+    waits are shortened to CHECKOUT_WAIT_MAX, as Prefer: wait is) but
+    overflowed the parser: 400.  A final checkout answers at once."""
+    a = product(stack, 1, 5)
+    _, token = buyer(stack, [(a, 1)])
+    r = stack.post("/api/checkout", {}, token=token,
+                   headers={"Prefer": "wait=10"})
+    cid = r.json()["checkoutId"]
+    for wait in ("24485969620787634634752", "9" * 400, "31", "0"):
+        r = stack.get(f"/api/checkout/{cid}?wait={wait}", token=token)
+        assert r.status_code == 200, (wait, r.text)
+    for wait in ("-1", "1.5", "", "abc"):
+        r = stack.get(f"/api/checkout/{cid}?wait={wait}", token=token)
+        assert r.status_code == 400, (wait, r.text)
