@@ -755,6 +755,13 @@ parse_mongo_uri(char *err, size_t errlen)
 	const mongoc_host_list_t	*host;
 	const char	*db;
 
+	/*
+	 * mongoc's counters live in shared memory for a tool nobody runs
+	 * here; when /dev/shm has no room (many processes, a CI machine)
+	 * mongoc_init() prints a warning line, which would break the
+	 * one-line configuration errors.  Counters in plain memory.
+	 */
+	setenv("MONGOC_DISABLE_SHM", "1", 0);
 	mongoc_init();
 	/* Quiet: a bad URI is reported below, in one line. */
 	mongoc_log_set_handler(NULL, NULL);
