@@ -459,20 +459,28 @@ placeholder(const char *s)
 	return (strstr(letters, "changeme") != NULL);
 }
 
-/* The bytes of the webhook key (after "whsec_", base64-decoded). */
+int
+config_webhook_key(unsigned char *key, size_t cap, size_t *len)
+{
+	const char	*s = cfg.webhook_secret;
+
+	if (strncmp(s, "whsec_", 6) == 0)
+		return (sodium_base642bin(key, cap, s + 6, strlen(s + 6), NULL,
+		    len, NULL, sodium_base64_VARIANT_ORIGINAL) == 0 ? 0 : -1);
+	if ((*len = strlen(s)) > cap)
+		return (-1);
+	memcpy(key, s, *len);
+	return (0);
+}
+
+/* The bytes of the webhook key; 0 if it does not decode. */
 static size_t
 webhook_key_len(void)
 {
 	unsigned char	key[512];
 	size_t		len;
-	const char	*s = cfg.webhook_secret;
 
-	if (strncmp(s, "whsec_", 6) != 0)
-		return (strlen(s));
-	if (sodium_base642bin(key, sizeof(key), s + 6, strlen(s + 6), NULL,
-	    &len, NULL, sodium_base64_VARIANT_ORIGINAL) != 0)
-		return (0);
-	return (len);
+	return (config_webhook_key(key, sizeof(key), &len) == 0 ? len : 0);
 }
 
 /* A secret too short for anything but development: its rule, or NULL. */

@@ -143,4 +143,11 @@ void	config_print_table(void);
  */
 void	config_print_env(int secrets);
 
+/*
+ * The webhook signing key: WEBHOOK_SECRET's bytes after "whsec_",
+ * base64-decoded (Standard Webhooks), or its text.  0, or -1 if it does
+ * not decode or is longer than cap.
+ */
+int	config_webhook_key(unsigned char *key, size_t cap, size_t *len);
+
 #endif

@@ -36,22 +36,14 @@ static size_t		keylen;
 int
 notify_init(char *err, size_t errlen)
 {
-	const char	*s = cfg.webhook_secret;
-
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		snprintf(err, errlen, "cannot initialise libcurl");
 		return (-1);
 	}
-	if (strncmp(s, "whsec_", 6) == 0) {
-		if (sodium_base642bin(key, sizeof(key), s + 6, strlen(s + 6),
-		    NULL, &keylen, NULL, sodium_base64_VARIANT_ORIGINAL) != 0) {
-			snprintf(err, errlen, "WEBHOOK_SECRET: the part after "
-			    "whsec_ is not base64");
-			return (-1);
-		}
-	} else {
-		keylen = strlen(s);
-		memcpy(key, s, keylen);
+	if (config_webhook_key(key, sizeof(key), &keylen) == -1) {
+		snprintf(err, errlen, "WEBHOOK_SECRET: the part after whsec_ "
+		    "is not base64");
+		return (-1);
 	}
 	return (0);
 }
