@@ -939,6 +939,20 @@ local function field_of(flat, name)
 end
 
 --[[
+group_read: how many of the stream's entries a group has read.  A group
+made at id 0 reports no entries-read until it reads, and Redis cannot
+tell after some deletions: then its lag says it, and without a lag every
+entry still in the stream counts as unread.
+]]
+local function group_read(g, added, len)
+  local n = tonumber(field_of(g, 'entries-read'))
+  if n then return n end
+  local lag = tonumber(field_of(g, 'lag'))
+  if lag then return added - lag end
+  return added - len
+end
+
+--[[
 queue_state: where the checkout group has read to, in seq terms: the
 seq of the last job delivered to a worker (XINFO STREAM's entries-added
 and XINFO GROUPS' entries-read, lined up with checkout:seq).  A queued
@@ -950,18 +964,20 @@ Reply: {seq read so far, stream length}.
 local function queue_state(keys, args)
   local seq = tonumber(redis.call('GET', keys[2]) or '0')
   local added, read = seq, seq
+  local len = redis.call('XLEN', keys[1])
   local st = redis.pcall('XINFO', 'STREAM', keys[1])
   if type(st) == 'table' and not st.err then
     added = tonumber(field_of(st, 'entries-added')) or seq
-    read = added
+    -- No group yet (no worker ever started): nothing has been read.
+    read = added - len
     local groups = redis.call('XINFO', 'GROUPS', keys[1])
     for _, g in ipairs(groups) do
       if field_of(g, 'name') == args[1] then
-        read = tonumber(field_of(g, 'entries-read')) or added
+        read = group_read(g, added, len)
       end
     end
   end
-  return {seq - added + read, redis.call('XLEN', keys[1])}
+  return {seq - added + read, len}
 end
 
 --[[

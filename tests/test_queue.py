@@ -35,6 +35,13 @@ def test_queued_checkouts_know_their_place(fresh_stack):
     wait_until(lambda: "position" in status(5), 5, "a position")
     assert [status(i)["position"] for i in range(6)] == list(range(6))
     assert "etaMs" not in status(5)          # nothing drains: no estimate
+    # What the API samples each second says nothing was read, with no
+    # group yet and with one made at 0 that has not read (no entries-read).
+    state = ("FCALL", "queue_state", 2, "checkout:jobs", "checkout:seq",
+             "checkout-workers")
+    assert s.redis.execute_command(*state) == [0, 6]
+    s.redis.xgroup_create("checkout:jobs", "checkout-workers", id="0")
+    assert s.redis.execute_command(*state) == [0, 6]
     ws = websocket.create_connection(
         f"ws://127.0.0.1:{s.port}/api/checkout/{ids[5]}/events"
         f"?access_token={people[5]}", timeout=20)
