@@ -507,6 +507,12 @@ replay_done(struct http_request *req, struct ctx *ctx)
 		    e, NULL);
 		return (KORE_RESULT_OK);
 	}
+	if (!json_is_string(json_array_get(r, 1)) ||
+	    json_string_length(json_array_get(r, 1)) == 0) {
+		json_decref(r);
+		api_error(req, ERR_NOT_REPLAYABLE, NULL);
+		return (KORE_RESULT_OK);
+	}
 	api_json(req, 200, json_pack("{s:O, s:s, s:O}", "checkoutId",
 	    json_array_get(r, 0), "status", "queued", "entry",
 	    json_array_get(r, 1)));
@@ -517,7 +523,8 @@ replay_done(struct http_request *req, struct ctx *ctx)
 /*
  * POST /api/admin/deadletters/:id/replay -> 200 {checkoutId, status:
  * queued, entry}: the job is on the stream again as it was submitted;
- * 400; 401; 403; 404; 409 order_exists (drop it instead)
+ * 400; 401; 403; 404; 409 order_exists or not_replayable (drop it
+ * instead)
  */
 int
 admin_deadletter_replay(struct http_request *req, struct ctx *ctx)

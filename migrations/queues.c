@@ -183,6 +183,13 @@ dlq_replay_one(redisContext *r, mongoc_client_t *m, const redisReply *e)
 			freeReplyObject(rep);
 		return (-1);
 	}
+	if (rep->elements < 2 || rep->element[1]->len == 0) {
+		printf("%s checkout %s: is %s now, not the dead letter's "
+		    "failure: not re-run (drop the entry)\n", id, checkout,
+		    rep->elements > 2 ? rep->element[2]->str : "?");
+		freeReplyObject(rep);
+		return (-1);
+	}
 	printf("%s checkout %s: re-queued as %s\n", id, checkout,
 	    rep->element[1]->str);
 	freeReplyObject(rep);

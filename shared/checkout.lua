@@ -327,6 +327,8 @@ local function finish(keys, args, j)
     end
     settle(id, user, ordered)
     if args[j + 5] ~= '' then
+      -- This failure is the one a replay may take back (dlq_replay).
+      redis.call('HSET', key, 'dead', args[j])
       dead_letter(keys, args[j], id, user, args[j + 5], args[j + 8])
       redis.call('HINCRBY', keys[2], 'dead_lettered', 1)
     end
@@ -807,16 +809,30 @@ local function lock_release(keys, args)
   return 0
 end
 
+-- Is checkout key's status still the failure that dead-lettering the
+-- stream entry msgid wrote?  (Statuses written before the 'dead' mark
+-- existed: a failure with code internal.)
+local function dead_failure(key, msgid)
+  local cur = redis.call('HMGET', key, 'status', 'dead', 'body')
+  if cur[1] ~= 'failed' then return false end
+  if cur[2] then return cur[2] == msgid end
+  return string.find(cur[3] or '', '"code":"internal"', 1, true) ~= nil
+end
+
 --[[
 dlq_replay: put a dead-lettered job back on the checkout stream as it was
 submitted, and its checkout back to queued.  An operator's decision
 (shopctl dlq replay), taken after checking that no order exists for it.
+The one final status ever taken back is the failure the dead-lettering
+itself wrote: a checkout whose status is anything else (or has expired)
+is refused, so a buyer is never re-queued behind their back.  The worker
+then orders only the lines submitted (cart_changed if the cart differs).
 KEYS: [1] checkout:dead, [2] checkout:jobs.  ARGV: [1] the dead-letter
 entry's id, [2] status TTL, [3] events channel, [4] the queued status
 body.
-Reply: {checkoutId, the new stream entry's id}; an error NOENTRY if the
-entry is gone, NOJOB if it lacks the job (dead-lettered by an older
-version).
+Reply: {checkoutId, the new stream entry's id}; {checkoutId, '', the
+status now or 'expired'} when refused; an error NOENTRY if the entry is
+gone, NOJOB if it lacks the job (dead-lettered by an older version).
 ]]
 local function dlq_replay(keys, args)
   local e = redis.call('XRANGE', keys[1], args[1], args[1])[1]
@@ -827,6 +843,10 @@ local function dlq_replay(keys, args)
     return redis.error_reply('NOJOB the dead letter does not hold its job')
   end
   local key = 'checkout:' .. f.checkoutId
+  if not dead_failure(key, f.msgid) then
+    return {f.checkoutId, '', redis.call('HGET', key, 'status') or 'expired'}
+  end
+  redis.call('HDEL', key, 'dead')
   redis.call('HSET', key, 'userId', f.userId, 'status', 'queued',
     'body', args[4], 'seq', redis.call('INCR', SEQ))
   redis.call('EXPIRE', key, args[2])

@@ -126,6 +126,9 @@ static const struct err_info errtab[ERR__COUNT] = {
 	[ERR_ORDER_EXISTS] = { 409, "order_exists",
 	    "the checkout has an order already: it is not run again (drop "
 	    "the dead letter)" },
+	[ERR_NOT_REPLAYABLE] = { 409, "not_replayable",
+	    "the checkout's status is no longer the dead letter's failure "
+	    "(or has expired): it is not run again (drop the dead letter)" },
 	[ERR_BODY_TOO_LARGE] = { 413, "body_too_large",
 	    "the request body is larger than the limit" },
 	[ERR_CONTENT_TYPE] = { 415, "unsupported_media_type",

@@ -12,7 +12,7 @@ import bson
 from stack import wait_until
 from test_checkout import buyer, checkout_waiting
 from test_invariants import buyers, submit_all, wait_final
-from util import admin_token, new_user, product
+from util import admin_token, error, new_user, product
 
 
 def test_the_views_are_the_admins(stack):
@@ -202,15 +202,29 @@ def test_a_replay_orders_only_what_was_submitted(fresh_stack):
     s.redis.xgroup_create("checkout:jobs", "checkout-workers", id="0",
                           mkstream=True)
     a, b = product(s, 1, 5), product(s, 2, 5)
-    people = [buyer(s, [(a, 1)]) for _ in range(2)]
+    people = [buyer(s, [(a, 1)]) for _ in range(3)]
     for _, t in people:
         assert s.post("/api/checkout", {}, token=t).status_code == 202
     s.redis.xreadgroup("checkout-workers", "dead-one",
                        {"checkout:jobs": ">"}, count=10)
     time.sleep(0.4)
     s.start_worker()
-    wait_until(lambda: s.redis.xlen("checkout:dead") == 2, 30, "dead")
+    wait_until(lambda: s.redis.xlen("checkout:dead") == 3, 30, "dead")
     items = s.get("/api/admin/deadletters", token=admin).json()["items"]
+    # A status that is no longer the dead letter's failure is never taken
+    # back: not when it says something else, not once it has expired.
+    gone = items.pop()
+    key = f"checkout:{gone['checkoutId']}"
+    assert s.redis.hget(key, "status") == "failed"
+    s.redis.hset(key, "status", "completed")
+    r = s.post(f"/api/admin/deadletters/{gone['id']}/replay", {},
+               token=admin)
+    assert r.status_code == 409 and error(r)["code"] == "not_replayable", r.text
+    s.redis.delete(key)
+    r = s.shopctl("dlq", "replay", gone["id"])
+    assert r.returncode == 1 and "not re-run" in r.stdout, r.stdout
+    assert not s.redis.exists(key)
+    assert s.redis.xlen("checkout:dead") == 3            # still there
     s.stop_worker(s.workers[0])
     s.env["MAX_DELIVERIES"] = "5"
     s.start_worker()
