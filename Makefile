@@ -34,10 +34,9 @@ KORE_CFLAGS := $(shell cat /usr/share/kore/features 2>/dev/null)
 SHARED_SRC	:= $(filter-out %_test.c,$(wildcard shared/*.c))
 TEST_SRC	:= $(wildcard shared/*_test.c) tests/unit.c
 API_SRC		:= $(wildcard api/*.c)
-NOTIFIER_OWN	:= worker/notifier.c worker/notify_send.c
-NOTIFIER_SRC	:= $(NOTIFIER_OWN) worker/stop.c
-WORKER_SRC	:= $(filter-out $(NOTIFIER_OWN),$(wildcard worker/*.c))
-CTL_SRC		:= $(wildcard migrations/*.c)
+WORKER_SRC	:= $(wildcard worker/*.c)
+NOTIFIER_SRC	:= $(wildcard notifier/*.c)
+CTL_SRC		:= $(wildcard shopctl/*.c)
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 SHARED_OBJ	:= $(call obj,$(SHARED_SRC))
@@ -117,7 +116,6 @@ $(B)/worker: $(call obj,$(WORKER_SRC)) $(SHARED_OBJ)
 	@echo "LD $@"
 	@$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-# The notifier: a second program built from worker/.
 $(B)/notifier: $(call obj,$(NOTIFIER_SRC)) $(SHARED_OBJ)
 	@echo "LD $@"
 	@$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)

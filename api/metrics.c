@@ -180,7 +180,7 @@ batches_text(struct kore_buf *b, json_t *st)
 	    "batched"), (long long)stat_of(st, "batches"));
 }
 
-/* The notifier's counters and its outbox gauges (worker/notifier.c). */
+/* The notifier's counters and its outbox gauges (notifier/). */
 static void
 notify_text(struct kore_buf *b, json_t *st)
 {

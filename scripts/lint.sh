@@ -15,7 +15,7 @@ if [ -n "$need" ]; then
 	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $need >/dev/null
 fi
 
-files=$(ls api/*.[ch] worker/*.[ch] shared/*.[ch] migrations/*.[ch] tests/*.[ch])
+files=$(ls api/*.[ch] worker/*.[ch] notifier/*.[ch] shopctl/*.[ch] shared/*.[ch] tests/*.[ch])
 if [ "${1:-check}" = fix ]; then
 	# shellcheck disable=SC2086
 	clang-format -i $files

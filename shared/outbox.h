@@ -14,7 +14,7 @@
  *   {_id, orderId, event: "order.confirmed" | "order.fulfilled" |
  *    "order.cancelled" | "order.expired" | "order.refunded", ...}
  *  The notifier
- * (worker/notifier.c) delivers it: it claims a due document by moving
+ * (notifier/main.c) delivers it: it claims a due document by moving
  * its nextAt past a lease (a conditional update: one claimer wins), adds
  * the destinations the first time (targets: the buyer's email, each of
  * WEBHOOK_URLS), sends what is due and writes back per target:

@@ -1,6 +1,6 @@
 """
 test_notify.py -- order emails and webhooks from the outbox, delivered
-by the notifier process (worker/notifier.c) to a real SMTP sink
+by the notifier process (notifier/) to a real SMTP sink
 (scripts/smtp_sink.py) and a webhook receiver run here; and shopctl's
 tools for parked notifications and dead-lettered checkouts.
 """

@@ -157,7 +157,7 @@ begin(struct consumer *c, struct job **jobs, int n)
 		rargs_add(&a, body);
 		free(body);
 	}
-	r = conn_persist(c, &a);
+	r = rconn_persist(&c->rc, &a);
 	rargs_free(&a);
 	ret = r != NULL && r->type == REDIS_REPLY_ARRAY &&
 	    (int)r->elements == n ? 0 : -1;
@@ -267,7 +267,7 @@ log_done(struct consumer *c, const struct job *j, int batch, int moved)
 {
 	log_info("checkout", "{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:i, "
 	    "s:i, s:b}", "rid", j->rid, "checkoutId", j->id, "userId", j->user,
-	    "consumer", c->name, "status", moved ? "moved" : j->ack_only ?
+	    "consumer", c->rc.name, "status", moved ? "moved" : j->ack_only ?
 	    "acked" : protocol_state_name(j->state), "code",
 	    !moved && j->state == CK_FAILED ?
 	    err_info(j->code)->code : "", "ms",
@@ -322,10 +322,10 @@ finish_all(struct consumer *c, struct job **jobs, int n)
 	rargs_addf(&a, "%d", n);
 	rargs_addf(&a, "batch_le_%d", sizes[k]);
 	rargs_addf(&a, "%d", refused);
-	rargs_add(&a, c->name);
+	rargs_add(&a, c->rc.name);
 	for (i = 0; i < n; i++)
 		finish_args(&a, jobs[i]);
-	if ((r = conn_persist_durable(c, &a)) != NULL) {
+	if ((r = rconn_persist_durable(&c->rc, &a)) != NULL) {
 		if (r->type == REDIS_REPLY_ERROR)
 			log_error("worker: finishing failed", "{s:s}", "error",
 			    r->str);
@@ -375,7 +375,7 @@ renew_as(struct consumer *c, const char *owner, struct job **jobs, int n,
 		rargs_addf(&a, "%s%s", RK_LOCK_PRODUCT, l->ids[i]);
 		rargs_add(&a, l->token);
 	}
-	freeReplyObject(conn_argv(c, &a));
+	freeReplyObject(rconn_argv(&c->rc, &a));
 	rargs_free(&a);
 
 	rargs_init(&a, "XCLAIM");
@@ -386,14 +386,14 @@ renew_as(struct consumer *c, const char *owner, struct job **jobs, int n,
 	for (i = 0; i < n; i++)
 		rargs_add(&a, jobs[i]->msgid);
 	rargs_add(&a, "JUSTID");
-	freeReplyObject(conn_argv(c, &a));
+	freeReplyObject(rconn_argv(&c->rc, &a));
 	rargs_free(&a);
 }
 
 static void
 renew(struct consumer *c, struct job **jobs, int n, const struct plocks *l)
 {
-	renew_as(c, c->name, jobs, n, l);
+	renew_as(c, c->rc.name, jobs, n, l);
 }
 
 /* The keeper's renewal (keep.c), on its own connection conn. */
@@ -697,7 +697,7 @@ requeue(struct consumer *c, struct job *j)
 	rargs_add(&a, j->created);
 	rargs_add(&a, j->lines != NULL ? j->lines : "");
 	rargs_add(&a, j->waitlist ? "1" : "");
-	freeReplyObject(conn_persist(c, &a));
+	freeReplyObject(rconn_persist(&c->rc, &a));
 	rargs_free(&a);
 	log_info("worker: user busy, job requeued", "{s:s, s:s}", "rid",
 	    j->rid, "checkoutId", j->id);
@@ -722,7 +722,7 @@ begin_waiting(struct consumer *c, struct job *j)
 		if (j->locked)
 			return (1);
 		if (!counted++)
-			freeReplyObject(conn_cmd(c, "HINCRBY %s lock_contention "
+			freeReplyObject(rconn_cmd(&c->rc, "HINCRBY %s lock_contention "
 			    "1", RK_STATS));
 		if (db_now_ms() > until) {
 			/* A dead letter stays pending: requeueing it would

@@ -115,7 +115,7 @@ gate_seed(struct consumer *c, char (*pids)[25], int n)
 	for (i = 0, m = 0; i < n && ret == 0; i++) {
 		rargs_fcall(&a, FN_SEED_BEGIN, 0);
 		rargs_add(&a, pids[i]);
-		r = conn_argv(c, &a);
+		r = rconn_argv(&c->rc, &a);
 		rargs_free(&a);
 		if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
 			ret = -1;
@@ -155,7 +155,7 @@ gate_seed(struct consumer *c, char (*pids)[25], int n)
 			if (!s[i].committed[k])
 				rargs_add(&a, s[i].held[k]);
 		}
-		r = conn_argv(c, &a);
+		r = rconn_argv(&c->rc, &a);
 		rargs_free(&a);
 		if (r == NULL)
 			ret = -1;
@@ -254,7 +254,7 @@ gate_reserve(struct consumer *c, struct job **jobs, int n)
 		if (m == 0)
 			break;
 		reserve_args(&a, jobs, open, m);
-		r = conn_argv(c, &a);
+		r = rconn_argv(&c->rc, &a);
 		rargs_free(&a);
 		if (r == NULL || r->type != REDIS_REPLY_ARRAY ||
 		    (int)r->elements != m) {
@@ -293,7 +293,7 @@ gate_user_set(struct consumer *c, const struct job *j)
 	rargs_add(&a, j->user);
 	rargs_addf(&a, "%lld", j->held);
 	rargs_add(&a, j->id);
-	freeReplyObject(conn_argv(c, &a));
+	freeReplyObject(rconn_argv(&c->rc, &a));
 	rargs_free(&a);
 }
 
@@ -305,6 +305,6 @@ gate_forget(struct consumer *c, const char *product)
 
 	rargs_fcall(&a, FN_GATE_FORGET, 0);
 	rargs_add(&a, product);
-	freeReplyObject(conn_argv(c, &a));
+	freeReplyObject(rconn_argv(&c->rc, &a));
 	rargs_free(&a);
 }

@@ -83,7 +83,7 @@ keep_main(void *arg)
 	int		 i;
 
 	memset(&conn, 0, sizeof(conn));
-	snprintf(conn.name, sizeof(conn.name), "%.70s-keep", (const char *)arg);
+	snprintf(conn.rc.name, sizeof(conn.rc.name), "%.70s-keep", (const char *)arg);
 	every = cfg.lock_ttl_ms < cfg.reclaim_idle_ms ? cfg.lock_ttl_ms :
 	    cfg.reclaim_idle_ms;
 	every = every / 3 > 20 ? every / 3 : 20;
@@ -94,11 +94,11 @@ keep_main(void *arg)
 				continue;
 			pthread_mutex_lock(&slots[i].mu);
 			if (slots[i].jobs != NULL)
-				checkout_renew(&conn, slots[i].owner->name,
+				checkout_renew(&conn, slots[i].owner->rc.name,
 				    slots[i].jobs, slots[i].n);
 			pthread_mutex_unlock(&slots[i].mu);
 		}
 	}
-	conn_drop(&conn);
+	rconn_drop(&conn.rc);
 	return (NULL);
 }

@@ -69,7 +69,7 @@ lock_products(struct consumer *c, char (*ids)[25], int n, const char *token)
 	got = 0;
 	for (waited = 0; waited < cfg.lock_ttl_ms && !stop_requested();
 	    waited += PRODUCT_POLL_MS) {
-		r = conn_argv(c, &a);
+		r = rconn_argv(&c->rc, &a);
 		got = r != NULL && r->type == REDIS_REPLY_INTEGER &&
 		    r->integer == 1;
 		if (r != NULL)
@@ -91,6 +91,6 @@ unlock_products(struct consumer *c, char (*ids)[25], int n, const char *token)
 	rargs_fcall(&a, FN_LOCKS_RELEASE, 0);
 	rargs_add(&a, token);
 	names(&a, ids, n);
-	freeReplyObject(conn_argv(c, &a));
+	freeReplyObject(rconn_argv(&c->rc, &a));
 	rargs_free(&a);
 }

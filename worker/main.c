@@ -93,8 +93,8 @@ read_batch(struct consumer *c, int pending)
 
 	block = cfg.redis_timeout_ms / 2 < 1000 ? cfg.redis_timeout_ms / 2 :
 	    1000;
-	return (conn_cmd(c, "XREADGROUP GROUP %s %s COUNT %ld BLOCK %ld "
-	    "STREAMS %s %s", RK_GROUP, c->name, cfg.batch_max, block,
+	return (rconn_cmd(&c->rc, "XREADGROUP GROUP %s %s COUNT %ld BLOCK %ld "
+	    "STREAMS %s %s", RK_GROUP, c->rc.name, cfg.batch_max, block,
 	    RK_STREAM, pending ? "0" : ">"));
 }
 
@@ -139,37 +139,21 @@ consumer_main(void *arg)
 		}
 		if (rep->type == REDIS_REPLY_ERROR &&
 		    strncmp(rep->str, "NOGROUP", 7) == 0)
-			join_group(c->redis);
+			join_group(c->rc.redis);
 		n = handle(c, rep);
 		freeReplyObject(rep);
 		if (pending && n == 0)
 			pending = 0;
 	}
-	conn_drop(c);
+	rconn_drop(&c->rc);
 	mongoc_client_pool_push(worker_mongo, c->mongo);
 	return (NULL);
-}
-
-/*
- * Block the stop signals in every thread (they inherit this mask): the
- * main thread takes them with sigwait() instead.
- */
-static void
-block_signals(sigset_t *set)
-{
-	sigemptyset(set);
-	sigaddset(set, SIGTERM);
-	sigaddset(set, SIGINT);
-	pthread_sigmask(SIG_BLOCK, set, NULL);
-	signal(SIGPIPE, SIG_IGN);
 }
 
 int
 main(void)
 {
 	struct consumer	*cs;
-	pthread_t	 reclaimer, sweeper, keeper;
-	sigset_t	 set;
 	char		 err[512], host[64];
 	long		 i;
 	int		 sig;
@@ -188,7 +172,7 @@ main(void)
 		fprintf(stderr, "worker: %s\n", err);
 		return (1);
 	}
-	block_signals(&set);
+	proc_init();
 	preflight();
 	gethostname(host, sizeof(host));
 	host[sizeof(host) - 1] = '\0';
@@ -196,26 +180,20 @@ main(void)
 	cs = calloc((size_t)cfg.consumers, sizeof(*cs));
 	for (i = 0; i < cfg.consumers; i++) {
 		cs[i].id = (int)i;
-		snprintf(cs[i].name, sizeof(cs[i].name), "%.70s-%d", hostpid,
+		snprintf(cs[i].rc.name, sizeof(cs[i].rc.name), "%.70s-%d", hostpid,
 		    (int)i);
-		pthread_create(&cs[i].tid, NULL, consumer_main, &cs[i]);
+		proc_start(consumer_main, &cs[i]);
 	}
-	pthread_create(&reclaimer, NULL, reclaim_main, hostpid);
-	pthread_create(&sweeper, NULL, sweep_main, hostpid);
-	pthread_create(&keeper, NULL, keep_main, hostpid);
+	proc_start(reclaim_main, hostpid);
+	proc_start(sweep_main, hostpid);
+	proc_start(keep_main, hostpid);
 	log_info("worker: started", "{s:s, s:i, s:s, s:s, s:i}", "name",
 	    hostpid, "consumers", (int)cfg.consumers, "stream", RK_STREAM,
 	    "group", RK_GROUP, "batchMax", (int)cfg.batch_max);
-	while (sigwait(&set, &sig) != 0)
-		;
+	sig = proc_wait();
 	log_info("worker: stopping", "{s:s, s:i}", "name", hostpid,
 	    "signal", sig);
-	stop_request();
-	for (i = 0; i < cfg.consumers; i++)
-		pthread_join(cs[i].tid, NULL);
-	pthread_join(reclaimer, NULL);
-	pthread_join(sweeper, NULL);
-	pthread_join(keeper, NULL);
+	proc_stop();
 	log_info("worker: stopped", "{s:s}", "name", hostpid);
 	free(cs);
 	mongoc_client_pool_destroy(worker_mongo);

@@ -37,8 +37,8 @@ deliveries(struct consumer *c, struct job *jobs, int n)
 	size_t		 i;
 	int		 k;
 
-	r = conn_cmd(c, "XPENDING %s %s %s %s %d %s", RK_STREAM, RK_GROUP,
-	    jobs[0].msgid, jobs[n - 1].msgid, n * 2, c->name);
+	r = rconn_cmd(&c->rc, "XPENDING %s %s %s %s %d %s", RK_STREAM, RK_GROUP,
+	    jobs[0].msgid, jobs[n - 1].msgid, n * 2, c->rc.name);
 	for (i = 0; r != NULL && r->type == REDIS_REPLY_ARRAY &&
 	    i < r->elements; i++) {
 		e = r->element[i];
@@ -93,8 +93,8 @@ reclaim_once(struct consumer *c)
 	size_t		 i;
 	int		 n;
 
-	r = conn_cmd(c, "XAUTOCLAIM %s %s %s %ld 0-0 COUNT %d", RK_STREAM,
-	    RK_GROUP, c->name, cfg.reclaim_idle_ms, BATCH);
+	r = rconn_cmd(&c->rc, "XAUTOCLAIM %s %s %s %ld 0-0 COUNT %d", RK_STREAM,
+	    RK_GROUP, c->rc.name, cfg.reclaim_idle_ms, BATCH);
 	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 2) {
 		if (r != NULL)
 			freeReplyObject(r);
@@ -107,7 +107,7 @@ reclaim_once(struct consumer *c)
 	/* Redis 7: ids of pending entries whose data was trimmed. */
 	if (r->elements > 2) {
 		for (i = 0; i < r->element[2]->elements; i++)
-			freeReplyObject(conn_cmd(c, "XACK %s %s %s",
+			freeReplyObject(rconn_cmd(&c->rc, "XACK %s %s %s",
 			    RK_STREAM, RK_GROUP, r->element[2]->element[i]->str));
 	}
 	freeReplyObject(r);
@@ -136,7 +136,7 @@ last_delivered(struct consumer *c, char *out, size_t len)
 	int		 ret;
 
 	ret = -1;
-	if ((r = conn_cmd(c, "XINFO GROUPS %s", RK_STREAM)) == NULL)
+	if ((r = rconn_cmd(&c->rc, "XINFO GROUPS %s", RK_STREAM)) == NULL)
 		return (-1);
 	for (i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
 		g = r->element[i];
@@ -162,7 +162,7 @@ trim(struct consumer *c)
 		return;
 	keep = last;
 	oldest[0] = '\0';
-	r = conn_cmd(c, "XPENDING %s %s", RK_STREAM, RK_GROUP);
+	r = rconn_cmd(&c->rc, "XPENDING %s %s", RK_STREAM, RK_GROUP);
 	if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements >= 2 &&
 	    r->element[1]->type == REDIS_REPLY_STRING) {
 		snprintf(oldest, sizeof(oldest), "%s", r->element[1]->str);
@@ -170,7 +170,7 @@ trim(struct consumer *c)
 	}
 	if (r != NULL)
 		freeReplyObject(r);
-	freeReplyObject(conn_cmd(c, "XTRIM %s MINID %s", RK_STREAM, keep));
+	freeReplyObject(rconn_cmd(&c->rc, "XTRIM %s MINID %s", RK_STREAM, keep));
 }
 
 void *
@@ -181,7 +181,7 @@ reclaim_main(void *arg)
 	long		 every;
 
 	memset(&c, 0, sizeof(c));
-	snprintf(c.name, sizeof(c.name), "%.70s-reclaim", (const char *)arg);
+	snprintf(c.rc.name, sizeof(c.rc.name), "%.70s-reclaim", (const char *)arg);
 	c.mongo = mongoc_client_pool_pop(worker_mongo);
 	every = cfg.reclaim_idle_ms / 4 > 50 ? cfg.reclaim_idle_ms / 4 : 50;
 	last_trim = 0;
@@ -193,7 +193,7 @@ reclaim_main(void *arg)
 			last_trim = db_now_ms();
 		}
 	}
-	conn_drop(&c);
+	rconn_drop(&c.rc);
 	mongoc_client_pool_push(worker_mongo, c.mongo);
 	return (NULL);
 }

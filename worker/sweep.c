@@ -87,7 +87,7 @@ give_back(struct consumer *c, const struct lc_item *items, int n)
 		rargs_free(&a);
 		return (0);
 	}
-	r = conn_persist(c, &a);
+	r = rconn_persist(&c->rc, &a);
 	rargs_free(&a);
 	ret = r != NULL && r->type == REDIS_REPLY_INTEGER ? 0 : -1;
 	if (r != NULL)
@@ -257,7 +257,7 @@ waitlist_end(struct consumer *c, const redisReply *r, size_t k)
 		free(body);
 	}
 	if (n > 0) {
-		freeReplyObject(conn_persist(c, &a));
+		freeReplyObject(rconn_persist(&c->rc, &a));
 		log_info("sweeper: waitlisted checkouts ended", "{s:i}",
 		    "count", n);
 	}
@@ -280,7 +280,7 @@ waitlist_visit(struct consumer *c, const char *product)
 	for (rounds = 0, more = 1; more && rounds < 100 &&
 	    !stop_requested(); rounds++) {
 		more = 0;
-		r = conn_cmd(c, "FCALL %s 0 %s %lld %lld", FN_WAITLIST_TICK,
+		r = rconn_cmd(&c->rc, "FCALL %s 0 %s %lld %lld", FN_WAITLIST_TICK,
 		    product, (long long)db_now_ms(),
 		    (long long)cfg.waitlist_ttl_s * 1000);
 		if (r != NULL && r->type == REDIS_REPLY_ARRAY &&
@@ -309,7 +309,7 @@ waitlists(struct consumer *c)
 	redisReply	*pids;
 	size_t		 i;
 
-	if ((pids = conn_cmd(c, "SMEMBERS %s", RK_WAITLISTS)) == NULL)
+	if ((pids = rconn_cmd(&c->rc, "SMEMBERS %s", RK_WAITLISTS)) == NULL)
 		return;
 	for (i = 0; pids->type == REDIS_REPLY_ARRAY && i < pids->elements;
 	    i++) {
@@ -334,11 +334,11 @@ heartbeat(struct consumer *c, long *batches, long *orders, int64_t *at)
 	checkout_counts(&b, &o, &last);
 	now = db_now_ms();
 	secs = *at > 0 && now > *at ? (double)(now - *at) / 1000.0 : 1.0;
-	freeReplyObject(conn_cmd(c, "FCALL %s 0 %s worker %lld %ld %ld %lld "
-	    "%.1f %.1f %d", FN_HEARTBEAT, c->name, (long long)now, b, o,
+	freeReplyObject(rconn_cmd(&c->rc, "FCALL %s 0 %s worker %lld %ld %ld %lld "
+	    "%.1f %.1f %d", FN_HEARTBEAT, c->rc.name, (long long)now, b, o,
 	    (long long)last, (double)(b - *batches) / secs,
 	    (double)(o - *orders) / secs, HEARTBEAT_TTL_S));
-	freeReplyObject(conn_cmd(c, "FCALL %s 2 %s %s %lld %s",
+	freeReplyObject(rconn_cmd(&c->rc, "FCALL %s 2 %s %s %lld %s",
 	    FN_HISTORY_TICK, RK_HISTORY, RK_STREAM, (long long)(now / 1000),
 	    RK_GROUP));
 	*batches = b;
@@ -354,7 +354,7 @@ sweep_main(void *arg)
 	int64_t		at;
 
 	memset(&c, 0, sizeof(c));
-	snprintf(c.name, sizeof(c.name), "%.70s", (const char *)arg);
+	snprintf(c.rc.name, sizeof(c.rc.name), "%.70s", (const char *)arg);
 	c.mongo = mongoc_client_pool_pop(worker_mongo);
 	batches = orders = 0;
 	at = 0;
@@ -367,7 +367,7 @@ sweep_main(void *arg)
 		waitlists(&c);
 		stop_sleep_ms(cfg.sweep_ms);
 	}
-	conn_drop(&c);
+	rconn_drop(&c.rc);
 	mongoc_client_pool_push(worker_mongo, c.mongo);
 	return (NULL);
 }

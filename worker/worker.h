@@ -2,11 +2,11 @@
  * worker.h -- what the worker's files share.
  *
  * A worker process runs WORKER_CONSUMERS consumer threads, one
- * reclaimer thread, one sweeper thread and one keeper thread.  Each thread owns its Redis connection (conn.c) and
- * its MongoDB client; nothing else is shared but cfg and the stop flag
- * (stop.c).  The files, from the bottom up:
- *   stop.c      the stop flag and the only way a thread sleeps
- *   conn.c      a thread's Redis connection, commands and pipelines
+ * reclaimer thread, one sweeper thread and one keeper thread.  Each
+ * thread owns its Redis connection (shared/rconn.c) and its MongoDB
+ * client; nothing else is shared but cfg and the stop flag
+ * (shared/proc.c, which also starts and joins the threads).  The files,
+ * from the bottom up:
  *   order.c     the MongoDB side (order.h): batch transaction, lookups
  *   lock.c      lock tokens, and product locks before a transaction
  *   gate.c      the stock gate: reservations and seeding
@@ -19,24 +19,23 @@
 #ifndef WORKER_WORKER_H
 #define WORKER_WORKER_H
 
-#include <stdarg.h>
-
 #include <hiredis/hiredis.h>
 #include <jansson.h>
 #include <mongoc/mongoc.h>
 
 #include "../shared/carts.h"
 #include "../shared/errors.h"
+#include "../shared/proc.h"
 #include "../shared/protocol.h"
+#include "../shared/rconn.h"
 
 struct rargs;
 
 struct consumer {
 	int			 id;
-	char			 name[96];	/* consumer name in the group */
-	redisContext		*redis;		/* NULL while disconnected */
+	struct rconn		 rc;		/* rc.name: the consumer's name
+						   in the group */
 	mongoc_client_t		*mongo;		/* from the process's pool */
-	pthread_t		 tid;
 };
 
 /* One checkout job, from its stream entry to its XACK. */
@@ -72,25 +71,6 @@ struct job {
 	int			 by_gate;	/* refused by the stock gate */
 	int			 attempts;	/* transaction runs */
 };
-
-/* stop.c */
-void		stop_request(void);
-int		stop_requested(void);
-void		stop_sleep_ms(long);
-
-/* conn.c: replies are new (freeReplyObject them); NULL: Redis away */
-int		conn_up(struct consumer *);
-void		conn_drop(struct consumer *);
-redisReply	*conn_cmd(struct consumer *, const char *fmt, ...);
-redisReply	*conn_vcmd(struct consumer *, const char *fmt, va_list);
-redisReply	*conn_argv(struct consumer *, const struct rargs *);
-redisReply	*conn_persist(struct consumer *, const struct rargs *);
-redisReply	*conn_persist_durable(struct consumer *, const struct rargs *);
-int		conn_pipeline(struct consumer *, const struct rargs *cmds,
-		    int n, redisReply **out);
-int		conn_persist_pipeline(struct consumer *,
-		    const struct rargs *cmds, int n, redisReply **out);
-void		conn_free(redisReply **, struct rargs *, int n);
 
 /* lock.c */
 void		lock_token(char *token, size_t len);

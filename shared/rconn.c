@@ -1,43 +1,49 @@
 /*
- * conn.c -- a worker thread's Redis connection.
+ * rconn.c -- a thread's synchronous Redis connection, for the worker, the
+ * notifier and shopctl (rconn.h).
  *
- * Each thread owns one synchronous connection (struct consumer's redis),
- * opened on first use and dropped after any I/O error, so that the next
- * call reconnects; connecting checks for the checkout library (redis.c).  A
- * call returns NULL while Redis is away: the caller keeps its job and
+ * Each thread owns one connection, opened on first use and dropped after
+ * any I/O error, or when the server turns out to be a replica (a
+ * failover) or to have lost the checkout library, so that the next call
+ * reconnects to the primary and checks for the library (redis.c).  A
+ * call returns NULL while Redis is away: the caller keeps its work and
  * tries again later.  The persist variants try until Redis answers or
- * the worker stops, for results that must not be lost.
+ * the program stops, for results that must not be lost; the durable one
+ * also WAITs for REDIS_MIN_REPLICAS.
  */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../shared/config.h"
-#include "../shared/log.h"
-#include "../shared/redis.h"
-#include "worker.h"
+#include <jansson.h>
+
+#include "config.h"
+#include "log.h"
+#include "proc.h"
+#include "rconn.h"
+#include "redis.h"
 
 #define PERSIST_WAIT_MS	200
 
 /* Connect c->redis if needed: 0, or -1 (logged). */
 int
-conn_up(struct consumer *c)
+rconn_up(struct rconn *c)
 {
 	char	err[512];
 
 	if (c->redis != NULL)
 		return (0);
 	if ((c->redis = redis_connect(err, sizeof(err))) == NULL) {
-		log_warn("worker: redis unavailable", "{s:s, s:s}", "consumer",
-		    c->name, "error", err);
+		log_warn("redis unavailable", "{s:s, s:s}", "conn", c->name,
+		    "error", err);
 		return (-1);
 	}
 	return (0);
 }
 
 void
-conn_drop(struct consumer *c)
+rconn_drop(struct rconn *c)
 {
 	if (c->redis != NULL)
 		redisFree(c->redis);
@@ -50,33 +56,33 @@ conn_drop(struct consumer *c)
  * so that reconnecting finds the primary and checks for the library.
  */
 static int
-lost_library(struct consumer *c, redisReply *r)
+lost_library(struct rconn *c, redisReply *r)
 {
 	if (redis_readonly(r)) {
-		log_warn("worker: redis is no longer the primary; reconnecting",
+		log_warn("redis is no longer the primary; reconnecting",
 		    "{s:s}", "error", r->str);
-		conn_drop(c);
+		rconn_drop(c);
 		return (1);
 	}
 	if (r == NULL || r->type != REDIS_REPLY_ERROR ||
 	    strstr(r->str, "Function not found") == NULL)
 		return (0);
 	/* Reconnecting checks for it again (shopctl migrate loads it). */
-	log_warn("worker: redis lost the checkout library; run shopctl "
-	    "migrate", NULL);
-	conn_drop(c);
+	log_warn("redis lost the checkout library; run shopctl migrate",
+	    NULL);
+	rconn_drop(c);
 	return (1);
 }
 
 redisReply *
-conn_vcmd(struct consumer *c, const char *fmt, va_list ap)
+rconn_vcmd(struct rconn *c, const char *fmt, va_list ap)
 {
 	redisReply	*r;
 
-	if (conn_up(c) == -1)
+	if (rconn_up(c) == -1)
 		return (NULL);
 	if ((r = redisvCommand(c->redis, fmt, ap)) == NULL)
-		conn_drop(c);
+		rconn_drop(c);
 	else if (redis_readonly(r)) {
 		lost_library(c, r);
 		freeReplyObject(r);
@@ -86,30 +92,30 @@ conn_vcmd(struct consumer *c, const char *fmt, va_list ap)
 }
 
 redisReply *
-conn_cmd(struct consumer *c, const char *fmt, ...)
+rconn_cmd(struct rconn *c, const char *fmt, ...)
 {
 	redisReply	*r;
 	va_list		 ap;
 
 	va_start(ap, fmt);
-	r = conn_vcmd(c, fmt, ap);
+	r = rconn_vcmd(c, fmt, ap);
 	va_end(ap);
 	return (r);
 }
 
 redisReply *
-conn_argv(struct consumer *c, const struct rargs *a)
+rconn_argv(struct rconn *c, const struct rargs *a)
 {
 	redisReply	*r;
 	int		 tries;
 
 	for (tries = 0; tries < 2; tries++) {
-		if (conn_up(c) == -1)
+		if (rconn_up(c) == -1)
 			return (NULL);
 		r = redisCommandArgv(c->redis, a->n, a->v,
 		    a->len);
 		if (r == NULL) {
-			conn_drop(c);
+			rconn_drop(c);
 			return (NULL);
 		}
 		if (!lost_library(c, r))
@@ -120,13 +126,13 @@ conn_argv(struct consumer *c, const struct rargs *a)
 }
 
 int
-conn_pipeline(struct consumer *c, const struct rargs *cmds, int n,
+rconn_pipeline(struct rconn *c, const struct rargs *cmds, int n,
     redisReply **out)
 {
 	void	*r;
 	int	 i, j;
 
-	if (conn_up(c) == -1)
+	if (rconn_up(c) == -1)
 		return (-1);
 	for (i = 0; i < n; i++)
 		redisAppendCommandArgv(c->redis, cmds[i].n,
@@ -135,7 +141,7 @@ conn_pipeline(struct consumer *c, const struct rargs *cmds, int n,
 		if (redisGetReply(c->redis, &r) != REDIS_OK) {
 			for (j = 0; j < i; j++)
 				freeReplyObject(out[j]);
-			conn_drop(c);
+			rconn_drop(c);
 			return (-1);
 		}
 		out[i] = r;
@@ -151,20 +157,20 @@ conn_pipeline(struct consumer *c, const struct rargs *cmds, int n,
 }
 
 redisReply *
-conn_persist(struct consumer *c, const struct rargs *a)
+rconn_persist(struct rconn *c, const struct rargs *a)
 {
 	redisReply	*r;
 
-	while ((r = conn_argv(c, a)) == NULL && !stop_requested())
+	while ((r = rconn_argv(c, a)) == NULL && !stop_requested())
 		stop_sleep_ms(PERSIST_WAIT_MS);
 	return (r);
 }
 
 int
-conn_persist_pipeline(struct consumer *c, const struct rargs *cmds, int n,
+rconn_persist_pipeline(struct rconn *c, const struct rargs *cmds, int n,
     redisReply **out)
 {
-	while (conn_pipeline(c, cmds, n, out) == -1) {
+	while (rconn_pipeline(c, cmds, n, out) == -1) {
 		if (stop_requested())
 			return (-1);
 		stop_sleep_ms(PERSIST_WAIT_MS);
@@ -173,8 +179,8 @@ conn_persist_pipeline(struct consumer *c, const struct rargs *cmds, int n,
 }
 
 /*
- * conn_persist() for a write that must reach REDIS_MIN_REPLICAS
- * replicas before the worker goes on (a batch's results and acks): the
+ * rconn_persist() for a write that must reach REDIS_MIN_REPLICAS
+ * replicas before the program goes on (a batch's results and acks): the
  * call, then WAIT on the same connection.  If the connection is lost
  * before WAIT answers (a failover), the write may be lost with the old
  * primary, so it is made again on the new one: a must be idempotent.
@@ -182,19 +188,19 @@ conn_persist_pipeline(struct consumer *c, const struct rargs *cmds, int n,
  * waited for: the primary that holds the write is alive.
  */
 redisReply *
-conn_persist_durable(struct consumer *c, const struct rargs *a)
+rconn_persist_durable(struct rconn *c, const struct rargs *a)
 {
 	redisReply	*r, *w;
 
 	for (;;) {
-		if ((r = conn_persist(c, a)) == NULL ||
+		if ((r = rconn_persist(c, a)) == NULL ||
 		    cfg.redis_min_replicas == 0)
 			return (r);
-		w = conn_cmd(c, "WAIT %ld %ld", cfg.redis_min_replicas,
+		w = rconn_cmd(c, "WAIT %ld %ld", cfg.redis_min_replicas,
 		    cfg.redis_wait_ms);
 		if (w != NULL && w->type == REDIS_REPLY_INTEGER) {
 			if (w->integer < cfg.redis_min_replicas)
-				log_warn("worker: results not confirmed by a "
+				log_warn("redis: a write not confirmed by a "
 				    "replica", "{s:I, s:i}", "replicas",
 				    (json_int_t)w->integer, "waited_ms",
 				    (int)cfg.redis_wait_ms);
@@ -206,14 +212,13 @@ conn_persist_durable(struct consumer *c, const struct rargs *a)
 		freeReplyObject(r);
 		if (stop_requested())
 			return (NULL);
-		log_warn("worker: redis lost before WAIT; writing the results "
-		    "again", NULL);
+		log_warn("redis lost before WAIT; writing again", NULL);
 	}
 }
 
 /* Free n replies and n argument lists. */
 void
-conn_free(redisReply **replies, struct rargs *cmds, int n)
+rconn_free(redisReply **replies, struct rargs *cmds, int n)
 {
 	int	i;
 

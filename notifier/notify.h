@@ -1,6 +1,6 @@
 /*
- * notify.h -- the notifier (notifier.c) and its two ways out
- * (notify_send.c): order emails over SMTP and signed webhooks, both
+ * notify.h -- the notifier (main.c) and its two ways out
+ * (send.c): order emails over SMTP and signed webhooks, both
  * through libcurl.
  */
 #ifndef WORKER_NOTIFY_H

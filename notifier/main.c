@@ -1,5 +1,5 @@
 /*
- * notifier.c -- the notifier process: delivers what committed orders
+ * main.c -- the notifier process: delivers what committed orders
  * announce (the outbox, shared/outbox.h) by email and webhooks, so that
  * a slow or failing mail server or receiver never touches a checkout.
  *
@@ -34,9 +34,11 @@
 #include "../shared/log.h"
 #include "../shared/orders.h"
 #include "../shared/outbox.h"
+#include "../shared/proc.h"
+#include "../shared/protocol.h"
+#include "../shared/rconn.h"
 #include "../shared/redis.h"
 #include "notify.h"
-#include "worker.h"
 
 #define TARGETS_MAX	17		/* the email and 16 webhooks */
 #define IDLE_MS		250		/* nothing due: look again */
@@ -54,43 +56,13 @@ struct target {
 
 struct sender {
 	int			 id;
-	char			 name[96];	/* the claim's owner */
+	struct rconn		 rc;		/* rc.name: the claim's owner */
 	mongoc_client_t		*mongo;
-	redisContext		*redis;		/* NULL while away */
-	pthread_t		 tid;
 };
 
 static mongoc_client_pool_t	*pool;
 static char			 webhooks[TARGETS_MAX - 1][1024];
 static int			 nwebhooks;
-
-/*
- * A command on the sender's Redis connection, made when needed; NULL
- * while Redis is away or the server is a replica now (the connection is
- * dropped, so the next call finds the primary).
- */
-static redisReply *
-sender_cmd(struct sender *s, const char *fmt, ...)
-{
-	redisReply	*r;
-	va_list		 ap;
-	char		 err[256];
-
-	if (s->redis == NULL && (s->redis = redis_connect(err,
-	    sizeof(err))) == NULL)
-		return (NULL);
-	va_start(ap, fmt);
-	r = redisvCommand(s->redis, fmt, ap);
-	va_end(ap);
-	if (r == NULL || redis_readonly(r)) {
-		if (r != NULL)
-			freeReplyObject(r);
-		redisFree(s->redis);
-		s->redis = NULL;
-		return (NULL);
-	}
-	return (r);
-}
 
 /* XINFO GROUPS' answer: the workers' group's jobs not yet acked. */
 static long long
@@ -141,7 +113,7 @@ checkouts_busy(struct sender *s)
 	int		 busy;
 
 	if (cfg.notify_yield_queue == 0 ||
-	    (r = sender_cmd(s, "XINFO GROUPS %s", RK_STREAM)) == NULL)
+	    (r = rconn_cmd(&s->rc, "XINFO GROUPS %s", RK_STREAM)) == NULL)
 		return (0);
 	busy = waiting_jobs(r) > cfg.notify_yield_queue;
 	freeReplyObject(r);
@@ -152,7 +124,7 @@ checkouts_busy(struct sender *s)
 static void
 count(struct sender *s, const char *field)
 {
-	freeReplyObject(sender_cmd(s, "HINCRBY %s %s 1", RK_STATS, field));
+	freeReplyObject(rconn_cmd(&s->rc, "HINCRBY %s %s 1", RK_STATS, field));
 }
 
 /* How long a claim holds: every target's send, and a margin. */
@@ -180,7 +152,7 @@ claim(struct sender *s, mongoc_collection_t *outbox, bson_oid_t *id)
 	opts = BCON_NEW("sort", "{", "nextAt", BCON_INT32(1), "}", "limit",
 	    BCON_INT32(8), "projection", "{", "nextAt", BCON_INT32(1), "}");
 	u = BCON_NEW("$set", "{", "nextAt", BCON_DATE_TIME(now + lease_ms()),
-	    "owner", BCON_UTF8(s->name), "}");
+	    "owner", BCON_UTF8(s->rc.name), "}");
 	cur = mongoc_collection_find_with_opts(outbox, q, opts, NULL);
 	won = 0;
 	while (!won && mongoc_cursor_next(cur, &doc)) {
@@ -401,7 +373,7 @@ write_back(struct sender *s, mongoc_collection_t *outbox,
 	state = doc_state(t, n, &next_at);
 	bson_init(&q);
 	BSON_APPEND_OID(&q, "_id", id);
-	BSON_APPEND_UTF8(&q, "owner", s->name);
+	BSON_APPEND_UTF8(&q, "owner", s->rc.name);
 	bson_init(&u);
 	BSON_APPEND_DOCUMENT_BEGIN(&u, "$set", &set);
 	BSON_APPEND_ARRAY_BEGIN(&set, "targets", &arr);
@@ -518,8 +490,7 @@ sender_main(void *arg)
 	}
 	mongoc_collection_destroy(outbox);
 	mongoc_client_pool_push(pool, s->mongo);
-	if (s->redis != NULL)
-		redisFree(s->redis);
+	rconn_drop(&s->rc);
 	return (NULL);
 }
 
@@ -573,13 +544,13 @@ gauge_main(void *arg)
 		parked = mongoc_collection_count_documents(outbox, kq, NULL,
 		    NULL, NULL, &berr);
 		if (pending >= 0 && parked >= 0)
-			freeReplyObject(sender_cmd(s, "HSET %s notify_pending "
+			freeReplyObject(rconn_cmd(&s->rc, "HSET %s notify_pending "
 			    "%lld notify_parked %lld", RK_STATS,
 			    (long long)pending, (long long)parked));
 		sweep_done(outbox);
 		/* Alive, for the ops console (GET /api/admin/workers). */
-		freeReplyObject(sender_cmd(s, "FCALL %s 0 %s notifier %lld 0 0 "
-		    "0 0 0 %d", FN_HEARTBEAT, s->name, (long long)db_now_ms(),
+		freeReplyObject(rconn_cmd(&s->rc, "FCALL %s 0 %s notifier %lld 0 0 "
+		    "0 0 0 %d", FN_HEARTBEAT, s->rc.name, (long long)db_now_ms(),
 		    GAUGE_MS / 1000 * 3));
 		stop_sleep_ms(GAUGE_MS);
 	}
@@ -587,8 +558,7 @@ gauge_main(void *arg)
 	bson_destroy(kq);
 	mongoc_collection_destroy(outbox);
 	mongoc_client_pool_push(pool, s->mongo);
-	if (s->redis != NULL)
-		redisFree(s->redis);
+	rconn_drop(&s->rc);
 	return (NULL);
 }
 
@@ -622,7 +592,6 @@ int
 main(void)
 {
 	struct sender	*ss, gauge;
-	sigset_t	 set;
 	char		 err[512], host[64];
 	long		 i;
 	int		 sig;
@@ -638,34 +607,26 @@ main(void)
 	    err, sizeof(err));
 	if (pool == NULL)
 		fail(err);
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	proc_init();
 	gethostname(host, sizeof(host));
 	host[sizeof(host) - 1] = '\0';
 	ss = calloc((size_t)cfg.notify_threads, sizeof(*ss));
 	for (i = 0; i < cfg.notify_threads; i++) {
 		ss[i].id = (int)i;
-		snprintf(ss[i].name, sizeof(ss[i].name), "%.40s-%d-%ld", host,
+		snprintf(ss[i].rc.name, sizeof(ss[i].rc.name), "%.40s-%d-%ld", host,
 		    (int)getpid(), i);
-		pthread_create(&ss[i].tid, NULL, sender_main, &ss[i]);
+		proc_start(sender_main, &ss[i]);
 	}
 	memset(&gauge, 0, sizeof(gauge));
-	snprintf(gauge.name, sizeof(gauge.name), "%.40s-%d-notifier", host,
+	snprintf(gauge.rc.name, sizeof(gauge.rc.name), "%.40s-%d-notifier", host,
 	    (int)getpid());
-	pthread_create(&gauge.tid, NULL, gauge_main, &gauge);
+	proc_start(gauge_main, &gauge);
 	log_info("notifier: started", "{s:i, s:b, s:i}", "threads",
 	    (int)cfg.notify_threads, "email", cfg.smtp_url[0] != '\0',
 	    "webhooks", nwebhooks);
-	while (sigwait(&set, &sig) != 0)
-		;
+	sig = proc_wait();
 	log_info("notifier: stopping", "{s:i}", "signal", sig);
-	stop_request();
-	for (i = 0; i < cfg.notify_threads; i++)
-		pthread_join(ss[i].tid, NULL);
-	pthread_join(gauge.tid, NULL);
+	proc_stop();
 	free(ss);
 	mongoc_client_pool_destroy(pool);
 	mongoc_cleanup();

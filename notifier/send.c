@@ -1,5 +1,5 @@
 /*
- * notify_send.c -- an order email over SMTP and an order webhook over
+ * send.c -- an order email over SMTP and an order webhook over
  * HTTP, through libcurl (notify.h).
  *
  * Email: SMTP_URL (smtp:// with STARTTLS as SMTP_TLS says, or smtps://;

@@ -1,0 +1,125 @@
+/*
+ * proc.c -- a threaded program's one stop flag, the only way its threads
+ * sleep, and its start and stop (proc.h).
+ *
+ * SIGTERM and SIGINT are blocked in every thread (they inherit the mask
+ * proc_init() sets); proc_wait() takes them with sigwait(), and
+ * proc_stop() sets the flag, which wakes every sleeper at once, and joins
+ * the threads.  So no thread is
+ * ever more than one Redis or MongoDB call away from noticing that the
+ * program is stopping.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "proc.h"
+
+#define THREADS_MAX	300	/* 256 consumers and the worker's others */
+
+static sigset_t		stop_signals;
+static pthread_t	threads[THREADS_MAX];
+static int		nthreads;
+
+static pthread_mutex_t	mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t	cv;
+static int		stopping;	/* guarded by mu; read atomically */
+static pthread_once_t	once = PTHREAD_ONCE_INIT;
+
+static void
+init(void)
+{
+	pthread_condattr_t	a;
+
+	pthread_condattr_init(&a);
+	pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+	pthread_cond_init(&cv, &a);
+	pthread_condattr_destroy(&a);
+}
+
+void
+stop_request(void)
+{
+	pthread_once(&once, init);
+	pthread_mutex_lock(&mu);
+	__atomic_store_n(&stopping, 1, __ATOMIC_RELEASE);
+	pthread_cond_broadcast(&cv);
+	pthread_mutex_unlock(&mu);
+}
+
+int
+stop_requested(void)
+{
+	return (__atomic_load_n(&stopping, __ATOMIC_ACQUIRE));
+}
+
+/* Sleep ms milliseconds, or less if the program is asked to stop. */
+void
+stop_sleep_ms(long ms)
+{
+	struct timespec	until;
+
+	pthread_once(&once, init);
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += ms / 1000;
+	until.tv_nsec += (ms % 1000) * 1000000;
+	if (until.tv_nsec >= 1000000000) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&mu);
+	while (!stopping &&
+	    pthread_cond_timedwait(&cv, &mu, &until) != ETIMEDOUT)
+		;
+	pthread_mutex_unlock(&mu);
+}
+
+/* Block the stop signals in this thread and every thread it starts. */
+void
+proc_init(void)
+{
+	sigemptyset(&stop_signals);
+	sigaddset(&stop_signals, SIGTERM);
+	sigaddset(&stop_signals, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+/* A thread running fn(arg), joined by proc_stop(); a program that
+ * cannot have all its threads does not run at all. */
+void
+proc_start(void *(*fn)(void *), void *arg)
+{
+	if (nthreads == THREADS_MAX ||
+	    pthread_create(&threads[nthreads], NULL, fn, arg) != 0) {
+		fprintf(stderr, "cannot start a thread\n");
+		exit(1);
+	}
+	nthreads++;
+}
+
+/* Wait for SIGTERM or SIGINT; the signal. */
+int
+proc_wait(void)
+{
+	int	sig;
+
+	while (sigwait(&stop_signals, &sig) != 0)
+		;
+	return (sig);
+}
+
+/* Stop every thread proc_start() started, and join it. */
+void
+proc_stop(void)
+{
+	int	i;
+
+	stop_request();
+	for (i = 0; i < nthreads; i++)
+		pthread_join(threads[i], NULL);
+	nthreads = 0;
+}

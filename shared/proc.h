@@ -1,0 +1,24 @@
+/*
+ * proc.h -- the skeleton of a program made of threads (the worker, the
+ * notifier): one stop flag, the stop signals, threads started and
+ * joined.
+ *
+ * main() calls proc_init() before it starts any thread, proc_start() for
+ * each thread, then proc_wait(), which returns the signal once SIGTERM or
+ * SIGINT has arrived, and proc_stop(), which returns once every thread
+ * has seen the stop flag and has been joined.  Threads loop while !stop_requested() and sleep only
+ * with stop_sleep_ms(), so a stop wakes them at once.
+ */
+#ifndef SHARED_PROC_H
+#define SHARED_PROC_H
+
+void	proc_init(void);
+void	proc_start(void *(*fn)(void *), void *arg);
+int	proc_wait(void);
+void	proc_stop(void);
+
+void	stop_request(void);
+int	stop_requested(void);
+void	stop_sleep_ms(long ms);
+
+#endif
