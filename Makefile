@@ -133,7 +133,7 @@ $(B)/dbcheck: $(call obj,tests/dbcheck.c) $(SHARED_OBJ)
 	@$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 # The worker's batch transaction alone: the database's ceiling (bench).
-$(B)/ceiling: $(call obj,bench/ceiling.c worker/order.c) $(SHARED_OBJ)
+$(B)/ceiling: $(call obj,bench/ceiling.c worker/batch_txn.c) $(SHARED_OBJ)
 	@echo "LD $@"
 	@$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 

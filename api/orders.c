@@ -26,7 +26,7 @@
 #include "../shared/lifecycle.h"
 #include "../shared/log.h"
 #include "../shared/money.h"
-#include "../shared/orders.h"
+#include "../shared/order_json.h"
 #include "../shared/protocol.h"
 #include "../shared/redis.h"
 #include "../shared/validate.h"

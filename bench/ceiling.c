@@ -1,6 +1,6 @@
 /*
  * ceiling.c -- the database's own ceiling for checkout's writes: the
- * worker's batch transaction (worker/order.c) run alone, by one client,
+ * worker's batch transaction (worker/batch_txn.c) run alone, by one client,
  * with no Redis, no HTTP and no contention.  `make bench` runs it in the
  * same run as the end-to-end scenarios and reports end-to-end orders/s
  * as a share of it.
@@ -19,7 +19,7 @@
 
 #include "../shared/config.h"
 #include "../shared/db.h"
-#include "../worker/order.h"
+#include "../worker/batch_txn.h"
 
 static double
 now(void)

@@ -32,7 +32,7 @@
 #include "../shared/config.h"
 #include "../shared/db.h"
 #include "../shared/log.h"
-#include "../shared/orders.h"
+#include "../shared/order_json.h"
 #include "../shared/outbox.h"
 #include "../shared/proc.h"
 #include "../shared/protocol.h"

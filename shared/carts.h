@@ -1,13 +1,13 @@
 /*
  * carts.h -- the carts collection's documents, read and written by the
- * API (api/cart.c) and the worker (worker/order.c).
+ * API (api/cart.c) and the worker (worker/batch_txn.c).
  *
  * A cart is {userId, items: [{productId, quantity}], rev, updatedAt}.
  * A write is conditional on the revision and the lines it was computed
  * from (carts_update_if), so two concurrent changes never overwrite each
  * other: the loser reads again.  rev counts writes, so that the cart
  * hint in Redis (checkout.lua's cart_hint) keeps the newest.  An order
- * removes the cart (worker/order.c); the next write starts it again.
+ * removes the cart (worker/batch_txn.c); the next write starts it again.
  */
 #ifndef SHARED_CARTS_H
 #define SHARED_CARTS_H

@@ -20,7 +20,7 @@
 #include "config.h"
 #include "db.h"
 #include "lifecycle.h"
-#include "orders.h"
+#include "order_json.h"
 #include "outbox.h"
 #include "redis.h"
 

@@ -1,7 +1,7 @@
 /*
  * outbox.h -- what a committed order announces, and how far that got.
  *
- * The order transaction (worker/order.c) inserts, beside each order, one
+ * The order transaction (worker/batch_txn.c) inserts, beside each order, one
  * outbox document with the order's _id:
  *
  *   {_id, event: "order.completed", userId, checkoutId, createdAt,

@@ -17,7 +17,7 @@
 #include "../shared/db.h"
 #include "../shared/lifecycle.h"
 #include "../shared/money.h"
-#include "../shared/orders.h"
+#include "../shared/order_json.h"
 #include "../shared/validate.h"
 #include "migrate.h"
 

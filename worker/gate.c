@@ -30,7 +30,7 @@
 #include "../shared/db.h"
 #include "../shared/log.h"
 #include "../shared/redis.h"
-#include "order.h"
+#include "batch_txn.h"
 #include "worker.h"
 
 #define SEED_ROUNDS	4	/* reserve, seed, reserve... then give up */

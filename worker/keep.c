@@ -5,7 +5,7 @@
  * RECLAIM_IDLE_MS or LOCK_TTL_MS: another transaction holds a product
  * (SecantusDB makes the writer wait), or the database is slow to answer.
  * Between the transaction's runs its consumer renews them itself
- * (checkout.c); while one run waits, this thread does, every third of the
+ * (batch.c); while one run waits, this thread does, every third of the
  * shorter of the two, for every consumer whose batch is in the database.
  * So no job is delivered to a second worker, and no user's lock lapses,
  * while its first worker still works on it.  The renewals go on its own
@@ -94,7 +94,7 @@ keep_main(void *arg)
 				continue;
 			pthread_mutex_lock(&slots[i].mu);
 			if (slots[i].jobs != NULL)
-				checkout_renew(&conn, slots[i].owner->rc.name,
+				batch_renew(&conn, slots[i].owner->rc.name,
 				    slots[i].jobs, slots[i].n);
 			pthread_mutex_unlock(&slots[i].mu);
 		}

@@ -115,10 +115,10 @@ handle(struct consumer *c, redisReply *rep)
 		return (0);
 	jobs = calloc((size_t)n, sizeof(*jobs));
 	for (i = 0; i < n; i++)
-		checkout_parse(entries->element[i], &jobs[i]);
-	checkout_run(c, jobs, n);
+		job_parse(entries->element[i], &jobs[i]);
+	batch_run(c, jobs, n);
 	for (i = 0; i < n; i++)
-		checkout_clear(&jobs[i]);
+		job_clear(&jobs[i]);
 	free(jobs);
 	return (n);
 }

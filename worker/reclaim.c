@@ -5,7 +5,7 @@
  * Every RECLAIM_IDLE_MS / 4 the reclaimer XAUTOCLAIMs entries idle for
  * longer than RECLAIM_IDLE_MS (a worker that died holding them; a live
  * worker renews its claim while it retries) and runs them itself as one
- * batch (checkout.c): a dead worker's stock reservations are settled
+ * batch (batch.c): a dead worker's stock reservations are settled
  * with its jobs' results, so they come back within RECLAIM_IDLE_MS plus
  * one pass.  An entry delivered more than MAX_DELIVERIES times is
  * dead-lettered: its checkout becomes failed with code "internal" (unless
@@ -67,7 +67,7 @@ run_claimed(struct consumer *c, const redisReply *entries)
 	n = (int)entries->elements;
 	jobs = calloc((size_t)n, sizeof(*jobs));
 	for (i = 0; i < n; i++)
-		checkout_parse(entries->element[i], &jobs[i]);
+		job_parse(entries->element[i], &jobs[i]);
 	deliveries(c, jobs, n);
 	for (i = 0; i < n; i++) {
 		log_warn("worker: reclaimed a pending job", "{s:s, s:s, s:i}",
@@ -79,9 +79,9 @@ run_claimed(struct consumer *c, const redisReply *entries)
 			jobs[i].dead = reason[i];
 		}
 	}
-	checkout_run(c, jobs, n);
+	batch_run(c, jobs, n);
 	for (i = 0; i < n; i++)
-		checkout_clear(&jobs[i]);
+		job_clear(&jobs[i]);
 	free(jobs);
 }
 

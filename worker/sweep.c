@@ -331,7 +331,7 @@ heartbeat(struct consumer *c, long *batches, long *orders, int64_t *at)
 	int64_t	last, now;
 	double	secs;
 
-	checkout_counts(&b, &o, &last);
+	batch_counts(&b, &o, &last);
 	now = db_now_ms();
 	secs = *at > 0 && now > *at ? (double)(now - *at) / 1000.0 : 1.0;
 	freeReplyObject(rconn_cmd(&c->rc, "FCALL %s 0 %s worker %lld %ld %ld %lld "

@@ -7,10 +7,11 @@
  * client; nothing else is shared but cfg and the stop flag
  * (shared/proc.c, which also starts and joins the threads).  The files,
  * from the bottom up:
- *   order.c     the MongoDB side (order.h): batch transaction, lookups
+ *   batch_txn.c the MongoDB side (batch_txn.h): the batch transaction,
+ *               lookups
  *   lock.c      lock tokens, and product locks before a transaction
  *   gate.c      the stock gate: reservations and seeding
- *   checkout.c  a batch of jobs from delivery to XACK
+ *   batch.c     a batch of jobs from delivery to XACK
  *   keep.c      claims and user locks renewed while the database waits
  *   reclaim.c   jobs of dead consumers, dead letters, stream trimming
  *   sweep.c     unpaid orders expired, returned units repaired
@@ -85,13 +86,13 @@ int		gate_seed(struct consumer *, char (*pids)[25], int n);
 void		gate_forget(struct consumer *, const char *product);
 void		gate_user_set(struct consumer *, const struct job *);
 
-/* checkout.c */
-int		checkout_parse(const redisReply *entry, struct job *);
-void		checkout_run(struct consumer *, struct job *, int n);
-void		checkout_clear(struct job *);
-const char	*checkout_field(const redisReply *entry, const char *name);
-void		checkout_counts(long *batches, long *orders, int64_t *last);
-void		checkout_renew(struct consumer *conn, const char *owner,
+/* batch.c */
+int		job_parse(const redisReply *entry, struct job *);
+void		batch_run(struct consumer *, struct job *, int n);
+void		job_clear(struct job *);
+const char	*job_field(const redisReply *entry, const char *name);
+void		batch_counts(long *batches, long *orders, int64_t *last);
+void		batch_renew(struct consumer *conn, const char *owner,
 		    struct job **, int n);
 
 /* keep.c: between keep_begin and keep_end, c's jobs are kept claimed */

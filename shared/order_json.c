@@ -1,9 +1,9 @@
 /*
- * orders.c -- orders documents to JSON.
+ * order_json.c -- orders documents to JSON (order_json.h).
  */
 #include "db.h"
 #include "money.h"
-#include "orders.h"
+#include "order_json.h"
 
 static json_t *
 oid_string(bson_iter_t *it)

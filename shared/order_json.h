@@ -1,7 +1,7 @@
 /*
- * orders.h -- an order document as the API shows it, built in one place
+ * order_json.h -- an order document as the API shows it, built in one place
  * for GET /api/orders (api/orders.c) and for the checkout status the
- * worker records (worker/checkout.c).
+ * worker records (worker/batch.c).
  *
  * An order is {_id, checkoutId, userId, items: [{productId, title,
  * quantity, price}], total, createdAt, status, history, payBy?,

@@ -1,14 +1,14 @@
 /*
- * order.h -- the MongoDB side of checkout (order.c): place a batch of
+ * batch_txn.h -- the MongoDB side of checkout (batch_txn.c): place a batch of
  * checkouts in one transaction, find orders earlier deliveries
  * committed, and read what seeding the stock gate needs.
  *
- * Nothing here talks to Redis: the worker (checkout.c, gate.c) does the
+ * Nothing here talks to Redis: the worker (batch.c, gate.c) does the
  * Redis work before and after, and tests/dbcheck.c runs the same
  * transaction alone to measure the database's own ceiling.
  */
-#ifndef WORKER_ORDER_H
-#define WORKER_ORDER_H
+#ifndef WORKER_BATCH_TXN_H
+#define WORKER_BATCH_TXN_H
 
 #include <jansson.h>
 #include <mongoc/mongoc.h>

@@ -41,8 +41,8 @@
 #include "../shared/db.h"
 #include "../shared/lifecycle.h"
 #include "../shared/outbox.h"
-#include "../shared/orders.h"
-#include "order.h"
+#include "../shared/order_json.h"
+#include "batch_txn.h"
 
 #define PRODUCTS_MAX	4096	/* distinct products in one batch */
 

@@ -1,7 +1,7 @@
 /*
- * checkout.c -- a batch of checkout jobs, from delivery to XACK.
+ * batch.c -- a batch of checkout jobs, from delivery to XACK.
  *
- * A consumer hands checkout_run() what one XREADGROUP gave it: one job
+ * A consumer hands batch_run() what one XREADGROUP gave it: one job
  * on an idle system, up to BATCH_MAX under load.  For the batch:
  *   1. take every user's lock and mark each checkout processing (and
  *      publish), in one call (the library's batch_begin); a job whose
@@ -9,12 +9,12 @@
  *      own afterwards, waiting for the lock up to LOCK_WAIT_MS, then
  *      goes to the back of the stream; a checkout that is final already
  *      is only acknowledged;
- *   2. a job delivered before: look for its order (order.c) — if it
+ *   2. a job delivered before: look for its order (batch_txn.c) — if it
  *      exists the checkout completed, whatever happens next;
  *   3. reserve the lines in the stock gate (gate.c): what it refuses
  *      fails with no MongoDB operation;
  *   4. take the locks of the batch's products, then place the rest in
- *      one transaction (order.c), retrying with back-off while the
+ *      one transaction (batch_txn.c), retrying with back-off while the
  *      database fails (the claims are renewed meanwhile so that no
  *      other worker takes the jobs); what the transaction failed is
  *      looked for once more by checkoutId, in case another delivery
@@ -39,7 +39,7 @@
 #include "../shared/log.h"
 #include "../shared/redis.h"
 #include "../shared/validate.h"
-#include "order.h"
+#include "batch_txn.h"
 #include "worker.h"
 
 #define LOCK_WAIT_MS	2000	/* then the job goes to the back */
@@ -47,7 +47,7 @@
 #define RETRY_FIRST_MS	100
 #define RETRY_MAX_MS	2000
 
-/* This process's counts, for its heartbeat (checkout_counts). */
+/* This process's counts, for its heartbeat (batch_counts). */
 static _Atomic long	counted_batches;
 static _Atomic long	counted_orders;
 static _Atomic int64_t	last_batch_at;
@@ -67,7 +67,7 @@ struct plocks {
 
 /* The value of field name in a stream entry (borrowed), or "". */
 const char *
-checkout_field(const redisReply *entry, const char *name)
+job_field(const redisReply *entry, const char *name)
 {
 	const redisReply	*f;
 	size_t			 i;
@@ -87,7 +87,7 @@ checkout_field(const redisReply *entry, const char *name)
 
 /* The job of a stream entry; -1 if its ids are missing or malformed. */
 int
-checkout_parse(const redisReply *entry, struct job *j)
+job_parse(const redisReply *entry, struct job *j)
 {
 	memset(j, 0, sizeof(*j));
 	j->deliveries = -1;
@@ -96,18 +96,18 @@ checkout_parse(const redisReply *entry, struct job *j)
 	    entry->element[0]->type == REDIS_REPLY_STRING)
 		snprintf(j->msgid, sizeof(j->msgid), "%s",
 		    entry->element[0]->str);
-	snprintf(j->id, sizeof(j->id), "%s", checkout_field(entry,
+	snprintf(j->id, sizeof(j->id), "%s", job_field(entry,
 	    "checkoutId"));
-	snprintf(j->user, sizeof(j->user), "%s", checkout_field(entry,
+	snprintf(j->user, sizeof(j->user), "%s", job_field(entry,
 	    "userId"));
-	snprintf(j->rid, sizeof(j->rid), "%s", checkout_field(entry, "rid"));
-	snprintf(j->created, sizeof(j->created), "%s", checkout_field(entry,
+	snprintf(j->rid, sizeof(j->rid), "%s", job_field(entry, "rid"));
+	snprintf(j->created, sizeof(j->created), "%s", job_field(entry,
 	    "createdAt"));
 	if (validate_iso_time(j->created, &j->at) == -1)
 		j->at = j->start;
-	j->lines = strdup(checkout_field(entry, "lines"));
-	j->waitlist = strcmp(checkout_field(entry, "waitlist"), "1") == 0;
-	j->replay = strcmp(checkout_field(entry, "replay"), "1") == 0;
+	j->lines = strdup(job_field(entry, "lines"));
+	j->waitlist = strcmp(job_field(entry, "waitlist"), "1") == 0;
+	j->replay = strcmp(job_field(entry, "replay"), "1") == 0;
 	/* Bad lines only cost the gate: the transaction reads the cart. */
 	if (j->lines == NULL || protocol_lines_parse(j->lines, &j->want) == -1)
 		memset(&j->want, 0, sizeof(j->want));
@@ -115,7 +115,7 @@ checkout_parse(const redisReply *entry, struct job *j)
 }
 
 void
-checkout_clear(struct job *j)
+job_clear(struct job *j)
 {
 	free(j->lines);
 	j->lines = NULL;
@@ -344,7 +344,7 @@ finish_all(struct consumer *c, struct job **jobs, int n)
 }
 
 void
-checkout_counts(long *batches, long *orders, int64_t *last)
+batch_counts(long *batches, long *orders, int64_t *last)
 {
 	*batches = counted_batches;
 	*orders = counted_orders;
@@ -398,7 +398,7 @@ renew(struct consumer *c, struct job **jobs, int n, const struct plocks *l)
 
 /* The keeper's renewal (keep.c), on its own connection conn. */
 void
-checkout_renew(struct consumer *conn, const char *owner, struct job **jobs,
+batch_renew(struct consumer *conn, const char *owner, struct job **jobs,
     int n)
 {
 	renew_as(conn, owner, jobs, n, NULL);
@@ -775,7 +775,7 @@ user_seen(struct job **jobs, int i)
  * one by one afterwards.
  */
 void
-checkout_run(struct consumer *c, struct job *all, int n)
+batch_run(struct consumer *c, struct job *all, int n)
 {
 	struct job	**jobs, **now, **later;
 	int		  i, nnow, nlater;
