@@ -60,12 +60,14 @@ endif
 deps:
 	@scripts/deps.sh
 
-# The Redis library (shared/checkout.lua) compiled in as a C string.
-$(GEN)/checkout_lua.h: shared/checkout.lua
+# The Redis library (shared/lua/, in this order) compiled in as a C
+# string, with the key names of shared/redis.h; the script also checks
+# the Lua against redis.h and protocol.h.
+LUA	:= $(addprefix shared/lua/,common.lua auth.lua protocol.lua catalog.lua)
+$(GEN)/checkout_lua.h: $(LUA) shared/redis.h shared/protocol.h scripts/lua_library.py
 	@mkdir -p $(@D)
-	@{ echo 'const char protocol_library[] ='; \
-	  sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/"/' -e 's/$$/\\n"/' $<; \
-	  echo ';'; } >$@
+	@python3 scripts/lua_library.py shared/redis.h shared/protocol.h \
+	    $(LUA) >$@.tmp && mv $@.tmp $@
 
 $(B)/obj/shared/protocol.o: $(GEN)/checkout_lua.h
 

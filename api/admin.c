@@ -15,7 +15,7 @@
  *   GET, POST .../replay, DELETE /api/admin/notifications[/:id]
  *                            parked notifications, as shopctl outbox
  * Nothing here scans the stream: XLEN, XINFO and XPENDING's summary
- * are O(1) or O(consumers) (checkout.lua, admin_queue).
+ * are O(1) or O(consumers) (shared/lua/catalog.lua, admin_queue).
  */
 #include <errno.h>
 #include <stdio.h>

@@ -17,7 +17,7 @@
  * A connection is usable ("up") once its setup has answered: AUTH (with
  * a password, and a user if REDIS_URL names one), ROLE, SELECT and, on
  * the command connection, a check that Redis holds this build's checkout
- * library (shared/checkout.lua; shopctl migrate loads it).  A setup command that
+ * library (shared/lua/protocol.lua; shopctl migrate loads it).  A setup command that
  * fails is logged with Redis' answer and the connection is dropped and
  * tried again: meanwhile requests get 503, never a 500 or the wrong
  * database.

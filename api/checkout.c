@@ -3,7 +3,7 @@
  * (status, long-poll) and GET /api/checkout/:id/events (WebSocket push).
  *
  * Submitting runs no order: one call of the library's checkout_submit
- * (shared/checkout.lua) checks the Idempotency-Key, takes the cart's
+ * (shared/lua/protocol.lua) checks the Idempotency-Key, takes the cart's
  * lines from the hint the API keeps after each cart write, refuses when
  * the stream is longer than QUEUE_MAX (503), records the checkout as
  * queued and XADDs the job with its lines; then the API answers 202.

@@ -4,7 +4,7 @@
  * "Queue position").
  *
  * Each checkout's status record keeps its seq: its place among all the
- * stream's XADDs (checkout.lua counts them in checkout:seq).  Once a
+ * stream's XADDs (shared/lua/protocol.lua counts them in checkout:seq).  Once a
  * second each API process asks Redis where the workers have read to, in
  * the same terms (queue_state: XINFO, O(1)), and keeps the drain rate
  * from the last reads.  A queued checkout's position is then its seq

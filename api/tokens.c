@@ -21,7 +21,7 @@
  * a token (Authorization, or ?access_token= for the WebSocket), until it
  * answers KORE_RESULT_OK; the route then finds ctx->who and the verdict
  * through api_auth().  The submit route checks in its own Redis call
- * instead (checkout.lua's checkout_submit), unless tokens_cached() says
+ * instead (shared/lua/protocol.lua's checkout_submit), unless tokens_cached() says
  * the token was found good within the second, and tokens_remember()s it
  * after; tokens_epoch_run() serves it when Redis does not know the
  * epoch.  tokens_forget() drops a cached answer (a logout here).

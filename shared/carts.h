@@ -6,7 +6,7 @@
  * A write is conditional on the revision and the lines it was computed
  * from (carts_update_if), so two concurrent changes never overwrite each
  * other: the loser reads again.  rev counts writes, so that the cart
- * hint in Redis (checkout.lua's cart_hint) keeps the newest.  An order
+ * hint in Redis (shared/lua/catalog.lua's cart_hint) keeps the newest.  An order
  * removes the cart (worker/batch_txn.c); the next write starts it again.
  */
 #ifndef SHARED_CARTS_H

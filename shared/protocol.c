@@ -1,7 +1,7 @@
 /*
  * protocol.c -- the checkout states, the status body, failures and the
  * lines a job carries (protocol.h), and the Redis library they go with
- * (checkout.lua, compiled in as protocol_library).
+ * (the files of shared/lua/, compiled in as protocol_library).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,7 +10,7 @@
 #include "db.h"
 #include "protocol.h"
 
-/* checkout.lua as a C string, made by the Makefile. */
+/* shared/lua/ as one C string, made by scripts/lua_library.py. */
 #include "checkout_lua.h"
 
 static const char *const names[] = {

@@ -1,7 +1,7 @@
 /*
  * protocol.h -- the checkout protocol's one owner: the states of a
  * checkout, the public status body, the failure a checkout ends with,
- * the cart lines a job carries, and the Redis functions (checkout.lua)
+ * the cart lines a job carries, and the Redis functions (shared/lua/protocol.lua)
  * that record, queue, mark, finish and gate checkouts.
  *
  * The API submits and reads; the worker marks, gates and finishes; both
@@ -9,7 +9,7 @@
  * worker's PUBLISH always show the same shape:
  *   {checkoutId, status, createdAt, updatedAt, orderId?, order?, error?}
  * Each Redis function is documented (KEYS, ARGV, reply) in
- * shared/checkout.lua.
+ * shared/lua/protocol.lua.
  */
 #ifndef SHARED_PROTOCOL_H
 #define SHARED_PROTOCOL_H
@@ -41,10 +41,11 @@ enum checkout_state {
 #define RANK_FINAL	4
 #define RANK_NEVER	5	/* wake at no rank: a WebSocket's watch */
 
-/* The Redis functions of checkout.lua, by name. */
+/* The Redis functions of shared/lua/, by name (the build checks
+ * that each is registered there, and nothing else). */
 #define FN_SUBMIT	"checkout_submit"
 #define FN_UNIDEM	"checkout_unidem"
-/* The library's name (the first line of checkout.lua says it). */
+/* The library's name (the library's first line says it). */
 #define PROTOCOL_LIBRARY_NAME	"checkout"
 
 #define FN_BEGIN	"batch_begin"

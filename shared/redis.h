@@ -12,6 +12,41 @@
 
 #include <hiredis/hiredis.h>
 
+/*
+ * The keys, spelled here once (the Lua library gets them as its RK table
+ * from these defines, at build time: scripts/lua_library.py):
+ *   checkout:<id>        hash: status, body (the public JSON), userId, rid,
+ *                        seq (its place among the stream's XADDs)
+ *   checkout:seq         counts the XADDs to checkout:jobs (queue_state)
+ *   checkout:jobs        the stream of jobs: checkoutId, userId, rid,
+ *                        createdAt, lines ("<productId>:<qty>,...")
+ *   checkout:dead        dead-lettered jobs: msgid, checkoutId, userId, reason
+ *   checkout:events      pub/sub channel of status bodies
+ *   idem:<user>:<key>    "pending|<hash>" or "done|<hash>|<checkoutId>"
+ *   cart:lines:<user>    the cart hint, "<rev>|<cartId>|<productId>:<qty>,..."
+ *   catalog:version      bumped by every product write
+ *   catalog:stock        bumped by every completed order
+ *   stats:worker         hash of worker counters
+ *   gate:stock:<pid>     units the stock gate may still admit, or "gone"
+ *   gate:held:<pid>      hash checkoutId -> units reserved and not settled
+ *   gate:resv:<id>       hash productId -> units checkout <id> reserved
+ *   gate:rule:<pid>      the product's sale rules, "<startsMs>|<endsMs>|
+ *                        <limit>", stored and dropped with its counter
+ *   gate:user:<pid>      hash userId -> units of a limited product the
+ *                        customer holds (reserved or in live orders)
+ *   gate:back:<orderId>  the units of a cancelled or expired order are
+ *                        back in the gate (two days)
+ *   waitlist:<pid>       sorted set: waitlisted checkouts by the ms they
+ *                        first joined (arrival order)
+ *   waitlist:products    the products with a waitlist (the sweeper's round)
+ *   proc:<name>, procs   a worker's or notifier's heartbeat (expiring), and
+ *                        the names seen
+ *   stats:history        a sample a second for the console, last 600
+ *   auth:epoch:<user>    the user's token epoch (tokens carry it as "ver")
+ *   auth:revoked:<sig>   a logged-out token, by its signature, until expiry
+ *   rl:submit:<user>     the user's submit bucket: "<milli-tokens>:<ms>"
+ *   rl:login:email:<e>, rl:login:ip:<ip>, rl:register:ip:<ip>   counters
+ */
 #define RK_STREAM	"checkout:jobs"		/* the checkout stream */
 #define RK_GROUP	"checkout-workers"	/* its consumer group */
 #define RK_DEAD		"checkout:dead"		/* dead-letter stream */
@@ -41,11 +76,13 @@
 #define RK_GATE_BACK	"gate:back:"		/* + order: units returned */
 #define RK_WAITLIST	"waitlist:"		/* + product: waitlisted checkouts */
 #define RK_WAITLISTS	"waitlist:products"	/* products with a waitlist */
+#define RK_PROC		"proc:"			/* + name: a heartbeat (expiring) */
+#define RK_PROCS	"procs"			/* the names of the heartbeats seen */
 #define CART_HINT_TTL	86400			/* seconds */
 
 /*
  * Connect to cfg's Redis with a timeout, AUTH and SELECT as configured,
- * and load the checkout library (shared/checkout.lua).  Returns a new
+ * and check for the checkout library (shared/lua/).  Returns a new
  * context (redisFree() it), or NULL with a message in err.
  */
 redisContext	*redis_connect(char *err, size_t errlen);
@@ -60,7 +97,7 @@ redisContext	*redis_connect(char *err, size_t errlen);
 void		 redis_load_library(void);
 int		 redis_library_matches(const redisReply *);
 #define REDIS_NO_LIBRARY "Redis does not hold this build's checkout library " \
-		"(shared/checkout.lua): run shopctl migrate"
+		"(shared/lua/protocol.lua): run shopctl migrate"
 
 /*
  * With REDIS_SENTINELS, the current primary: the Sentinels are asked in

@@ -288,7 +288,7 @@ def test_a_transaction_that_keeps_conflicting_keeps_its_job(fresh_stack):
 
 
 def finish(s, consumer, msgid, cid, uid, status):
-    """batch_finish (shared/checkout.lua) for one job, as a worker
+    """batch_finish (shared/lua/protocol.lua) for one job, as a worker
     named consumer calls it."""
     body = json.dumps({"checkoutId": cid, "status": status})
     return s.redis.execute_command(

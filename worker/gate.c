@@ -9,7 +9,7 @@
  * fails out_of_stock (or product_unavailable for a deleted product) with
  * no MongoDB operation at all, which is what keeps a sold-out flash sale
  * from costing a transaction per buyer.  checkout_finish settles each
- * reservation with the job's result (checkout.lua).
+ * reservation with the job's result (shared/lua/protocol.lua).
  *
  * A missing counter (never seeded, or dropped by a product write or by
  * gate_forget) is seeded here: gate_seed_begin names the checkouts

@@ -4,7 +4,7 @@
  *
  * The per-user lock (one checkout per user at a time) is taken and
  * released by the library's batch_begin and batch_finish
- * (shared/checkout.lua): SET lock:user:<id> <token> NX PX LOCK_TTL_MS,
+ * (shared/lua/protocol.lua): SET lock:user:<id> <token> NX PX LOCK_TTL_MS,
  * released only while it still holds our token, never with a bare DEL,
  * so that a worker whose lock expired cannot free the lock a second
  * worker has taken since.  The token is 16 random bytes from here.  The

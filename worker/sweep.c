@@ -9,7 +9,7 @@
  *      order still marked unitsBack "pending" LIFECYCLE_REPAIR_MS after
  *      its transition (its process died between MongoDB and Redis, or
  *      Redis was away), then marks them "done";
- *   3. visits each product's waitlist (checkout.lua, waitlist_tick):
+ *   3. visits each product's waitlist (shared/lua/protocol.lua, waitlist_tick):
  *      offers it the units a restock brought (returns are offered at
  *      once by gate_return), and fails out_of_stock the checkouts that
  *      waited WAITLIST_TTL_S or whose sale has ended;

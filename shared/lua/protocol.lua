@@ -1,42 +1,21 @@
-#!lua name=checkout
 --[[
-checkout.lua -- the Redis side of the checkout protocol, one library of
-Redis 7 functions.  Every process loads it (FUNCTION LOAD REPLACE) when
-it connects, from the copy compiled into it (shared/protocol.c), so the
-API, the workers and shopctl always call the same code.
+protocol.lua -- the Redis side of the checkout protocol: submit, a
+worker's batch (begin, finish), the stock gate, the waitlist, locks and
+dead letters.
 
-The keys (names in shared/redis.h):
-  checkout:<id>        hash: status, body (the public JSON), userId, rid,
-                       seq (its place among the stream's XADDs)
-  checkout:seq         counts the XADDs to checkout:jobs (queue_state)
-  checkout:jobs        the stream of jobs: checkoutId, userId, rid,
-                       createdAt, lines ("<productId>:<qty>,...")
-  checkout:dead        dead-lettered jobs: msgid, checkoutId, userId, reason
-  checkout:events      pub/sub channel of status bodies
-  idem:<user>:<key>    "pending|<hash>" or "done|<hash>|<checkoutId>"
-  cart:lines:<user>    the cart hint, "<rev>|<cartId>|<productId>:<qty>,..."
-  catalog:version      bumped by every product write
-  catalog:stock        bumped by every completed order
-  stats:worker         hash of worker counters
-  gate:stock:<pid>     units the stock gate may still admit, or "gone"
-  gate:held:<pid>      hash checkoutId -> units reserved and not settled
-  gate:resv:<id>       hash productId -> units checkout <id> reserved
-  gate:rule:<pid>      the product's sale rules, "<startsMs>|<endsMs>|
-                       <limit>", stored and dropped with its counter
-  gate:user:<pid>      hash userId -> units of a limited product the
-                       customer holds (reserved or in live orders)
-  gate:back:<orderId>  the units of a cancelled or expired order are
-                       back in the gate (two days)
-  waitlist:<pid>       sorted set: waitlisted checkouts by the ms they
-                       first joined (arrival order)
-  waitlist:products    the products with a waitlist (the sweeper's round)
-  proc:<name>, procs   a worker's or notifier's heartbeat (expiring), and
-                       the names seen
-  stats:history        a sample a second for the console, last 600
-  auth:epoch:<user>    the user's token epoch (tokens carry it as "ver")
-  auth:revoked:<sig>   a logged-out token, by its signature, until expiry
-  rl:submit:<user>     the user's submit bucket: "<milli-tokens>:<ms>"
-  rl:login:email:<e>, rl:login:ip:<ip>, rl:register:ip:<ip>   counters
+The library: shared/lua/*.lua (common, auth, protocol, catalog, in that
+order) are one library of Redis 7 functions, compiled into every
+program (shared/protocol.c).  Only `shopctl migrate` loads it (FUNCTION
+LOAD REPLACE); the others check on connecting that Redis holds exactly
+their build of it, so the API, the workers and shopctl always call the
+same code.  checkout:seq (RK.SEQ) counts every XADD to the checkout
+stream: a checkout's "seq" field is its place in that count, which
+queue_state turns into a position.
+
+The keys are named in shared/redis.h, once: the build turns its RK_
+names into the RK table the functions use (RK.STREAM is RK_STREAM),
+and refuses a key spelled out in the Lua or a function the C does not
+name (scripts/lua_library.py).  What each key holds is said there.
 
 States of a checkout, in rank order: queued (1) < processing (2) <
 completed = failed (3, final).  A final status is never overwritten.
@@ -53,54 +32,6 @@ product write deletes it (catalog_bump), so the next reservation seeds
 it again.  Its errors only ever lean towards admitting too many, which
 MongoDB then refuses: see gate_seed_set.
 ]]
-
--- Counts every XADD to the checkout stream: a checkout's "seq" field is
--- its place in that count, which queue_state turns into a position.
-local SEQ = 'checkout:seq'
-
-local function split_lines(s)
-  local out = {}
-  for pid, qty in string.gmatch(s or '', '([%x]+):(%d+)') do
-    out[#out + 1] = {pid, tonumber(qty)}
-  end
-  return out
-end
-
--- The job fields of a queued checkout (XADD, after the '*').
-local function job_fields(id, user, rid, created, lines, waitlist)
-  local f = {'checkoutId', id, 'userId', user, 'rid', rid or '',
-    'createdAt', created or '', 'lines', lines}
-  if waitlist then
-    f[#f + 1] = 'waitlist'
-    f[#f + 1] = '1'
-  end
-  return f
-end
-
-local function is_final(status)
-  return status == 'completed' or status == 'failed'
-end
-
--- A token bucket of `limit` tokens refilled over `window` ms, kept as
--- "<thousandths of a token>:<ms>" at key: take one.  0 if taken, else
--- the ms until one is back.  (Integers and concatenation only: this
--- runs once per submit.)
-local function take_token(key, limit, window, now)
-  local milli = limit * 1000
-  local v = redis.call('GET', key)
-  if v then
-    local sep = string.find(v, ':', 1, true)
-    local t, at = tonumber(string.sub(v, 1, sep - 1)),
-      tonumber(string.sub(v, sep + 1))
-    milli = math.min(limit * 1000,
-      t + math.floor((now - at) * limit * 1000 / window))
-  end
-  if milli < 1000 then
-    return math.ceil((1000 - milli) * window / (limit * 1000))
-  end
-  redis.call('SET', key, (milli - 1000) .. ':' .. now, 'PX', window)
-  return 0
-end
 
 --[[
 checkout_submit: record a checkout and queue its job, in one call.
@@ -169,7 +100,7 @@ local function checkout_submit(keys, args)
   local f = {'userId', args[2], 'status', 'queued', 'body', args[4],
     'rid', args[3]}
   if args[17] == '1' then
-    f[9], f[10] = 'seq', redis.call('INCR', SEQ)
+    f[9], f[10] = 'seq', redis.call('INCR', RK.SEQ)
   end
   redis.call('HSET', keys[1], unpack(f))
   redis.call('EXPIRE', keys[1], args[5])
@@ -196,7 +127,7 @@ end
 
 -- Mark checkout id processing and publish; the reply as batch_begin's.
 local function mark(id, body, user, channel)
-  local key = 'checkout:' .. id
+  local key = RK.CHECKOUT .. id
   local cur = redis.call('HGET', key, 'status')
   if is_final(cur) then return cur end
   redis.call('HSET', key, 'status', 'processing', 'body', body,
@@ -223,7 +154,7 @@ local function batch_begin(keys, args)
   for i = 3, #args, 4 do
     local id, user, token, body = args[i], args[i + 1], args[i + 2],
       args[i + 3]
-    if redis.call('SET', 'lock:user:' .. user, token, 'NX', 'PX',
+    if redis.call('SET', RK.LOCK .. user, token, 'NX', 'PX',
         args[1]) then
       out[#out + 1] = mark(id, body, user, args[2])
     else
@@ -236,7 +167,7 @@ end
 -- A customer's units of a limited product (gate:user:<pid>), counted
 -- only where a reservation counted them: less by units, never below 0.
 local function user_less(pid, user, units)
-  local key = 'gate:user:' .. pid
+  local key = RK.GATE_USER .. pid
   local cur = tonumber(redis.call('HGET', key, user) or '')
   if not cur or units <= 0 then return end
   if cur - units > 0 then
@@ -249,18 +180,18 @@ end
 -- Settle checkout id's reservation; ordered: productId -> units ordered
 -- (nil when the checkout failed: everything goes back).
 local function settle(id, user, ordered)
-  local resv = 'gate:resv:' .. id
+  local resv = RK.GATE_RESV .. id
   local held = redis.call('HGETALL', resv)
   for i = 1, #held, 2 do
     local pid, units = held[i], tonumber(held[i + 1])
     local back = units - ((ordered and ordered[pid]) or 0)
-    local key = 'gate:stock:' .. pid
+    local key = RK.GATE_STOCK .. pid
     local cur = redis.call('GET', key)
     if back > 0 and cur and cur ~= 'gone' then
       redis.call('INCRBY', key, back)
     end
     user_less(pid, user, back)
-    redis.call('HDEL', 'gate:held:' .. pid, id)
+    redis.call('HDEL', RK.GATE_HELD .. pid, id)
   end
   redis.call('DEL', resv)
 end
@@ -290,10 +221,10 @@ end
 local function waitlist_add(id, pid, created, lines)
   local now = redis.call('TIME')
   local ms = now[1] * 1000 + math.floor(now[2] / 1000)
-  redis.call('HSET', 'checkout:' .. id, 'wlpid', pid, 'lines', lines,
+  redis.call('HSET', RK.CHECKOUT .. id, 'wlpid', pid, 'lines', lines,
     'createdAt', created)
-  redis.call('ZADD', 'waitlist:' .. pid, 'NX', ms, id)
-  redis.call('SADD', 'waitlist:products', pid)
+  redis.call('ZADD', RK.WAITLIST .. pid, 'NX', ms, id)
+  redis.call('SADD', RK.WAITLISTS, pid)
 end
 
 -- Is the job's stream entry pending with another consumer?  It was
@@ -307,7 +238,7 @@ end
 local function finish(keys, args, j)
   local id, user, status, body = args[j + 1], args[j + 2], args[j + 3],
     args[j + 4]
-  local key = 'checkout:' .. id
+  local key = RK.CHECKOUT .. id
   if moved(keys, args, args[j]) then return 'moved' end
   local cur = redis.call('HGET', key, 'status')
   if not is_final(cur) and status ~= '' then
@@ -320,7 +251,7 @@ local function finish(keys, args, j)
       ordered = {}
       for _, l in ipairs(split_lines(args[j + 6])) do ordered[l[1]] = l[2] end
       redis.call('INCR', keys[3])
-      redis.call('DEL', 'cart:lines:' .. user)
+      redis.call('DEL', RK.CART_LINES .. user)
     elseif status == 'waitlisted' then
       local pid, created = string.match(args[j + 9], '^(%x+)|(.*)$')
       waitlist_add(id, pid, created, args[j + 6])
@@ -335,8 +266,8 @@ local function finish(keys, args, j)
   end
   redis.call('XACK', keys[1], args[1], args[j])
   if args[j + 7] ~= '' and
-      redis.call('GET', 'lock:user:' .. user) == args[j + 7] then
-    redis.call('DEL', 'lock:user:' .. user)
+      redis.call('GET', RK.LOCK .. user) == args[j + 7] then
+    redis.call('DEL', RK.LOCK .. user)
   end
   return cur or ''
 end
@@ -388,7 +319,7 @@ Reply: the new entry's id.
 local function checkout_requeue(keys, args)
   local id = redis.call('XADD', keys[1], '*', unpack(job_fields(args[3],
     args[4], args[5], args[6], args[7], args[8] == '1')))
-  redis.call('HSET', 'checkout:' .. args[3], 'seq', redis.call('INCR', SEQ))
+  redis.call('HSET', RK.CHECKOUT .. args[3], 'seq', redis.call('INCR', RK.SEQ))
   redis.call('XACK', keys[1], args[1], args[2])
   return id
 end
@@ -396,7 +327,7 @@ end
 -- The sale rules of a product as the seed stored them
 -- ("<startsMs>|<endsMs>|<limit>", each part empty when not set).
 local function rules_of(pid)
-  local v = redis.call('GET', 'gate:rule:' .. pid)
+  local v = redis.call('GET', RK.GATE_RULE .. pid)
   if not v then return nil end
   local starts, ends, limit = string.match(v, '^(%d*)|(%d*)|(%d*)$')
   return {starts = tonumber(starts), ends = tonumber(ends),
@@ -413,7 +344,7 @@ local function refusal(l, v, user, now)
   end
   if r and r.ends and now >= r.ends then return {'ended', l[1]} end
   if r and r.limit then
-    local held = tonumber(redis.call('HGET', 'gate:user:' .. l[1], user)
+    local held = tonumber(redis.call('HGET', RK.GATE_USER .. l[1], user)
       or '0')
     if held + l[2] > r.limit then
       return {'limit', l[1], tostring(r.limit), tostring(held)}
@@ -426,12 +357,12 @@ end
 -- Reserve lines for checkout id of user (every refusal checked first).
 local function reserve(id, user, lines)
   for _, l in ipairs(lines) do
-    redis.call('DECRBY', 'gate:stock:' .. l[1], l[2])
-    redis.call('HSET', 'gate:held:' .. l[1], id, l[2])
-    redis.call('HSET', 'gate:resv:' .. id, l[1], l[2])
+    redis.call('DECRBY', RK.GATE_STOCK .. l[1], l[2])
+    redis.call('HSET', RK.GATE_HELD .. l[1], id, l[2])
+    redis.call('HSET', RK.GATE_RESV .. id, l[1], l[2])
     local r = rules_of(l[1])
     if r and r.limit then
-      redis.call('HINCRBY', 'gate:user:' .. l[1], user, l[2])
+      redis.call('HINCRBY', RK.GATE_USER .. l[1], user, l[2])
     end
   end
 end
@@ -463,12 +394,12 @@ local function gate_reserve(keys, args)
       lines[j] = {args[i + 2 + 2 * j], tonumber(args[i + 3 + 2 * j])}
     end
     i = i + 4 + 2 * k
-    if redis.call('EXISTS', 'gate:resv:' .. id) == 1 then
+    if redis.call('EXISTS', RK.GATE_RESV .. id) == 1 then
       out[c] = {'ok'}
     else
       local missing, bad = {'seed'}, nil
       for _, l in ipairs(lines) do
-        local v = redis.call('GET', 'gate:stock:' .. l[1])
+        local v = redis.call('GET', RK.GATE_STOCK .. l[1])
         if not v then
           missing[#missing + 1] = l[1]
         elseif not bad then
@@ -493,25 +424,25 @@ end
 -- job queued again; one that does not fit keeps its place.  Ids no
 -- longer waitlisted (withdrawn, failed) are dropped.  How many went.
 local function serve(pid, now)
-  local key, n = 'waitlist:' .. pid, 0
+  local key, n = RK.WAITLIST .. pid, 0
   for _, id in ipairs(redis.call('ZRANGE', key, 0, 199)) do
-    local v = redis.call('GET', 'gate:stock:' .. pid)
+    local v = redis.call('GET', RK.GATE_STOCK .. pid)
     if not v or v == 'gone' or tonumber(v) <= 0 then break end
-    local h = redis.call('HMGET', 'checkout:' .. id, 'status', 'userId',
+    local h = redis.call('HMGET', RK.CHECKOUT .. id, 'status', 'userId',
       'lines', 'rid', 'createdAt')
     if h[1] ~= 'waitlisted' then
       redis.call('ZREM', key, id)
     else
       local lines, fits = split_lines(h[3]), true
       for _, l in ipairs(lines) do
-        local c = redis.call('GET', 'gate:stock:' .. l[1])
+        local c = redis.call('GET', RK.GATE_STOCK .. l[1])
         if not c or refusal(l, c, h[2], now) then fits = false end
       end
-      if fits and redis.call('EXISTS', 'gate:resv:' .. id) == 0 then
+      if fits and redis.call('EXISTS', RK.GATE_RESV .. id) == 0 then
         reserve(id, h[2], lines)
         redis.call('ZREM', key, id)
-        redis.call('HSET', 'checkout:' .. id, 'seq', redis.call('INCR', SEQ))
-        redis.call('XADD', 'checkout:jobs', '*', unpack(job_fields(id, h[2],
+        redis.call('HSET', RK.CHECKOUT .. id, 'seq', redis.call('INCR', RK.SEQ))
+        redis.call('XADD', RK.STREAM, '*', unpack(job_fields(id, h[2],
           h[4], h[5], h[3], true)))
         n = n + 1
       end
@@ -531,10 +462,10 @@ KEYS: none.  ARGV: [1] productId, [2] userId, [3] units held in live
 Reply: 1.
 ]]
 local function gate_user_set(keys, args)
-  local key = 'gate:user:' .. args[1]
+  local key = RK.GATE_USER .. args[1]
   local cur = tonumber(redis.call('HGET', key, args[2]) or '0')
   local want = tonumber(args[3]) + tonumber(redis.call('HGET',
-    'gate:resv:' .. args[4], args[1]) or '0')
+    RK.GATE_RESV .. args[4], args[1]) or '0')
   if want > cur then redis.call('HSET', key, args[2], want) end
   return 1
 end
@@ -555,11 +486,11 @@ Reply: how many orders' units went back now.
 local function gate_return(keys, args)
   local n, bump, pids = 0, false, {}
   for i = 2, 1 + 3 * tonumber(args[1]), 3 do
-    if redis.call('SET', 'gate:back:' .. args[i], 1, 'NX', 'EX',
+    if redis.call('SET', RK.GATE_BACK .. args[i], 1, 'NX', 'EX',
         172800) then
       n = n + 1
       for _, l in ipairs(split_lines(args[i + 2])) do
-        local key = 'gate:stock:' .. l[1]
+        local key = RK.GATE_STOCK .. l[1]
         local cur = redis.call('GET', key)
         if not cur then
           bump = true
@@ -589,11 +520,11 @@ Reply: {"set"} if the counter exists; else {"missing", catalog version,
       those checkouts have an order, then calls gate_seed_set.
 ]]
 local function gate_seed_begin(keys, args)
-  if redis.call('EXISTS', 'gate:stock:' .. args[1]) == 1 then
+  if redis.call('EXISTS', RK.GATE_STOCK .. args[1]) == 1 then
     return {'set'}
   end
-  local out = {'missing', redis.call('GET', 'catalog:version') or '0'}
-  for _, id in ipairs(redis.call('HKEYS', 'gate:held:' .. args[1])) do
+  local out = {'missing', redis.call('GET', RK.CATALOG) or '0'}
+  for _, id in ipairs(redis.call('HKEYS', RK.GATE_HELD .. args[1])) do
     out[#out + 1] = id
   end
   return out
@@ -618,20 +549,20 @@ KEYS: none.  ARGV: [1] productId, [2] the version gate_seed_begin gave,
 Reply: {"set", value}, or {"retry"} (seed again).
 ]]
 local function gate_seed_set(keys, args)
-  local key = 'gate:stock:' .. args[1]
+  local key = RK.GATE_STOCK .. args[1]
   local cur = redis.call('GET', key)
   if cur then return {'set', cur} end
-  if (redis.call('GET', 'catalog:version') or '0') ~= args[2] then
+  if (redis.call('GET', RK.CATALOG) or '0') ~= args[2] then
     return {'retry'}
   end
-  redis.call('SET', 'gate:rule:' .. args[1], args[4])
+  redis.call('SET', RK.GATE_RULE .. args[1], args[4])
   if args[3] == 'gone' then
     redis.call('SET', key, 'gone')
     return {'set', 'gone'}
   end
   local value = tonumber(args[3])
   for i = 5, #args do
-    value = value - (tonumber(redis.call('HGET', 'gate:held:' .. args[1],
+    value = value - (tonumber(redis.call('HGET', RK.GATE_HELD .. args[1],
       args[i])) or 0)
   end
   redis.call('SET', key, value)
@@ -644,42 +575,10 @@ seeds it from MongoDB again (MongoDB refused what the gate admitted).
 KEYS: none.  ARGV: [1] productId.  Reply: 1 if there was one.
 ]]
 local function gate_forget(keys, args)
-  local key = 'gate:stock:' .. args[1]
+  local key = RK.GATE_STOCK .. args[1]
   if redis.call('GET', key) == 'gone' then return 0 end
-  redis.call('DEL', 'gate:rule:' .. args[1])
+  redis.call('DEL', RK.GATE_RULE .. args[1])
   return redis.call('DEL', key)
-end
-
---[[
-catalog_bump: a product was written: bump the catalogue version (every
-API process's cache checks it) and drop the product's gate counter.
-KEYS: [1] catalog:version.  ARGV: [1] productId ("" for none).
-Reply: the new version.
-]]
-local function catalog_bump(keys, args)
-  if args[1] ~= '' then
-    redis.call('DEL', 'gate:stock:' .. args[1], 'gate:rule:' .. args[1])
-  end
-  return redis.call('INCR', keys[1])
-end
-
---[[
-cart_hint: remember a cart after a cart answer, unless a newer revision
-is already remembered (two answers' hints may arrive out of order).  An
-empty cart leaves "<rev>|<cartId>|", which the submit does not trust (it
-asks the database).  The API also writes carts from the hint, but only
-where the cart is still exactly that revision with those lines.
-KEYS: [1] cart:lines:<user>.  ARGV: [1] the cart's revision, [2] its id,
-      [3] lines "<productId>:<qty>,...", [4] TTL.
-Reply: 1 if stored, 0 if an equal or newer revision was there.
-]]
-local function cart_hint(keys, args)
-  local cur = redis.call('GET', keys[1])
-  local rev = cur and tonumber(string.match(cur, '^(%d+)|'))
-  if rev and rev >= tonumber(args[1]) then return 0 end
-  redis.call('SET', keys[1], args[1] .. '|' .. args[2] .. '|' .. args[3],
-    'EX', args[4])
-  return 1
 end
 
 --[[
@@ -732,72 +631,6 @@ local function locks_release(keys, args)
 end
 
 --[[
-limit_attempt: count an attempt against every counter, unless one is
-already at its limit: counted first, checked after, so that a burst of
-concurrent attempts cannot exceed a limit (logins, registrations).
-KEYS: the counters.  ARGV: [1] the window in seconds, then one limit per
-      key (0: that counter has no limit).
-Reply: 0 counted; else the seconds until the first full counter resets
-      (nothing was counted).
-]]
-local function limit_attempt(keys, args)
-  for i = 1, #keys do
-    local limit = tonumber(args[i + 1])
-    if limit > 0 and tonumber(redis.call('GET', keys[i]) or '0') >= limit then
-      local ttl = redis.call('TTL', keys[i])
-      if ttl < 1 then ttl = 1 end
-      return ttl
-    end
-  end
-  for i = 1, #keys do
-    if redis.call('INCR', keys[i]) == 1 then
-      redis.call('EXPIRE', keys[i], args[1])
-    end
-  end
-  return 0
-end
-
---[[
-limit_forgive: take back one counted attempt (a login that succeeded).
-KEYS: the counters.  ARGV: none.  Reply: 1.
-]]
-local function limit_forgive(keys, args)
-  for i = 1, #keys do
-    if tonumber(redis.call('GET', keys[i]) or '0') > 0 then
-      redis.call('DECR', keys[i])
-    end
-  end
-  return 1
-end
-
---[[
-token_state: is a token still good?  (Every authenticated request asks,
-through a per-process cache of 1 s: api/tokens.c.)
-KEYS: [1] auth:epoch:<user>, [2] auth:revoked:<signature>.
-ARGV: none.
-Reply: {epoch or false, 1 if revoked else 0}.
-]]
-local function token_state(keys, args)
-  return {redis.call('GET', keys[1]) or false, redis.call('EXISTS', keys[2])}
-end
-
---[[
-epoch_set: remember a user's token epoch, read from the database, unless
-a newer one is known.
-KEYS: [1] auth:epoch:<user>.  ARGV: [1] the epoch, [2] TTL in seconds.
-Reply: the epoch now known.
-]]
-local function epoch_set(keys, args)
-  local cur = tonumber(redis.call('GET', keys[1]) or '-1')
-  if cur < tonumber(args[1]) then
-    redis.call('SET', keys[1], args[1], 'EX', args[2])
-    return tonumber(args[1])
-  end
-  redis.call('EXPIRE', keys[1], args[2])
-  return cur
-end
-
---[[
 lock_release: compare-and-delete of a lock.
 KEYS: [1] the lock.  ARGV: [1] the holder's token.
 Reply: 1 if released, 0 if it was not ours (expired, taken since).
@@ -842,13 +675,13 @@ local function dlq_replay(keys, args)
   if not f.lines or not f.checkoutId or not f.userId then
     return redis.error_reply('NOJOB the dead letter does not hold its job')
   end
-  local key = 'checkout:' .. f.checkoutId
+  local key = RK.CHECKOUT .. f.checkoutId
   if not dead_failure(key, f.msgid) then
     return {f.checkoutId, '', redis.call('HGET', key, 'status') or 'expired'}
   end
   redis.call('HDEL', key, 'dead')
   redis.call('HSET', key, 'userId', f.userId, 'status', 'queued',
-    'body', args[4], 'seq', redis.call('INCR', SEQ))
+    'body', args[4], 'seq', redis.call('INCR', RK.SEQ))
   redis.call('EXPIRE', key, args[2])
   -- Marked a replay: the worker orders only these lines, not whatever
   -- the cart holds today (cart_changed if it differs).
@@ -863,18 +696,6 @@ local function dlq_replay(keys, args)
 end
 
 --[[
-metrics_gauges: what /metrics shows of the queue and the workers.
-KEYS: [1] checkout:jobs, [2] stats:worker.  ARGV: [1] group.
-Reply: {stream length, pending entries, the stats hash as a flat array}.
-]]
-local function metrics_gauges(keys, args)
-  local p = redis.pcall('XPENDING', keys[1], args[1])
-  local n = 0
-  if type(p) == 'table' then n = p[1] end
-  return {redis.call('XLEN', keys[1]), n, redis.call('HGETALL', keys[2])}
-end
-
---[[
 waitlist_tick: the sweeper's visit to one product's waitlist: serve it
 (units may have come back by a restock), then name the checkouts whose
 wait is over (waitlisted WAITLIST_TTL_S ago, or the sale has ended or
@@ -885,12 +706,12 @@ Reply: {"empty"} (forgotten); {"seed"} (no counter: seed it, come back);
 ]]
 local function waitlist_tick(keys, args)
   local pid, now = args[1], tonumber(args[2])
-  local key = 'waitlist:' .. pid
+  local key = RK.WAITLIST .. pid
   if redis.call('ZCARD', key) == 0 then
-    redis.call('SREM', 'waitlist:products', pid)
+    redis.call('SREM', RK.WAITLISTS, pid)
     return {'empty'}
   end
-  local v = redis.call('GET', 'gate:stock:' .. pid)
+  local v = redis.call('GET', RK.GATE_STOCK .. pid)
   if not v then return {'seed'} end
   local out = {'ok', serve(pid, now)}
   local r = rules_of(pid)
@@ -903,7 +724,7 @@ local function waitlist_tick(keys, args)
   end
   for _, id in ipairs(due) do
     out[#out + 1] = id
-    out[#out + 1] = redis.call('HGET', 'checkout:' .. id, 'createdAt') or ''
+    out[#out + 1] = redis.call('HGET', RK.CHECKOUT .. id, 'createdAt') or ''
   end
   return out
 end
@@ -922,18 +743,18 @@ local function waitlist_fail(keys, args)
   local out = {}
   for i = 3, #args, 3 do
     local id, user, body = args[i], args[i + 1], args[i + 2]
-    local key = 'checkout:' .. id
+    local key = RK.CHECKOUT .. id
     local h = redis.call('HMGET', key, 'status', 'userId', 'wlpid')
     if user ~= '' and h[2] ~= user then
       out[#out + 1] = 'notyours'
     elseif h[1] ~= 'waitlisted' or not h[3] or
-        redis.call('ZREM', 'waitlist:' .. h[3], id) == 0 then
+        redis.call('ZREM', RK.WAITLIST .. h[3], id) == 0 then
       out[#out + 1] = h[1] or ''
     else
       redis.call('HSET', key, 'status', 'failed', 'body', body)
       redis.call('EXPIRE', key, args[1])
       redis.call('PUBLISH', args[2], body)
-      redis.call('HINCRBY', 'stats:worker', 'failed', 1)
+      redis.call('HINCRBY', RK.STATS, 'failed', 1)
       out[#out + 1] = 'done'
     end
   end
@@ -945,211 +766,28 @@ waitlist_position: a waitlisted checkout's place on its product's list.
 KEYS: none.  ARGV: [1] checkoutId.  Reply: its rank from 0, or -1.
 ]]
 local function waitlist_position(keys, args)
-  local pid = redis.call('HGET', 'checkout:' .. args[1], 'wlpid')
+  local pid = redis.call('HGET', RK.CHECKOUT .. args[1], 'wlpid')
   if not pid then return -1 end
-  return redis.call('ZRANK', 'waitlist:' .. pid, args[1]) or -1
-end
-
--- The value of field name in a flat RESP2 map (XINFO's), or nil.
-local function field_of(flat, name)
-  for i = 1, #flat - 1, 2 do
-    if flat[i] == name then return flat[i + 1] end
-  end
-  return nil
-end
-
---[[
-group_read: how many of the stream's entries a group has read.  A group
-made at id 0 reports no entries-read until it reads, and Redis cannot
-tell after some deletions: then its lag says it, and without a lag every
-entry still in the stream counts as unread.
-]]
-local function group_read(g, added, len)
-  local n = tonumber(field_of(g, 'entries-read'))
-  if n then return n end
-  local lag = tonumber(field_of(g, 'lag'))
-  if lag then return added - lag end
-  return added - len
-end
-
---[[
-queue_state: where the checkout group has read to, in seq terms: the
-seq of the last job delivered to a worker (XINFO STREAM's entries-added
-and XINFO GROUPS' entries-read, lined up with checkout:seq).  A queued
-checkout with seq s has s - that - 1 jobs before it.  O(1): the API asks
-once a second, never per checkout.
-KEYS: [1] checkout:jobs, [2] checkout:seq.  ARGV: [1] group.
-Reply: {seq read so far, stream length}.
-]]
-local function queue_state(keys, args)
-  local seq = tonumber(redis.call('GET', keys[2]) or '0')
-  local added, read = seq, seq
-  local len = redis.call('XLEN', keys[1])
-  local st = redis.pcall('XINFO', 'STREAM', keys[1])
-  if type(st) == 'table' and not st.err then
-    added = tonumber(field_of(st, 'entries-added')) or seq
-    -- No group yet (no worker ever started): nothing has been read.
-    read = added - len
-    local groups = redis.call('XINFO', 'GROUPS', keys[1])
-    for _, g in ipairs(groups) do
-      if field_of(g, 'name') == args[1] then
-        read = group_read(g, added, len)
-      end
-    end
-  end
-  return {seq - added + read, len}
-end
-
---[[
-heartbeat: a worker or notifier process says it is alive, with its
-counters (the ops console's workers view, GET /api/admin/workers).
-KEYS: none.  ARGV: [1] its name, [2] kind ("worker", "notifier"),
-      [3] now in ms, [4] batches so far, [5] orders so far, [6] ms of
-      its last batch (0: none), [7] batches/s, [8] orders/s, [9] TTL s.
-Reply: 1.
-]]
-local function heartbeat(keys, args)
-  local key = 'proc:' .. args[1]
-  redis.call('HSET', key, 'name', args[1], 'kind', args[2], 'at', args[3],
-    'batches', args[4], 'orders', args[5], 'lastBatchAt', args[6],
-    'batchesPerSec', args[7], 'ordersPerSec', args[8])
-  redis.call('EXPIRE', key, args[9])
-  redis.call('SADD', 'procs', args[1])
-  return 1
-end
-
---[[
-procs_alive: every process whose heartbeat has not expired; the
-expired ones are forgotten.
-KEYS: none.  ARGV: none.
-Reply: one flat HGETALL array per process.
-]]
-local function procs_alive(keys, args)
-  local out = {}
-  for _, name in ipairs(redis.call('SMEMBERS', 'procs')) do
-    local h = redis.call('HGETALL', 'proc:' .. name)
-    if #h == 0 then
-      redis.call('SREM', 'procs', name)
-    else
-      out[#out + 1] = h
-    end
-  end
-  return out
-end
-
---[[
-history_tick: one sample a second of what the console charts, whoever
-calls first in that second (every worker's sweeper calls): the seq of
-submits so far, the orders completed so far and the queue's length.
-The last 600 (ten minutes) are kept.
-The depth is the jobs not yet done: the group's lag (not delivered)
-plus its pending entries (delivered, not acknowledged).
-KEYS: [1] stats:history, [2] checkout:jobs.  ARGV: [1] now in seconds,
-      [2] the group.
-Reply: 1 if this call took the sample, else 0.
-]]
-local function history_tick(keys, args)
-  if redis.call('GET', keys[1] .. ':at') == args[1] then return 0 end
-  redis.call('SET', keys[1] .. ':at', args[1])
-  local depth = redis.call('XLEN', keys[2])
-  local groups = redis.pcall('XINFO', 'GROUPS', keys[2])
-  if type(groups) == 'table' and not groups.err then
-    for _, g in ipairs(groups) do
-      if field_of(g, 'name') == args[2] then
-        depth = (tonumber(field_of(g, 'lag')) or 0) +
-          (tonumber(field_of(g, 'pending')) or 0)
-      end
-    end
-  end
-  redis.call('LPUSH', keys[1], args[1] .. '|' ..
-    (redis.call('GET', SEQ) or '0') .. '|' ..
-    (redis.call('HGET', 'stats:worker', 'completed') or '0') .. '|' ..
-    depth)
-  redis.call('LTRIM', keys[1], 0, 599)
-  return 1
-end
-
---[[
-admin_queue: the checkout stream at a glance, with no scan of it:
-XLEN, the group's lag, XPENDING's summary and each consumer's pending
-count and idle time (XINFO CONSUMERS), the dead letters' count.
-KEYS: [1] checkout:jobs, [2] checkout:dead.  ARGV: [1] group.
-Reply: {length (acknowledged entries not yet trimmed included), lag (not
-      yet delivered, or -1), pending, oldest pending entry id (or ""),
-      dead letters, then per consumer: name, pending, idle ms}.
-]]
-local function admin_queue(keys, args)
-  local out = {redis.call('XLEN', keys[1]), -1, 0, ''}
-  local groups = redis.pcall('XINFO', 'GROUPS', keys[1])
-  if type(groups) == 'table' and not groups.err then
-    for _, g in ipairs(groups) do
-      if field_of(g, 'name') == args[1] then
-        out[2] = tonumber(field_of(g, 'lag')) or -1
-      end
-    end
-    local p = redis.call('XPENDING', keys[1], args[1])
-    out[3] = p[1]
-    out[4] = p[2] or ''
-  end
-  out[5] = redis.call('XLEN', keys[2])
-  if type(groups) == 'table' and not groups.err then
-    local cs = redis.pcall('XINFO', 'CONSUMERS', keys[1], args[1])
-    if type(cs) == 'table' and not cs.err then
-      for _, c in ipairs(cs) do
-        out[#out + 1] = field_of(c, 'name')
-        out[#out + 1] = field_of(c, 'pending')
-        out[#out + 1] = field_of(c, 'idle')
-      end
-    end
-  end
-  return out
-end
-
---[[
-dead_list: the dead letters, oldest first, at most a count.
-KEYS: [1] checkout:dead.  ARGV: [1] count.
-Reply: {how many there are, the entries (XRANGE's)}.
-]]
-local function dead_list(keys, args)
-  return {redis.call('XLEN', keys[1]),
-    redis.call('XRANGE', keys[1], '-', '+', 'COUNT', args[1])}
+  return redis.call('ZRANK', RK.WAITLIST .. pid, args[1]) or -1
 end
 
 redis.register_function('checkout_submit', checkout_submit)
-redis.register_function{function_name = 'dead_list',
-  callback = dead_list, flags = {'no-writes'}}
-redis.register_function('heartbeat', heartbeat)
-redis.register_function('procs_alive', procs_alive)
-redis.register_function('history_tick', history_tick)
-redis.register_function{function_name = 'admin_queue',
-  callback = admin_queue, flags = {'no-writes'}}
-redis.register_function('waitlist_tick', waitlist_tick)
-redis.register_function('waitlist_fail', waitlist_fail)
-redis.register_function{function_name = 'waitlist_position',
-  callback = waitlist_position, flags = {'no-writes'}}
 redis.register_function('checkout_unidem', checkout_unidem)
 redis.register_function('batch_begin', batch_begin)
 redis.register_function('batch_finish', batch_finish)
 redis.register_function('checkout_requeue', checkout_requeue)
-redis.register_function('dlq_replay', dlq_replay)
 redis.register_function('gate_reserve', gate_reserve)
+redis.register_function('gate_user_set', gate_user_set)
+redis.register_function('gate_return', gate_return)
 redis.register_function('gate_seed_begin', gate_seed_begin)
 redis.register_function('gate_seed_set', gate_seed_set)
 redis.register_function('gate_forget', gate_forget)
-redis.register_function('gate_user_set', gate_user_set)
-redis.register_function('gate_return', gate_return)
-redis.register_function('catalog_bump', catalog_bump)
-redis.register_function('cart_hint', cart_hint)
-redis.register_function('lock_release', lock_release)
-redis.register_function('limit_attempt', limit_attempt)
-redis.register_function('limit_forgive', limit_forgive)
-redis.register_function{function_name = 'token_state',
-  callback = token_state, flags = {'no-writes'}}
-redis.register_function('epoch_set', epoch_set)
 redis.register_function('locks_take', locks_take)
-redis.register_function('locks_release', locks_release)
 redis.register_function('locks_renew', locks_renew)
-redis.register_function{function_name = 'queue_state',
-  callback = queue_state, flags = {'no-writes'}}
-redis.register_function{function_name = 'metrics_gauges',
-  callback = metrics_gauges, flags = {'no-writes'}}
+redis.register_function('locks_release', locks_release)
+redis.register_function('lock_release', lock_release)
+redis.register_function('dlq_replay', dlq_replay)
+redis.register_function('waitlist_tick', waitlist_tick)
+redis.register_function('waitlist_fail', waitlist_fail)
+redis.register_function{function_name = 'waitlist_position',
+  callback = waitlist_position, flags = {'no-writes'}}
