@@ -33,14 +33,14 @@ KORE_CFLAGS := $(shell cat /usr/share/kore/features 2>/dev/null)
 
 SHARED_SRC	:= $(filter-out %_test.c,$(wildcard shared/*.c))
 TEST_SRC	:= $(wildcard shared/*_test.c) tests/unit.c
-API_SRC		:= $(wildcard api/*.c)
+API_SRC		:= $(wildcard api/*.c api/runtime/*.c)
 WORKER_SRC	:= $(wildcard worker/*.c)
 NOTIFIER_SRC	:= $(wildcard notifier/*.c)
 CTL_SRC		:= $(wildcard shopctl/*.c)
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 SHARED_OBJ	:= $(call obj,$(SHARED_SRC))
-HEADERS		:= $(wildcard */*.h)
+HEADERS		:= $(wildcard */*.h */*/*.h)
 
 # What runs the system; the rest is for tests and benchmarks.
 RUN_BINS := $(B)/api.so $(B)/worker $(B)/notifier $(B)/shopctl

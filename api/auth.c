@@ -20,7 +20,7 @@
  *
  * A token carries its user's token epoch ("ver"); logging out revokes
  * the token itself, changing the password moves the epoch (every other
- * token of the user is refused from then on, api/tokens.c) and answers
+ * token of the user is refused from then on, api/runtime/tokens.c) and answers
  * with a new token.
  */
 #include <stdio.h>

@@ -43,9 +43,8 @@ mongo_ping(struct call *c, mongoc_client_t *client)
 static void
 ready_reply(struct http_request *req, const struct ready *r)
 {
-	const struct err_info	*info;
-	json_t			*checks;
-	enum err		 e;
+	json_t		*checks;
+	enum err	 e;
 
 	checks = json_pack("{s:s, s:s}", "redis", r->redis_ok ? "ok" : "down",
 	    "mongo", r->mongo_ok ? "ok" : "down");
@@ -55,11 +54,8 @@ ready_reply(struct http_request *req, const struct ready *r)
 		return;
 	}
 	e = r->redis_ok ? ERR_MONGO_DOWN : ERR_REDIS_DOWN;
-	info = err_info(e);
-	http_response_header(req, "retry-after", "1");
-	api_json(req, 503, json_pack("{s:{s:s, s:s}, s:s, s:o}", "error",
-	    "code", info->code, "message", !r->redis_ok && !r->mongo_ok ?
-	    "Redis and MongoDB are unavailable" : info->message,
+	api_error_with(req, e, !r->redis_ok && !r->mongo_ok ?
+	    "Redis and MongoDB are unavailable" : NULL, json_pack("{s:s, s:o}",
 	    "status", "not_ready", "checks", checks));
 }
 

@@ -6,7 +6,7 @@
  * A user as the API shows it never carries the password hash.  A change
  * of role or of disabled moves the user's token epoch, in MongoDB and
  * then in Redis before the answer, so that every token issued before is
- * refused from then on (api/tokens.c); a disabled user cannot log in,
+ * refused from then on (api/runtime/tokens.c); a disabled user cannot log in,
  * and their queued checkouts still finish (the worker does not ask).
  * No change may leave the shop without an active admin: the last admin
  * cannot demote or disable themself (409 last_admin).  Changes of

@@ -7,9 +7,10 @@
  * (its nextAt moved past a lease by a conditional update: one claimer
  * wins), give it its targets the first time (the buyer's email when
  * SMTP_URL is set, each of WEBHOOK_URLS), send each target that is due,
- * and write back what happened.  A failed send is retried after
- * NOTIFY_BACKOFF_MS doubling per attempt up to NOTIFY_BACKOFF_MAX_MS,
- * with jitter, for NOTIFY_RETRY_FOR seconds; then the target is parked
+ * and write back what happened.  A failed send is retried as retry.c
+ * says (NOTIFY_BACKOFF_MS doubling per attempt up to
+ * NOTIFY_BACKOFF_MAX_MS, with jitter, for NOTIFY_RETRY_FOR seconds);
+ * then the target is parked
  * (shopctl outbox, and the notify_parked gauge of /metrics).  A
  * notifier killed mid-send leaves its claim to expire after the lease,
  * and the target is sent again, with the same event id: at least once.
@@ -275,22 +276,6 @@ targets_make(mongoc_client_t *m, const bson_t *doc, struct target *t)
 	return (n);
 }
 
-/* The retry delay after attempts failures: doubling, with jitter. */
-static int64_t
-backoff_ms(int64_t attempts)
-{
-	int64_t	d;
-	int	i;
-
-	d = cfg.notify_backoff_ms;
-	for (i = 1; i < attempts && d < cfg.notify_backoff_max_ms; i++)
-		d *= 2;
-	if (d > cfg.notify_backoff_max_ms)
-		d = cfg.notify_backoff_max_ms;
-	/* Half fixed, half random: retries of many spread out. */
-	return (d / 2 + (int64_t)randombytes_uniform((uint32_t)(d / 2 + 1)));
-}
-
 /* Send one due target of n; record the outcome in t. */
 static void
 send_one(struct sender *s, const struct notice *n, struct target *t,
@@ -320,7 +305,7 @@ send_one(struct sender *s, const struct notice *n, struct target *t,
 	t->attempts++;
 	snprintf(t->error, sizeof(t->error), "%s", err);
 	count(s, "notify_failed");
-	if (db_now_ms() - retry_from >= cfg.notify_retry_for * 1000) {
+	if (retry_over(retry_from, db_now_ms())) {
 		snprintf(t->state, sizeof(t->state), "%s", OUTBOX_PARKED);
 		count(s, "notify_parked_total");
 		log_error("notifier: parked", "{s:s, s:s, s:s, s:i, s:s}",
@@ -328,7 +313,7 @@ send_one(struct sender *s, const struct notice *n, struct target *t,
 		    "attempts", (int)t->attempts, "error", err);
 		return;
 	}
-	t->next_at = db_now_ms() + backoff_ms(t->attempts);
+	t->next_at = db_now_ms() + retry_backoff_ms(t->attempts);
 	log_warn("notifier: send failed, will retry", "{s:s, s:s, s:i, s:s}",
 	    "event", n->event_id, "kind", t->kind, "attempts",
 	    (int)t->attempts, "error", err);

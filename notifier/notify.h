@@ -1,12 +1,14 @@
 /*
- * notify.h -- the notifier (main.c) and its two ways out
- * (send.c): order emails over SMTP and signed webhooks, both
- * through libcurl.
+ * notify.h -- the notifier's files: main.c (the process: claims, sends,
+ * write-back), send.c (its two ways out: order emails over SMTP and
+ * signed webhooks, both through libcurl) and retry.c (when a failed send
+ * is tried again, and when it is parked).
  */
-#ifndef WORKER_NOTIFY_H
-#define WORKER_NOTIFY_H
+#ifndef NOTIFIER_NOTIFY_H
+#define NOTIFIER_NOTIFY_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -30,5 +32,9 @@ int	notify_email(const struct notice *n, const char *to, char *err,
 	    size_t errlen);
 int	notify_webhook(const struct notice *n, const char *url, char *err,
 	    size_t errlen);
+
+/* retry.c: the retry policy */
+int64_t	retry_backoff_ms(int64_t attempts);
+int	retry_over(int64_t from_ms, int64_t now_ms);
 
 #endif

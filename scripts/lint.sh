@@ -34,6 +34,6 @@ cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
     --inline-suppr --suppress=missingIncludeSystem \
     --suppress=syntaxError:api/main.c \
     --suppress=unknownMacro:api/cart.c --suppress=unknownMacro:api/admin.c \
-    --suppress=uninitvar:api/events.c \
+    --suppress=uninitvar:api/runtime/events.c \
     --suppress=comparePointers:api/docs.c \
     -D__linux__ -DKORE_USE_TASKS $files

@@ -1,6 +1,6 @@
 /*
  * jwt.h -- access tokens: HS256 JWTs with jti (random), sub, role, iat,
- * exp and ver (the user's token epoch when it was issued: api/tokens.c
+ * exp and ver (the user's token epoch when it was issued: api/runtime/tokens.c
  * refuses a token issued under an older one).  A token is named by its signature
  * (the third part), which logging out revokes.
  *

@@ -2,7 +2,7 @@
  * redis.h -- synchronous Redis connections (worker, shopctl) and the key
  * names every process shares.
  *
- * The API talks to Redis without blocking through api/aredis.c; both use
+ * The API talks to Redis without blocking through api/runtime/aredis.c; both use
  * the names below, so a key is spelt in one place.
  */
 #ifndef SHARED_REDIS_H

@@ -351,57 +351,13 @@ batch_counts(long *batches, long *orders, int64_t *last)
 	*last = last_batch_at;
 }
 
-/*
- * Renew the claims of the jobs and their users' locks (and the product
- * locks l holds, if any): they are being worked on, however long the
- * database takes, so no other worker takes a job or a user meanwhile.
- */
-static void
-renew_as(struct consumer *c, const char *owner, struct job **jobs, int n,
-    const struct plocks *l)
-{
-	struct rargs	a;
-	int		i;
-
-	rargs_fcall(&a, FN_LOCKS_RENEW, 0);
-	rargs_addf(&a, "%ld", cfg.lock_ttl_ms);
-	for (i = 0; i < n; i++) {
-		if (!jobs[i]->locked)
-			continue;
-		rargs_addf(&a, "%s%s", RK_LOCK, jobs[i]->user);
-		rargs_add(&a, jobs[i]->token);
-	}
-	for (i = 0; l != NULL && l->held && i < l->n; i++) {
-		rargs_addf(&a, "%s%s", RK_LOCK_PRODUCT, l->ids[i]);
-		rargs_add(&a, l->token);
-	}
-	freeReplyObject(rconn_argv(&c->rc, &a));
-	rargs_free(&a);
-
-	rargs_init(&a, "XCLAIM");
-	rargs_add(&a, RK_STREAM);
-	rargs_add(&a, RK_GROUP);
-	rargs_add(&a, owner);
-	rargs_add(&a, "0");
-	for (i = 0; i < n; i++)
-		rargs_add(&a, jobs[i]->msgid);
-	rargs_add(&a, "JUSTID");
-	freeReplyObject(rconn_argv(&c->rc, &a));
-	rargs_free(&a);
-}
-
 static void
 renew(struct consumer *c, struct job **jobs, int n, const struct plocks *l)
 {
-	renew_as(c, c->rc.name, jobs, n, l);
-}
+	int	held = l != NULL && l->held;
 
-/* The keeper's renewal (keep.c), on its own connection conn. */
-void
-batch_renew(struct consumer *conn, const char *owner, struct job **jobs,
-    int n)
-{
-	renew_as(conn, owner, jobs, n, NULL);
+	keep_renew(c, c->rc.name, jobs, n, held ? l->ids : NULL,
+	    held ? l->n : 0, held ? l->token : NULL);
 }
 
 /*

@@ -15,9 +15,51 @@
 #include <string.h>
 
 #include "../shared/config.h"
+#include "../shared/protocol.h"
+#include "../shared/redis.h"
 #include "worker.h"
 
 #define KEEP_SLOTS	64
+
+/*
+ * Renew the claims of the jobs (in owner's name) and their users' locks,
+ * and the npids product locks held with token, on c's connection: they
+ * are being worked on, however long the database takes, so no other
+ * worker takes a job or a user meanwhile.
+ */
+void
+keep_renew(struct consumer *c, const char *owner, struct job **jobs, int n,
+    char (*pids)[25], int npids, const char *token)
+{
+	struct rargs	a;
+	int		i;
+
+	rargs_fcall(&a, FN_LOCKS_RENEW, 0);
+	rargs_addf(&a, "%ld", cfg.lock_ttl_ms);
+	for (i = 0; i < n; i++) {
+		if (!jobs[i]->locked)
+			continue;
+		rargs_addf(&a, "%s%s", RK_LOCK, jobs[i]->user);
+		rargs_add(&a, jobs[i]->token);
+	}
+	for (i = 0; i < npids; i++) {
+		rargs_addf(&a, "%s%s", RK_LOCK_PRODUCT, pids[i]);
+		rargs_add(&a, token);
+	}
+	freeReplyObject(rconn_argv(&c->rc, &a));
+	rargs_free(&a);
+
+	rargs_init(&a, "XCLAIM");
+	rargs_add(&a, RK_STREAM);
+	rargs_add(&a, RK_GROUP);
+	rargs_add(&a, owner);
+	rargs_add(&a, "0");
+	for (i = 0; i < n; i++)
+		rargs_add(&a, jobs[i]->msgid);
+	rargs_add(&a, "JUSTID");
+	freeReplyObject(rconn_argv(&c->rc, &a));
+	rargs_free(&a);
+}
 
 static struct {
 	pthread_mutex_t	 mu;
@@ -94,8 +136,8 @@ keep_main(void *arg)
 				continue;
 			pthread_mutex_lock(&slots[i].mu);
 			if (slots[i].jobs != NULL)
-				batch_renew(&conn, slots[i].owner->rc.name,
-				    slots[i].jobs, slots[i].n);
+				keep_renew(&conn, slots[i].owner->rc.name,
+				    slots[i].jobs, slots[i].n, NULL, 0, NULL);
 			pthread_mutex_unlock(&slots[i].mu);
 		}
 	}

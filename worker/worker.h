@@ -11,8 +11,8 @@
  *               lookups
  *   lock.c      lock tokens, and product locks before a transaction
  *   gate.c      the stock gate: reservations and seeding
- *   batch.c     a batch of jobs from delivery to XACK
  *   keep.c      claims and user locks renewed while the database waits
+ *   batch.c     a batch of jobs from delivery to XACK
  *   reclaim.c   jobs of dead consumers, dead letters, stream trimming
  *   sweep.c     unpaid orders expired, returned units repaired
  *   main.c      the process: start, signals, threads, stop
@@ -92,13 +92,14 @@ void		batch_run(struct consumer *, struct job *, int n);
 void		job_clear(struct job *);
 const char	*job_field(const redisReply *entry, const char *name);
 void		batch_counts(long *batches, long *orders, int64_t *last);
-void		batch_renew(struct consumer *conn, const char *owner,
-		    struct job **, int n);
 
 /* keep.c: between keep_begin and keep_end, c's jobs are kept claimed */
 void		keep_begin(struct consumer *c, struct job **, int n);
 void		keep_end(struct consumer *c);
 void		*keep_main(void *);
+void		keep_renew(struct consumer *, const char *owner,
+		    struct job **, int n, char (*pids)[25], int npids,
+		    const char *token);
 
 /* reclaim.c */
 void		*reclaim_main(void *);

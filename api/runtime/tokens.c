@@ -32,11 +32,11 @@
 #include <strings.h>
 #include <time.h>
 
-#include "api.h"
-#include "../shared/config.h"
-#include "../shared/db.h"
-#include "../shared/protocol.h"
-#include "../shared/redis.h"
+#include "runtime.h"
+#include "../../shared/config.h"
+#include "../../shared/db.h"
+#include "../../shared/protocol.h"
+#include "../../shared/redis.h"
 
 #define TOKEN_CACHE_MS	1000
 #define CACHE_SLOTS	4096
@@ -299,3 +299,45 @@ tokens_checked(const struct ctx *ctx)
 {
 	return (ctx->token_state == TOKEN_CHECKED);
 }
+
+/*
+ * Authenticate and require the admin role.  Returns 1 if the caller is
+ * an admin; otherwise answers 401 or 403 and returns 0.
+ */
+int
+api_require_admin(struct http_request *req, struct ctx *ctx)
+{
+	enum err	e;
+
+	if ((e = api_auth(req, ctx)) != ERR_NONE) {
+		api_error(req, e, NULL);
+		return (0);
+	}
+	if (!ctx->who.admin) {
+		api_error(req, ERR_ADMIN_ONLY, NULL);
+		return (0);
+	}
+	return (1);
+}
+
+/*
+ * The caller: ctx->who, once the token is checked (tokens_check(), before
+ * the route).  For a TOKEN_IN_SCRIPT route, the token checked alone.
+ */
+enum err
+api_auth(struct http_request *req, struct ctx *ctx)
+{
+	const char	*h;
+
+	if (tokens_checked(ctx))
+		return (ctx->auth_err);
+	if (!http_request_header(req, "authorization", &h))
+		return (ERR_UNAUTHENTICATED);
+	if (strncasecmp(h, "Bearer ", 7) != 0)
+		return (ERR_UNAUTHENTICATED);
+	h += 7;
+	while (*h == ' ')
+		h++;
+	return (jwt_token_verify(h, cfg.jwt_secret, time(NULL), &ctx->who));
+}
+

@@ -20,9 +20,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api.h"
-#include "../shared/protocol.h"
-#include "../shared/redis.h"
+#include "runtime.h"
+#include "../../shared/protocol.h"
+#include "../../shared/redis.h"
 
 #define SAMPLE_MS	1000
 

@@ -1,10 +1,12 @@
 /*
- * api.c -- what every handler uses: JSON replies, the one error writer,
- * request bodies, query strings, the bearer-token check, client IPs.
+ * request.c -- what every handler reads from its request and writes to
+ * it: JSON replies, the one error writer, bodies, query strings, path
+ * parameters, client IPs, per-request state.
  *
- * api_error() is the only place that writes {"error": {...}}; it takes
- * status, code and message from shared/errors.c and adds Retry-After to
- * 429 and 503 answers when the caller has not set one.
+ * error_reply() is the only place that writes {"error": {...}} (api_error
+ * and its kin, and api_error_text for a WebSocket): it takes status, code
+ * and message from shared/errors.c and adds Retry-After to 429 and 503
+ * answers when the caller has not set one.
  */
 #include <arpa/inet.h>
 
@@ -16,11 +18,11 @@
 #include <strings.h>
 #include <time.h>
 
-#include "api.h"
-#include "../shared/validate.h"
-#include "../shared/config.h"
-#include "../shared/db.h"
-#include "../shared/json.h"
+#include "runtime.h"
+#include "../../shared/validate.h"
+#include "../../shared/config.h"
+#include "../../shared/db.h"
+#include "../../shared/json.h"
 
 /* Answer with body (stolen), dumped as JSON. */
 void
@@ -87,18 +89,29 @@ body_where(struct http_request *req, enum err e)
 	return (ctx->body_where);
 }
 
-/* The one writer of error answers; extra (stolen, may be NULL) adds
- * fields of its own to the error object. */
+/* {"code", "message"} of e, with message (NULL: e's own). */
+static json_t *
+error_object(enum err e, const char *message)
+{
+	const struct err_info	*info = err_info(e);
+
+	return (json_pack("{s:s, s:s}", "code", info->code, "message",
+	    message != NULL ? message : info->message));
+}
+
+/* The one writer of error answers: {"error": {...}} with extra's fields
+ * (stolen, may be NULL) in the error object and top's (the same) beside
+ * it, and the headers e calls for. */
 static void
 error_reply(struct http_request *req, enum err e, const char *field,
-    const char *message, json_t *extra)
+    const char *message, json_t *extra, json_t *top)
 {
 	const struct err_info	*info;
 	const char		*where;
-	json_t			*err;
+	json_t			*err, *body;
 
 	info = err_info(e);
-	err = json_pack("{s:s, s:s}", "code", info->code, "message", message);
+	err = error_object(e, message);
 	where = body_where(req, e);
 	if (where != NULL)
 		json_object_set_new(err, "message", json_sprintf("%s (%s)",
@@ -118,7 +131,32 @@ error_reply(struct http_request *req, enum err e, const char *field,
 	    !has_header(req, "retry-after"))
 		http_response_header(req, "retry-after",
 		    info->status == 429 ? "60" : "1");
-	api_json(req, info->status, json_pack("{s:o}", "error", err));
+	body = top != NULL ? top : json_object();
+	json_object_set_new(body, "error", err);
+	api_json(req, info->status, body);
+}
+
+/* e's error body as text (new), for a channel that is not an HTTP
+ * answer (a WebSocket's last message). */
+char *
+api_error_text(enum err e)
+{
+	json_t	*body;
+	char	*text;
+
+	body = json_pack("{s:o}", "error", error_object(e, NULL));
+	text = json_dumps(body, JSON_COMPACT);
+	json_decref(body);
+	return (text);
+}
+
+/* Like api_error_msg(), with a message as is and top's fields (stolen)
+ * beside the error object (a 503 of /ready with its checks). */
+void
+api_error_with(struct http_request *req, enum err e, const char *message,
+    json_t *top)
+{
+	error_reply(req, e, NULL, message, NULL, top);
 }
 
 /* Answer with e's status, code and message (naming field, if given). */
@@ -133,22 +171,22 @@ api_error(struct http_request *req, enum err e, const char *field)
 		snprintf(msg, sizeof(msg), "%s must have %ld to %ld "
 		    "characters", field != NULL ? field : "password",
 		    cfg.password_min, cfg.password_max);
-		error_reply(req, e, field, msg, NULL);
+		error_reply(req, e, field, msg, NULL, NULL);
 		return;
 	}
 	if (field != NULL && info->with_field != NULL) {
 		snprintf(msg, sizeof(msg), info->with_field, field);
-		error_reply(req, e, field, msg, NULL);
+		error_reply(req, e, field, msg, NULL, NULL);
 		return;
 	}
-	error_reply(req, e, field, info->message, NULL);
+	error_reply(req, e, field, info->message, NULL, NULL);
 }
 
 /* Like api_error(), adding extra's fields (stolen) to the error. */
 void
 api_error_extra(struct http_request *req, enum err e, json_t *extra)
 {
-	error_reply(req, e, NULL, err_info(e)->message, extra);
+	error_reply(req, e, NULL, err_info(e)->message, extra, NULL);
 }
 
 /* Like api_error(), with a message of its own (for limits and the like). */
@@ -162,7 +200,7 @@ api_error_msg(struct http_request *req, enum err e, const char *field,
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	error_reply(req, e, field, msg, NULL);
+	error_reply(req, e, field, msg, NULL, NULL);
 }
 
 static int
@@ -338,47 +376,6 @@ api_param_oid(struct ctx *ctx, bson_oid_t *oid)
 	if (db_oid_parse(ctx->param, oid) == -1)
 		return (ERR_BAD_ID);
 	return (ERR_NONE);
-}
-
-/*
- * Authenticate and require the admin role.  Returns 1 if the caller is
- * an admin; otherwise answers 401 or 403 and returns 0.
- */
-int
-api_require_admin(struct http_request *req, struct ctx *ctx)
-{
-	enum err	e;
-
-	if ((e = api_auth(req, ctx)) != ERR_NONE) {
-		api_error(req, e, NULL);
-		return (0);
-	}
-	if (!ctx->who.admin) {
-		api_error(req, ERR_ADMIN_ONLY, NULL);
-		return (0);
-	}
-	return (1);
-}
-
-/*
- * The caller: ctx->who, once the token is checked (tokens.c, before the
- * route).  For a TOKEN_IN_SCRIPT route, the token checked alone.
- */
-enum err
-api_auth(struct http_request *req, struct ctx *ctx)
-{
-	const char	*h;
-
-	if (tokens_checked(ctx))
-		return (ctx->auth_err);
-	if (!http_request_header(req, "authorization", &h))
-		return (ERR_UNAUTHENTICATED);
-	if (strncasecmp(h, "Bearer ", 7) != 0)
-		return (ERR_UNAUTHENTICATED);
-	h += 7;
-	while (*h == ' ')
-		h++;
-	return (jwt_token_verify(h, cfg.jwt_secret, time(NULL), &ctx->who));
 }
 
 /*

@@ -32,11 +32,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api.h"
-#include "../shared/config.h"
-#include "../shared/log.h"
-#include "../shared/protocol.h"
-#include "../shared/redis.h"
+#include "runtime.h"
+#include "../../shared/config.h"
+#include "../../shared/log.h"
+#include "../../shared/protocol.h"
+#include "../../shared/redis.h"
 
 #define BUCKETS		4096
 #define EXPIRE_MS	100
@@ -203,13 +203,11 @@ revoked(const struct waiter *w, const char *user, const char *sig,
 	return (sig != NULL ? strcmp(w->sig, sig) == 0 : w->ver < epoch);
 }
 
-#define REVOKED_BODY	"{\"error\":{\"code\":\"token_revoked\"," \
-			"\"message\":\"the token was revoked: log in again\"}}"
-
 /* {"revoked": {"userId", "sig" or "epoch"}}: end what that token holds. */
 static void
 on_revoked(json_t *r)
 {
+	static char	*revoked_body;	/* the same for every socket */
 	struct waiter	*w, *next;
 	const char	*user, *sig;
 	long long	 epoch;
@@ -218,6 +216,9 @@ on_revoked(json_t *r)
 	sig = json_string_value(json_object_get(r, "sig"));
 	epoch = json_integer_value(json_object_get(r, "epoch"));
 	if (user == NULL)
+		return;
+	if (revoked_body == NULL &&
+	    (revoked_body = api_error_text(ERR_TOKEN_REVOKED)) == NULL)
 		return;
 	for (w = TAILQ_FIRST(&requests); w != NULL; w = next) {
 		next = TAILQ_NEXT(w, all);
@@ -233,7 +234,7 @@ on_revoked(json_t *r)
 
 			remove_waiter(w);
 			free(w);
-			ws_send(ws, REVOKED_BODY, strlen(REVOKED_BODY), 1);
+			ws_send(ws, revoked_body, strlen(revoked_body), 1);
 		}
 	}
 }

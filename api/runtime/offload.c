@@ -27,9 +27,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "api.h"
-#include "../shared/config.h"
-#include "../shared/log.h"
+#include "runtime.h"
+#include "../../shared/config.h"
+#include "../../shared/log.h"
 
 #define QUEUE_LIMIT	20000
 

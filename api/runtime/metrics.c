@@ -17,10 +17,10 @@
 
 #include <sodium.h>
 
-#include "api.h"
-#include "../shared/config.h"
-#include "../shared/protocol.h"
-#include "../shared/redis.h"
+#include "runtime.h"
+#include "../../shared/config.h"
+#include "../../shared/protocol.h"
+#include "../../shared/redis.h"
 
 #define MAX_ROUTES	64	/* routes, plus one for "none" */
 #define NBUCKETS	13

@@ -48,18 +48,18 @@
 
 #include <hiredis/async.h>
 
-#include "api.h"
-#include "../shared/config.h"
-#include "../shared/log.h"
-#include "../shared/protocol.h"
-#include "../shared/redis.h"
+#include "runtime.h"
+#include "../../shared/config.h"
+#include "../../shared/log.h"
+#include "../../shared/protocol.h"
+#include "../../shared/redis.h"
 
 #define RECONNECT_MS	250
 #define WATCH_MS	100
 
 TAILQ_HEAD(callq, call);
 
-struct rconn {
+struct aconn {
 	struct kore_event	 evt;		/* first: kore's epoll data */
 	const char		*name;		/* "cmd", "wait" or "sub" */
 	redisAsyncContext	*ac;		/* NULL while disconnected */
@@ -69,7 +69,7 @@ struct rconn {
 	int			 up;		/* connected and usable */
 	int			 reconnecting;	/* a reconnect timer is set */
 	int			 setup_left;	/* setup replies still to come */
-	void			(*on_up)(struct rconn *);
+	void			(*on_up)(struct aconn *);
 	int			 asking;	/* ac is a Sentinel's */
 	uint64_t		 asked_at;	/* ms, when it was asked */
 	int			 sentinel;	/* the next one to ask */
@@ -80,10 +80,10 @@ struct rconn {
 	uint64_t		 down_since;	/* ms; 0 while up */
 };
 
-static struct rconn	cmdconn = { .name = "cmd" };
-static struct rconn	waitconn = { .name = "wait" };
-static struct rconn	subconn = { .name = "sub" };
-static struct rconn	switchconn = { .name = "sentinel" };	/* +switch-master */
+static struct aconn	cmdconn = { .name = "cmd" };
+static struct aconn	waitconn = { .name = "wait" };
+static struct aconn	subconn = { .name = "sub" };
+static struct aconn	switchconn = { .name = "sentinel" };	/* +switch-master */
 static struct callq	inflight = TAILQ_HEAD_INITIALIZER(inflight);
 static struct callq	awaiting = TAILQ_HEAD_INITIALIZER(awaiting);
 static uint64_t		waits_sent;	/* WAITs sent on waitconn */
@@ -95,15 +95,15 @@ static const char	*sub_channel;
 static void		(*sub_message)(const char *, size_t);
 static void		(*sub_resubscribed)(void);
 
-static void	conn_start(struct rconn *);
-static void	watch_switches(struct rconn *);
+static void	conn_start(struct aconn *);
+static void	watch_switches(struct aconn *);
 static void	awaiting_fail(void);
-static void	subscribe(struct rconn *);
+static void	subscribe(struct aconn *);
 
 /* ----- the kore adapter ----- */
 
 static void
-ev_update(struct rconn *rc)
+ev_update(struct aconn *rc)
 {
 	if (rc->mask == 0) {
 		if (rc->registered)
@@ -118,7 +118,7 @@ ev_update(struct rconn *rc)
 static void
 ev_add_read(void *arg)
 {
-	struct rconn	*rc = arg;
+	struct aconn	*rc = arg;
 
 	rc->mask |= EPOLLIN;
 	ev_update(rc);
@@ -127,7 +127,7 @@ ev_add_read(void *arg)
 static void
 ev_del_read(void *arg)
 {
-	struct rconn	*rc = arg;
+	struct aconn	*rc = arg;
 
 	rc->mask &= ~EPOLLIN;
 	ev_update(rc);
@@ -136,7 +136,7 @@ ev_del_read(void *arg)
 static void
 ev_add_write(void *arg)
 {
-	struct rconn	*rc = arg;
+	struct aconn	*rc = arg;
 
 	rc->mask |= EPOLLOUT;
 	ev_update(rc);
@@ -145,7 +145,7 @@ ev_add_write(void *arg)
 static void
 ev_del_write(void *arg)
 {
-	struct rconn	*rc = arg;
+	struct aconn	*rc = arg;
 
 	rc->mask &= ~EPOLLOUT;
 	ev_update(rc);
@@ -155,7 +155,7 @@ ev_del_write(void *arg)
 static void
 ev_cleanup(void *arg)
 {
-	struct rconn	*rc = arg;
+	struct aconn	*rc = arg;
 
 	rc->mask = 0;
 	ev_update(rc);
@@ -167,7 +167,7 @@ ev_cleanup(void *arg)
 static void
 ev_handle(void *arg, int error)
 {
-	struct rconn	*rc = arg;
+	struct aconn	*rc = arg;
 	int		 flags;
 
 	flags = rc->evt.flags;
@@ -179,7 +179,7 @@ ev_handle(void *arg, int error)
 }
 
 static void
-ev_attach(struct rconn *rc)
+ev_attach(struct aconn *rc)
 {
 	redisAsyncContext	*ac = rc->ac;
 
@@ -203,7 +203,7 @@ ev_attach(struct rconn *rc)
 static void
 reconnect_fire(void *arg, uint64_t now)
 {
-	struct rconn	*rc = arg;
+	struct aconn	*rc = arg;
 
 	(void)now;
 	rc->reconnecting = 0;
@@ -212,13 +212,13 @@ reconnect_fire(void *arg, uint64_t now)
 
 /* Ask (or listen to) the next Sentinel from now on. */
 static void
-next_sentinel(struct rconn *rc)
+next_sentinel(struct aconn *rc)
 {
 	rc->sentinel = (rc->sentinel + 1) % cfg.nsentinels;
 }
 
 static void
-reconnect_in(struct rconn *rc, uint64_t ms)
+reconnect_in(struct aconn *rc, uint64_t ms)
 {
 	if (rc->reconnecting)
 		return;
@@ -231,7 +231,7 @@ reconnect_in(struct rconn *rc, uint64_t ms)
  * ask the next, until a majority of them named one address.
  */
 static void
-sentinel_answered(struct rconn *rc, const redisReply *r)
+sentinel_answered(struct aconn *rc, const redisReply *r)
 {
 	next_sentinel(rc);
 	if (sentinel_vote(&rc->votes, r, rc->host, sizeof(rc->host),
@@ -248,7 +248,7 @@ sentinel_answered(struct rconn *rc, const redisReply *r)
 
 /* Next attempt: at once while asking round the Sentinels, else later. */
 static void
-sentinel_next(struct rconn *rc)
+sentinel_next(struct aconn *rc)
 {
 	rc->asking = 0;
 	reconnect_in(rc, rc->located || rc->votes.asked > 0 ? 1 :
@@ -256,7 +256,7 @@ sentinel_next(struct rconn *rc)
 }
 
 static void
-schedule_reconnect(struct rconn *rc)
+schedule_reconnect(struct aconn *rc)
 {
 	if (rc->down_since == 0)
 		rc->down_since = kore_time_ms();
@@ -265,7 +265,7 @@ schedule_reconnect(struct rconn *rc)
 
 /* The connection's setup has answered: it is usable. */
 static void
-ready(struct rconn *rc)
+ready(struct aconn *rc)
 {
 	if (rc->down_since != 0)
 		log_info("redis: connected", "{s:s, s:s, s:i, s:I}", "conn",
@@ -286,7 +286,7 @@ ready(struct rconn *rc)
 static void
 on_setup(redisAsyncContext *ac, void *reply, void *privdata)
 {
-	struct rconn	*rc = ac->data;
+	struct aconn	*rc = ac->data;
 	redisReply	*r = reply;
 
 	if (r == NULL)
@@ -306,7 +306,7 @@ on_setup(redisAsyncContext *ac, void *reply, void *privdata)
 static void
 on_connect(const redisAsyncContext *ac, int status)
 {
-	struct rconn	*rc = ac->data;
+	struct aconn	*rc = ac->data;
 
 	if (status != REDIS_OK) {
 		log_debug("redis: connect failed", "{s:s, s:s}", "conn",
@@ -330,7 +330,7 @@ on_connect(const redisAsyncContext *ac, int status)
 static void
 on_role(redisAsyncContext *ac, void *reply, void *privdata)
 {
-	struct rconn	*rc = ac->data;
+	struct aconn	*rc = ac->data;
 	redisReply	*r = reply;
 
 	if (r == NULL)
@@ -352,7 +352,7 @@ on_role(redisAsyncContext *ac, void *reply, void *privdata)
 static void
 on_sentinel(redisAsyncContext *ac, void *reply, void *privdata)
 {
-	struct rconn	*rc = ac->data;
+	struct aconn	*rc = ac->data;
 
 	(void)privdata;
 	if (reply == NULL)
@@ -369,7 +369,7 @@ on_sentinel(redisAsyncContext *ac, void *reply, void *privdata)
 static void
 on_library(redisAsyncContext *ac, void *reply, void *privdata)
 {
-	struct rconn	*rc = ac->data;
+	struct aconn	*rc = ac->data;
 	redisReply	*r = reply;
 
 	if (r == NULL)
@@ -386,7 +386,7 @@ on_library(redisAsyncContext *ac, void *reply, void *privdata)
 
 /* Queue the setup commands, sent first once the socket connects. */
 static void
-setup(struct rconn *rc, redisAsyncContext *ac)
+setup(struct aconn *rc, redisAsyncContext *ac)
 {
 	rc->setup_left = 0;
 	if (cfg.redis_password[0] != '\0' && cfg.redis_user[0] != '\0') {
@@ -411,7 +411,7 @@ setup(struct rconn *rc, redisAsyncContext *ac)
 static void
 on_disconnect(const redisAsyncContext *ac, int status)
 {
-	struct rconn	*rc = ac->data;
+	struct aconn	*rc = ac->data;
 
 	(void)status;
 	if (rc->asking) {		/* the Sentinel's part is over */
@@ -431,7 +431,7 @@ on_disconnect(const redisAsyncContext *ac, int status)
 }
 
 static void
-conn_start(struct rconn *rc)
+conn_start(struct aconn *rc)
 {
 	redisAsyncContext	*ac;
 	int			 ask;
@@ -481,7 +481,7 @@ conn_start(struct rconn *rc)
 }
 
 /* The connection of the oldest overdue call of q, or NULL. */
-static struct rconn *
+static struct aconn *
 overdue(struct callq *q, uint64_t now)
 {
 	struct call	*c;
@@ -498,7 +498,7 @@ overdue(struct callq *q, uint64_t now)
  * kernel still accepts): look again.
  */
 static void
-connect_overdue(struct rconn *rc, uint64_t now)
+connect_overdue(struct aconn *rc, uint64_t now)
 {
 	if (rc->ac == NULL || rc->up)
 		return;
@@ -525,7 +525,7 @@ connect_overdue(struct rconn *rc, uint64_t now)
 static void
 watch(void *arg, uint64_t now)
 {
-	struct rconn	*rc;
+	struct aconn	*rc;
 
 	(void)arg;
 	connect_overdue(&cmdconn, now);
@@ -554,7 +554,7 @@ watch(void *arg, uint64_t now)
  * than on the first write it refuses (-READONLY) as a replica.
  */
 static void
-leave_old_primary(struct rconn *rc, const char *host, int port)
+leave_old_primary(struct aconn *rc, const char *host, int port)
 {
 	if (rc->ac == NULL || !rc->located || rc->asking ||
 	    (strcmp(rc->host, host) == 0 && rc->port == port))
@@ -592,7 +592,7 @@ on_switch(redisAsyncContext *ac, void *reply, void *privdata)
 }
 
 static void
-watch_switches(struct rconn *rc)
+watch_switches(struct aconn *rc)
 {
 	redisAsyncCommand(rc->ac, on_switch, NULL, "SUBSCRIBE +switch-master");
 }
@@ -656,7 +656,7 @@ reply_json(const redisReply *r)
 static void
 demoted(redisAsyncContext *ac, const redisReply *r)
 {
-	struct rconn	*rc = ac->data;
+	struct aconn	*rc = ac->data;
 
 	if (!rc->up)
 		return;
@@ -699,7 +699,7 @@ on_reply(redisAsyncContext *ac, void *reply, void *privdata)
 }
 
 static enum err
-sent(struct call *c, struct rconn *rc, int status)
+sent(struct call *c, struct aconn *rc, int status)
 {
 	if (status != REDIS_OK)
 		return (ERR_REDIS_DOWN);
@@ -901,7 +901,7 @@ on_message(redisAsyncContext *ac, void *reply, void *privdata)
 }
 
 static void
-subscribe(struct rconn *rc)
+subscribe(struct aconn *rc)
 {
 	if (sub_channel != NULL)
 		redisAsyncCommand(rc->ac, on_message, NULL, "SUBSCRIBE %s",
