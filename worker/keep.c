@@ -42,7 +42,7 @@ keep_renew(struct consumer *c, const char *owner, struct job **jobs, int n,
 		rargs_addf(&a, "%s%s", RK_LOCK, jobs[i]->user);
 		rargs_add(&a, jobs[i]->token);
 	}
-	for (i = 0; i < npids; i++) {
+	for (i = 0; token != NULL && i < npids; i++) {
 		rargs_addf(&a, "%s%s", RK_LOCK_PRODUCT, pids[i]);
 		rargs_add(&a, token);
 	}
