@@ -12,6 +12,18 @@ import pytest
 from stack import LOG_DIRS, STACKS, Stack
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "session_end: checks what the other tests of the "
+        "session did; runs after them, whatever the files are called")
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """The session_end tests last, in the order they were collected."""
+    items.sort(key=lambda item: item.get_closest_marker("session_end")
+               is not None)
+
+
 def pytest_sessionfinish(session, exitstatus):
     """Stop whatever a test left running (a test that stopped its stack
     itself costs nothing here); keep the stacks' logs only when

@@ -5,7 +5,7 @@ A Stack starts its own Redis (AOF on), SecantusDB, runs the migrations,
 then the API (kore with the sanitizer build of api.so) and the workers,
 all as separate processes the tests can stop, kill and restart.  Every
 process logs into the stack's directory; sanitizer reports found there
-fail the run (tests/test_zz_sanitizers.py).
+fail the run (tests/test_sanitizers.py).
 """
 import collections
 import json
@@ -33,7 +33,7 @@ STACKS = []     # every Stack made: stopped at the session's end, whatever
   # every stack's directory, for the sanitizer check
 # (operationId, status) -> count, over every stack of the session: what
 # each API answered (its /metrics, read before it stops) plus what tests
-# saw kore answer itself (record()).  test_zz_openapi_coverage.py checks
+# saw kore answer itself (record()).  test_openapi_coverage.py checks
 # that every status the spec documents was reached.
 OBSERVED = collections.Counter()
 

@@ -260,9 +260,10 @@ def test_checkout_submits_are_limited_per_user(fresh_stack):
                    headers={"Idempotency-Key": "k0"})
         assert r.status_code == 200
     # Another user is not held up.
-    _, token2 = new_user(s)
+    user2, token2 = new_user(s)
     s.post("/api/cart/me", {"productId": pid, "quantity": 1}, token=token2)
-    time.sleep(0.2)
+    wait_until(lambda: s.redis.exists(f"cart:lines:{user2['id']}"), 5,
+               "the cart hint")
     assert s.post("/api/checkout", {}, token=token2).status_code == 202
 
 

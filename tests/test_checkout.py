@@ -336,11 +336,14 @@ def test_cart_writes_keep_the_hint_and_orders_drop_it(stack):
 
 
 def worker_lines(stack, cid):
-    """The worker's "checkout" log lines for checkout cid."""
-    time.sleep(0.3)                               # the worker's log line
-    return [json.loads(line) for i in range(len(stack.workers))
-            for line in stack.log(f"worker{i}").splitlines()
-            if cid in line and '"msg":"checkout"' in line]
+    """The workers' "checkout" log lines for checkout cid, once there is
+    one (a worker logs just after it records the status)."""
+    def read():
+        return [json.loads(line) for i in range(len(stack.workers))
+                for line in stack.log(f"worker{i}").splitlines()
+                if cid in line and '"msg":"checkout"' in line]
+    wait_until(read, 10, "the worker's log line")
+    return read()
 
 
 def test_sold_out_is_refused_by_the_gate_until_restocked(stack):

@@ -13,6 +13,7 @@ import time
 import bson
 import requests
 
+from stack import wait_until
 from test_invariants import (FINAL, buyers, check_invariants, statuses,
                              submit_all, wait_final)
 from util import admin_token, product
@@ -27,14 +28,20 @@ def ops(stack):
                               "getmore"))
 
 
-def worker_lines(stack):
-    """Every "checkout" log line of the stack's workers, parsed."""
-    out = []
-    for i in range(len(stack.workers)):
-        for line in stack.log(f"worker{i}").splitlines():
-            if '"msg":"checkout"' in line:
-                out.append(json.loads(line))
-    return out
+def worker_lines(stack, ids=()):
+    """Every "checkout" log line of the stack's workers, parsed, once
+    there is one for each checkout of ids (a worker logs just after it
+    records the status)."""
+    def read():
+        out = []
+        for i in range(len(stack.workers)):
+            for line in stack.log(f"worker{i}").splitlines():
+                if '"msg":"checkout"' in line:
+                    out.append(json.loads(line))
+        return out
+    wait_until(lambda: set(ids) <= {x["checkoutId"] for x in read()}, 10,
+               "the workers' log lines")
+    return read()
 
 
 def gate_settled(stack, pid):
@@ -121,7 +128,8 @@ def mixed_batch(stack, overstate):
     for person, qty in zip(people[:4], (2, 2, 1, 1)):
         set_cart(stack, person, a, qty)
     set_cart(stack, people[4], b, 1)
-    time.sleep(0.3)                     # the cart hints land
+    wait_until(lambda: all(stack.redis.exists(f"cart:lines:{p[0]}")
+                           for p in people), 5, "the cart hints")
     ids = []
     for person in people:               # stream order is submit order
         r = stack.post("/api/checkout", {}, token=person[1])
@@ -145,7 +153,7 @@ def test_a_batch_serves_buyers_in_stream_order_each_alone(fresh_stack):
         cart = s.db.carts.find_one({"userId": bson.ObjectId(people[i][0])})
         assert cart["items"][0]["quantity"] in (1, 2)     # untouched
     assert s.db.products.find_one({"_id": bson.ObjectId(a)})["stock"] == 0
-    lines = {x["checkoutId"]: x for x in worker_lines(s)}
+    lines = {x["checkoutId"]: x for x in worker_lines(s, ids)}
     assert {lines[c]["batch"] for c in ids} == {5}       # one batch
     assert not any(lines[c]["gate"] for c in ids)        # MongoDB refused
     # MongoDB refused what the gate admitted: its counter is seeded again.
@@ -158,7 +166,7 @@ def test_the_gate_refuses_in_stream_order_without_a_transaction(
     s = fresh_stack(workers=0, env={"WORKER_CONSUMERS": "1"})
     a, people, ids, st = mixed_batch(s, overstate=False)
     assert st == ["completed", "failed", "completed", "failed", "completed"]
-    lines = {x["checkoutId"]: x for x in worker_lines(s)}
+    lines = {x["checkoutId"]: x for x in worker_lines(s, ids)}
     assert [lines[c]["gate"] for c in ids] == [False, True, False, True,
                                                False]
     assert [lines[c]["attempts"] for c in (ids[1], ids[3])] == [0, 0]

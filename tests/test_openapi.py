@@ -10,7 +10,7 @@ against the real thing:
 - kore's own refusals (before the API's code) are pinned here, since the
   fuzzer is told not to count them (tests/schemathesis/hooks.py);
 - sweeps send every operation what makes it answer 401, 411, 413, 414,
-  415 and 503, so that test_zz_openapi_coverage.py can check that every
+  415 and 503, so that test_openapi_coverage.py can check that every
   status the spec documents is reached by some test.
 """
 import json

@@ -1,12 +1,12 @@
 """
-test_zz_openapi_coverage.py -- every status docs/openapi.yaml documents
+test_openapi_coverage.py -- every status docs/openapi.yaml documents
 for an operation was answered by that operation somewhere in this run
 (what every API of the session counted in /metrics, plus what tests saw
 kore answer itself: stack.OBSERVED).  A status nothing reaches is either
 a missing test or a promise the spec should not make.
 
-Named to run after the other modules; skipped when only part of the
-suite was selected.
+Marked session_end: it runs after every other test (conftest.py), and
+is skipped when only part of the suite was selected.
 """
 import collections
 
@@ -14,6 +14,8 @@ import pytest
 
 from stack import OBSERVED
 from test_openapi import operations
+
+pytestmark = pytest.mark.session_end
 
 
 def whole_suite(config):
