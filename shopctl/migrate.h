@@ -1,8 +1,8 @@
 /*
  * migrate.h -- the database's shape: indexes, validators, the first admin.
  */
-#ifndef MIGRATIONS_MIGRATE_H
-#define MIGRATIONS_MIGRATE_H
+#ifndef SHOPCTL_MIGRATE_H
+#define SHOPCTL_MIGRATE_H
 
 #include <mongoc/mongoc.h>
 
