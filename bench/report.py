@@ -145,6 +145,10 @@ def flash_rows(sale="flash"):
             ("queue peak", f("queue_peak")),
             ("RSS peak: API / workers", lambda r: f("api_rss_mb")(r) +
              " / " + f("workers_rss_mb", " MiB")(r)),
+            ("CPU per buyer: API / Redis / workers / database (goal: API "
+             "and Redis 50 µs each)", lambda r: " / ".join(
+                 fmt(get(r, sale, "cpu_us_per_buyer", k)) for k in
+                 ("api", "redis", "workers", "database")) + " µs"),
             ("verdict", lambda r: "-" if get(r, sale) is None else
              "exactly right" if get(r, sale, "ok") else "WRONG")]
     if sale == "flash":
@@ -249,6 +253,26 @@ def console_rows():
     return rows
 
 
+def profile_section(label, prof):
+    """Where the API's and Redis's CPU went in the profiled sale."""
+    suffix = "-rs" if "Rust" in label else "-py"
+    out = [f"## Where the CPU goes ({label})", "",
+           f"The flash sale of {prof['buyers']:,} buyers under `perf "
+           "record` (499 Hz, DWARF stacks), the API's processes and Redis "
+           "each: the functions that spent the most of their own CPU, and "
+           f"flame graphs (bench/flame-api{suffix}.svg, "
+           f"bench/flame-redis{suffix}.svg).  {prof['note']}.", "",
+           f"CPU per buyer in this run: API {prof['api_cpu_us_per_buyer']} "
+           f"µs, Redis {prof['redis_cpu_us_per_buyer']} µs.", "",
+           "| API: function | % | Redis: function | % |", "|---|---|---|---|"]
+    api, red = prof.get("api_top", []), prof.get("redis_top", [])
+    for i in range(max(len(api), len(red))):
+        a = api[i] if i < len(api) else ("", "")
+        b = red[i] if i < len(red) else ("", "")
+        out.append(f"| `{a[1]}` | {a[0]} | `{b[1]}` | {b[0]} |")
+    return out + [""]
+
+
 def render_all():
     runs = load_runs()
     if not runs:
@@ -324,6 +348,10 @@ def render_all():
                 "connections) with 100,000 orders in the database and "
                 "100,000 jobs waiting in the stream.", ""]
         out += table(runs, console_rows())
+    for _, label, r in runs:
+        prof = get(r, "profile")
+        if prof:
+            out += profile_section(label, prof)
     for _, label, r in runs:
         soak = get(r, "soak")
         if soak:

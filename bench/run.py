@@ -32,6 +32,8 @@ runs each scenario against it:
                30% of winners who never pay
   console      the flash sale with the ops console open and without;
                each admin view with 100,000 orders and queued jobs
+  profile      the flash sale under perf: flame graphs of the API and
+               of Redis (bench/flame-*.svg) and where their CPU goes
   soak         BENCH_SOAK=minutes: checkouts and cart writes for that
                long; cart-write latency at the start and at the end
 
@@ -539,6 +541,8 @@ def flash_sale(s, shop, picture=None):
         "cpu_s": {k: round(cpu1[k] - cpu0.get(k, 0), 2) for k in cpu1},
         "ok": orders == STOCK and stock == 0 and five == 0,
     }
+    fig["cpu_us_per_buyer"] = {k: round(v * 1e6 / BUYERS, 1)
+                               for k, v in fig["cpu_s"].items()}
     if picture:
         try:
             draw_flash(trace, res, t0[0], ROOT / f"bench/{picture}")
@@ -563,6 +567,86 @@ def sc_flash(s, shop, out):
                                                3)
     for p in procs:
         s.stop_worker(p)
+
+
+def inferno():
+    """The flame graph tools (inferno, a Rust crate), installed with
+    cargo on first use: the path of their folder, or None."""
+    bindir = Path.home() / ".cargo/bin"
+    if not (bindir / "inferno-flamegraph").exists():
+        progress("  installing inferno (cargo install inferno)")
+        subprocess.run([str(bindir / "cargo"), "install", "--locked",
+                        "inferno"], capture_output=True)
+    return bindir if (bindir / "inferno-flamegraph").exists() else None
+
+
+def perf_top(data, limit=12):
+    """The functions where a recording spent its own time: [(percent,
+    function)], the largest first."""
+    out = subprocess.run(["perf", "report", "-i", str(data), "--stdio",
+                          "--no-children", "--sort", "symbol",
+                          "--percent-limit", "1"], capture_output=True,
+                         text=True).stdout
+    rows = []
+    for line in out.splitlines():
+        m = re.match(r"\s+([\d.]+)%\s+\[[.k]\]\s+(.+?)\s*$", line)
+        if m:
+            rows.append((float(m.group(1)), m.group(2)))
+    return rows[:limit]
+
+
+def flame(data, svg, title, tools):
+    """perf's recording as a flame graph (SVG)."""
+    script = subprocess.run(["perf", "script", "-i", str(data)],
+                            capture_output=True, text=True).stdout
+    folded = subprocess.run([str(tools / "inferno-collapse-perf")],
+                            input=script, capture_output=True,
+                            text=True).stdout
+    svg.write_text(subprocess.run(
+        [str(tools / "inferno-flamegraph"), "--title", title],
+        input=folded, capture_output=True, text=True).stdout)
+
+
+def sc_profile(s, shop, out):
+    """The flash sale with perf recording the API's processes and Redis:
+    a flame graph of each (bench/flame-api.svg, bench/flame-redis.svg),
+    the functions that take the most of their CPU, and their CPU per
+    buyer."""
+    tools = inferno()
+    if tools is None:
+        progress("  no profile: perf or inferno is missing")
+        return
+    tmp = Path(s.dir)
+    targets = {"api": kore_pids(s),
+               "redis": [p.pid for n, p in s.procs.items()
+                         if n.startswith("redis")]}
+    recs = {}
+    for name, pids in targets.items():
+        recs[name] = subprocess.Popen(
+            ["perf", "record", "-F", "499", "--call-graph", "dwarf,16384",
+             "-o", str(tmp / f"perf-{name}.data"), "-p",
+             ",".join(map(str, pids))], stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL)
+    time.sleep(1)
+    try:
+        fig, _, _ = flash_sale(s, shop)
+    finally:
+        for r in recs.values():
+            r.send_signal(2)
+        for r in recs.values():
+            r.wait(timeout=120)
+    res = {"buyers": fig["buyers"], "ok": fig["ok"],
+           "note": "perf at 499 Hz with DWARF stacks adds to the CPU "
+                   "figures of this run; the flash scenario's are the "
+                   "ones to compare"}
+    for name in targets:
+        data = tmp / f"perf-{name}.data"
+        flame(data, ROOT / f"bench/flame-{name}{SUFFIX}.svg",
+              f"{name}, flash sale of {fig['buyers']} buyers", tools)
+        res[f"{name}_top"] = perf_top(data)
+        res[f"{name}_cpu_us_per_buyer"] = round(
+            fig["cpu_s"][name] * 1e6 / fig["buyers"], 1)
+    out["profile"] = res
 
 
 def sc_replicated(s, shop, out):
@@ -1055,7 +1139,7 @@ SCENARIOS = [("health", sc_health), ("products", sc_products),
              ("cancel", sc_cancel),
              ("positions", sc_positions),
              ("payment_sale", sc_payment_sale), ("console", sc_console),
-             ("soak", sc_soak)]
+             ("profile", sc_profile), ("soak", sc_soak)]
 
 
 def machine():
