@@ -239,6 +239,38 @@ on_revoked(json_t *r)
 	}
 }
 
+#define STATUS_PREFIX	"{\"checkoutId\":\""
+
+/*
+ * Is a status body (text) about a checkout nobody here waits for?  Every
+ * status change reaches every API process, and a sale's are nearly all
+ * unwatched: those are dropped without parsing.  Status bodies begin
+ * with their checkoutId (protocol_body); anything else is parsed.
+ */
+static int
+unwatched(const char *text, size_t len)
+{
+	struct waiter	*w;
+	char		 id[sizeof(w->id)];
+	size_t		 n, k;
+
+	n = strlen(STATUS_PREFIX);
+	if (len <= n || memcmp(text, STATUS_PREFIX, n) != 0)
+		return (0);
+	for (k = 0; n + k < len && text[n + k] != '"'; k++)
+		if (k + 1 >= sizeof(id))
+			return (0);
+	if (n + k == len)
+		return (0);
+	memcpy(id, text + n, k);
+	id[k] = '\0';
+	TAILQ_FOREACH(w, bucket_of(id), bucket) {
+		if (strcmp(w->id, id) == 0)
+			return (0);
+	}
+	return (1);
+}
+
 /* A message on RK_EVENTS: a status body, or a revocation. */
 static void
 on_event(const char *text, size_t len)
@@ -248,7 +280,8 @@ on_event(const char *text, size_t len)
 	const char	*id;
 	int		 rank;
 
-	if ((body = json_loadb(text, len, 0, NULL)) == NULL)
+	if (unwatched(text, len) ||
+	    (body = json_loadb(text, len, 0, NULL)) == NULL)
 		return;
 	if (json_is_object(json_object_get(body, "revoked"))) {
 		on_revoked(json_object_get(body, "revoked"));
