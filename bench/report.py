@@ -264,13 +264,33 @@ def profile_section(label, prof):
            f"bench/flame-redis{suffix}.svg).  {prof['note']}.", "",
            f"CPU per buyer in this run: API {prof['api_cpu_us_per_buyer']} "
            f"µs, Redis {prof['redis_cpu_us_per_buyer']} µs.", "",
+           "Where the time goes (the share of samples that pass through a "
+           "function, its callees included):", "",
            "| API: function | % | Redis: function | % |", "|---|---|---|---|"]
-    api, red = prof.get("api_top", []), prof.get("redis_top", [])
+    out += pairs(prof.get("api_inclusive", []),
+                 prof.get("redis_inclusive", []))
+    out += ["", "Where it is spent (own time):", "",
+            "| API: function | % | Redis: function | % |",
+            "|---|---|---|---|"]
+    out += pairs(prof.get("api_top", []), prof.get("redis_top", []))
+    cmds = prof.get("redis_commands_per_buyer")
+    if cmds:
+        out += ["", "Redis commands per buyer (INFO commandstats over the "
+                "sale; a command a function calls is counted on its own "
+                "line and inside the FCALL's time as well):", "",
+                "| command | calls per buyer | µs per buyer |",
+                "|---|---|---|"]
+        out += [f"| {c} | {n} | {us} |" for c, n, us in cmds]
+    return out + [""]
+
+
+def pairs(api, red):
+    out = []
     for i in range(max(len(api), len(red))):
         a = api[i] if i < len(api) else ("", "")
         b = red[i] if i < len(red) else ("", "")
         out.append(f"| `{a[1]}` | {a[0]} | `{b[1]}` | {b[0]} |")
-    return out + [""]
+    return out
 
 
 def render_all():

@@ -589,14 +589,31 @@ def perf_top(data, limit=12):
                          text=True).stdout
     rows = []
     for line in out.splitlines():
-        m = re.match(r"\s+([\d.]+)%\s+\[[.k]\]\s+(.+?)\s*$", line)
+        m = re.match(r"\s+([\d.]+)%\s+\[[.k]\]\s+(\S+)", line)
         if m:
             rows.append((float(m.group(1)), m.group(2)))
     return rows[:limit]
 
 
+def inclusive_top(folded, limit=16):
+    """The frames most samples pass through (folded stacks): [(percent,
+    function)], leaving out those nearly every sample has (main...)."""
+    total, seen = 0, {}
+    for line in folded.splitlines():
+        stack, _, n = line.rpartition(" ")
+        if not n.isdigit():
+            continue
+        total += int(n)
+        for f in {x.split("+")[0] for x in stack.split(";")}:
+            seen[f] = seen.get(f, 0) + int(n)
+    rows = sorted(((round(100 * n / total, 1), f) for f, n in seen.items()
+                   if n < 0.9 * total and not f.startswith("[")),
+                  reverse=True)
+    return rows[:limit]
+
+
 def flame(data, svg, title, tools):
-    """perf's recording as a flame graph (SVG)."""
+    """perf's recording as a flame graph (SVG); the folded stacks."""
     script = subprocess.run(["perf", "script", "-i", str(data)],
                             capture_output=True, text=True).stdout
     folded = subprocess.run([str(tools / "inferno-collapse-perf")],
@@ -605,6 +622,7 @@ def flame(data, svg, title, tools):
     svg.write_text(subprocess.run(
         [str(tools / "inferno-flamegraph"), "--title", title],
         input=folded, capture_output=True, text=True).stdout)
+    return folded
 
 
 def sc_profile(s, shop, out):
@@ -628,8 +646,10 @@ def sc_profile(s, shop, out):
              ",".join(map(str, pids))], stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL)
     time.sleep(1)
+    s.redis.config_resetstat()
     try:
         fig, _, _ = flash_sale(s, shop)
+        stats = s.redis.info("commandstats")
     finally:
         for r in recs.values():
             r.send_signal(2)
@@ -639,11 +659,20 @@ def sc_profile(s, shop, out):
            "note": "perf at 499 Hz with DWARF stacks adds to the CPU "
                    "figures of this run; the flash scenario's are the "
                    "ones to compare"}
+    # What Redis ran per buyer: calls and µs by command (the commands a
+    # function calls are counted apart, and inside its FCALL's time too).
+    res["redis_commands_per_buyer"] = [
+        (k.replace("cmdstat_", ""), round(v["calls"] / fig["buyers"], 2),
+         round(v["usec"] / fig["buyers"], 1))
+        for k, v in sorted(stats.items(), key=lambda kv: -kv[1]["usec"])
+        if v["calls"] >= fig["buyers"] / 10][:16]
     for name in targets:
         data = tmp / f"perf-{name}.data"
-        flame(data, ROOT / f"bench/flame-{name}{SUFFIX}.svg",
-              f"{name}, flash sale of {fig['buyers']} buyers", tools)
+        folded = flame(data, ROOT / f"bench/flame-{name}{SUFFIX}.svg",
+                       f"{name}, flash sale of {fig['buyers']} buyers",
+                       tools)
         res[f"{name}_top"] = perf_top(data)
+        res[f"{name}_inclusive"] = inclusive_top(folded)
         res[f"{name}_cpu_us_per_buyer"] = round(
             fig["cpu_s"][name] * 1e6 / fig["buyers"], 1)
     out["profile"] = res
