@@ -179,6 +179,37 @@ rconn_persist_pipeline(struct rconn *c, const struct rargs *cmds, int n,
 }
 
 /*
+ * WAIT for r's write to reach the replicas: r, or NULL (r freed, *lost
+ * set) if the connection was lost before WAIT answered.  Replicas that
+ * do not confirm within REDIS_WAIT_MS are logged, not waited for: the
+ * primary that holds the write is alive.
+ */
+static redisReply *
+confirmed(struct rconn *c, redisReply *r, int *lost)
+{
+	redisReply	*w;
+
+	*lost = 0;
+	if (cfg.redis_min_replicas == 0)
+		return (r);
+	w = rconn_cmd(c, "WAIT %ld %ld", cfg.redis_min_replicas,
+	    cfg.redis_wait_ms);
+	if (w != NULL && w->type == REDIS_REPLY_INTEGER) {
+		if (w->integer < cfg.redis_min_replicas)
+			log_warn("redis: a write not confirmed by a replica",
+			    "{s:I, s:i}", "replicas", (json_int_t)w->integer,
+			    "waited_ms", (int)cfg.redis_wait_ms);
+		freeReplyObject(w);
+		return (r);
+	}
+	if (w != NULL)
+		freeReplyObject(w);
+	freeReplyObject(r);
+	*lost = 1;
+	return (NULL);
+}
+
+/*
  * rconn_persist() for a write that must reach REDIS_MIN_REPLICAS
  * replicas before the program goes on (a batch's results and acks): the
  * call, then WAIT on the same connection.  If the connection is lost
@@ -190,30 +221,34 @@ rconn_persist_pipeline(struct rconn *c, const struct rargs *cmds, int n,
 redisReply *
 rconn_persist_durable(struct rconn *c, const struct rargs *a)
 {
-	redisReply	*r, *w;
+	redisReply	*r;
+	int		 lost;
 
 	for (;;) {
-		if ((r = rconn_persist(c, a)) == NULL ||
-		    cfg.redis_min_replicas == 0)
-			return (r);
-		w = rconn_cmd(c, "WAIT %ld %ld", cfg.redis_min_replicas,
-		    cfg.redis_wait_ms);
-		if (w != NULL && w->type == REDIS_REPLY_INTEGER) {
-			if (w->integer < cfg.redis_min_replicas)
-				log_warn("redis: a write not confirmed by a "
-				    "replica", "{s:I, s:i}", "replicas",
-				    (json_int_t)w->integer, "waited_ms",
-				    (int)cfg.redis_wait_ms);
-			freeReplyObject(w);
-			return (r);
-		}
-		if (w != NULL)
-			freeReplyObject(w);
-		freeReplyObject(r);
-		if (stop_requested())
+		if ((r = rconn_persist(c, a)) == NULL)
 			return (NULL);
+		if ((r = confirmed(c, r, &lost)) != NULL || !lost ||
+		    stop_requested())
+			return (r);
 		log_warn("redis lost before WAIT; writing again", NULL);
 	}
+}
+
+/*
+ * rconn_argv() for a write that must reach REDIS_MIN_REPLICAS replicas
+ * before it is reported, tried once (shopctl): the reply, or NULL if
+ * Redis was away or was lost before WAIT answered (then the write may be
+ * lost: say so, and let the operator run it again; a must be idempotent).
+ */
+redisReply *
+rconn_durable(struct rconn *c, const struct rargs *a)
+{
+	redisReply	*r;
+	int		 lost;
+
+	if ((r = rconn_argv(c, a)) == NULL)
+		return (NULL);
+	return (confirmed(c, r, &lost));
 }
 
 /* Free n replies and n argument lists. */

@@ -25,6 +25,7 @@ redisReply	*rconn_vcmd(struct rconn *, const char *fmt, va_list);
 redisReply	*rconn_argv(struct rconn *, const struct rargs *);
 redisReply	*rconn_persist(struct rconn *, const struct rargs *);
 redisReply	*rconn_persist_durable(struct rconn *, const struct rargs *);
+redisReply	*rconn_durable(struct rconn *, const struct rargs *);
 int		rconn_pipeline(struct rconn *, const struct rargs *cmds,
 		    int n, redisReply **out);
 int		rconn_persist_pipeline(struct rconn *,

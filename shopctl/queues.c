@@ -26,6 +26,7 @@
 #include "../shared/db.h"
 #include "../shared/outbox.h"
 #include "../shared/protocol.h"
+#include "../shared/rconn.h"
 #include "../shared/redis.h"
 #include "migrate.h"
 
@@ -57,28 +58,29 @@ age(long long ms, char *out, size_t len)
 		snprintf(out, len, "%lldh", s / 3600);
 }
 
-static redisContext *
-connect_redis(void)
+/* shopctl's connection (shared/rconn.c), made now or exit 1 saying why. */
+static void
+connect_redis(struct rconn *r)
 {
-	redisContext	*r;
-	char		 err[512];
+	char	err[512];
 
-	if ((r = redis_connect(err, sizeof(err))) == NULL) {
+	memset(r, 0, sizeof(*r));
+	snprintf(r->name, sizeof(r->name), "shopctl");
+	if ((r->redis = redis_connect(err, sizeof(err))) == NULL) {
 		fprintf(stderr, "shopctl: %s\n", err);
 		exit(1);
 	}
-	return (r);
 }
 
 /* The dead letters: every entry, or the one with id (NULL: all). */
 static redisReply *
-dead_letters(redisContext *r, const char *id)
+dead_letters(struct rconn *r, const char *id)
 {
 	redisReply	*rep;
 
 	rep = id == NULL ?
-	    redisCommand(r, "XRANGE %s - +", RK_DEAD) :
-	    redisCommand(r, "XRANGE %s %s %s", RK_DEAD, id, id);
+	    rconn_cmd(r, "XRANGE %s - +", RK_DEAD) :
+	    rconn_cmd(r, "XRANGE %s %s %s", RK_DEAD, id, id);
 	if (rep != NULL && rep->type == REDIS_REPLY_ERROR && id != NULL &&
 	    strstr(rep->str, "Invalid stream ID") != NULL) {
 		fprintf(stderr, "shopctl: %s is not a dead letter's id (the "
@@ -88,14 +90,15 @@ dead_letters(redisContext *r, const char *id)
 	}
 	if (rep == NULL || rep->type != REDIS_REPLY_ARRAY) {
 		fprintf(stderr, "shopctl: cannot read %s: %s\n", RK_DEAD,
-		    rep != NULL && rep->str != NULL ? rep->str : r->errstr);
+		    rep != NULL && rep->str != NULL ? rep->str :
+		    "Redis is away");
 		exit(1);
 	}
 	return (rep);
 }
 
 static void
-dlq_list(redisContext *r)
+dlq_list(struct rconn *r)
 {
 	redisReply	*rep, *kv;
 	size_t		 i;
@@ -113,8 +116,9 @@ dlq_list(redisContext *r)
 		    field(kv, "deliveries") : "-", when, field(kv, "reason"));
 	}
 	printf("%zu dead-lettered (Redis %s:%d, database %d)\n",
-	    rep->elements, r->tcp.host != NULL ? r->tcp.host : cfg.redis_host,
-	    r->tcp.port, cfg.redis_db);
+	    rep->elements, r->redis != NULL && r->redis->tcp.host != NULL ?
+	    r->redis->tcp.host : cfg.redis_host, r->redis != NULL ?
+	    r->redis->tcp.port : (int)cfg.redis_port, cfg.redis_db);
 	freeReplyObject(rep);
 }
 
@@ -147,7 +151,7 @@ order_of(mongoc_client_t *m, const char *checkout, char *out)
 
 /* Replay one dead letter (entry e of an XRANGE); 0 or -1. */
 static int
-dlq_replay_one(redisContext *r, mongoc_client_t *m, const redisReply *e)
+dlq_replay_one(struct rconn *r, mongoc_client_t *m, const redisReply *e)
 {
 	struct rargs	 a;
 	redisReply	*rep;
@@ -173,12 +177,14 @@ dlq_replay_one(redisContext *r, mongoc_client_t *m, const redisReply *e)
 	rargs_add(&a, ttl);
 	rargs_add(&a, RK_EVENTS);
 	rargs_add(&a, body);
-	rep = redisCommandArgv(r, a.n, a.v, a.len);
+	/* Reported replayed only once the replicas have it, as the API's. */
+	rep = rconn_durable(r, &a);
 	rargs_free(&a);
 	free(body);
 	if (rep == NULL || rep->type != REDIS_REPLY_ARRAY) {
 		printf("%s checkout %s: not re-queued: %s\n", id, checkout,
-		    rep != NULL && rep->str != NULL ? rep->str : r->errstr);
+		    rep != NULL && rep->str != NULL ? rep->str :
+		    "Redis was lost before the replicas confirmed it");
 		if (rep != NULL)
 			freeReplyObject(rep);
 		return (-1);
@@ -197,7 +203,7 @@ dlq_replay_one(redisContext *r, mongoc_client_t *m, const redisReply *e)
 }
 
 static int
-dlq_act(redisContext *r, mongoc_client_t *m, const char *verb,
+dlq_act(struct rconn *r, mongoc_client_t *m, const char *verb,
     const char *id)
 {
 	redisReply	*rep, *del;
@@ -216,7 +222,7 @@ dlq_act(redisContext *r, mongoc_client_t *m, const char *verb,
 				ret = 1;
 			continue;
 		}
-		del = redisCommand(r, "XDEL %s %s", RK_DEAD,
+		del = rconn_cmd(r, "XDEL %s %s", RK_DEAD,
 		    rep->element[i]->element[0]->str);
 		printf("%s checkout %s: dropped\n",
 		    rep->element[i]->element[0]->str,
@@ -233,19 +239,19 @@ dlq_act(redisContext *r, mongoc_client_t *m, const char *verb,
 int
 queues_dlq(mongoc_client_t *m, int argc, char **argv)
 {
-	redisContext	*r;
+	struct rconn	 r;
 	int		 ret;
 
-	r = connect_redis();
+	connect_redis(&r);
 	ret = 0;
 	if (argc == 1 && strcmp(argv[0], "list") == 0)
-		dlq_list(r);
+		dlq_list(&r);
 	else if (argc == 2 && (strcmp(argv[0], "replay") == 0 ||
 	    strcmp(argv[0], "drop") == 0))
-		ret = dlq_act(r, m, argv[0], argv[1]);
+		ret = dlq_act(&r, m, argv[0], argv[1]);
 	else
 		ret = 2;
-	redisFree(r);
+	rconn_drop(&r);
 	return (ret);
 }
 
