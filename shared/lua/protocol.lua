@@ -196,7 +196,6 @@ local function settle(id, user, ordered)
   redis.call('DEL', resv)
 end
 
--- Record one job's result (see batch_finish); the status found before.
 -- The dead-letter entry of a job: why, and the job as it was submitted
 -- (copied from the stream, where it still is), so it can be replayed.
 local function dead_letter(keys, msgid, id, user, reason, deliveries)
@@ -235,7 +234,9 @@ local function moved(keys, args, msgid)
   return p ~= nil and p[2] ~= args[7]
 end
 
-local function finish(keys, args, j)
+-- Record one job's result (see batch_finish); the status found before.
+-- Its count and its XACK are left in done, for the whole batch.
+local function finish(keys, args, j, done)
   local id, user, status, body = args[j + 1], args[j + 2], args[j + 3],
     args[j + 4]
   local key = RK.CHECKOUT .. id
@@ -245,7 +246,7 @@ local function finish(keys, args, j)
     redis.call('HSET', key, 'status', status, 'body', body, 'userId', user)
     redis.call('EXPIRE', key, args[2])
     redis.call('PUBLISH', args[3], body)
-    redis.call('HINCRBY', keys[2], status, 1)
+    done.counts[status] = (done.counts[status] or 0) + 1
     local ordered = nil
     if status == 'completed' then
       ordered = {}
@@ -261,10 +262,10 @@ local function finish(keys, args, j)
       -- This failure is the one a replay may take back (dlq_replay).
       redis.call('HSET', key, 'dead', args[j])
       dead_letter(keys, args[j], id, user, args[j + 5], args[j + 8])
-      redis.call('HINCRBY', keys[2], 'dead_lettered', 1)
+      done.counts.dead_lettered = (done.counts.dead_lettered or 0) + 1
     end
   end
-  redis.call('XACK', keys[1], args[1], args[j])
+  done.acks[#done.acks + 1] = args[j]
   if args[j + 7] ~= '' and
       redis.call('GET', RK.LOCK .. user) == args[j + 7] then
     redis.call('DEL', RK.LOCK .. user)
@@ -295,8 +296,16 @@ Reply: per job, the status found before ("" if none), or "moved".
 ]]
 local function batch_finish(keys, args)
   local out = {}
+  -- Counted and acknowledged once for the batch, not once per job.
+  local done = {counts = {}, acks = {}}
   for j = 8, #args, 10 do
-    out[#out + 1] = finish(keys, args, j)
+    out[#out + 1] = finish(keys, args, j, done)
+  end
+  for status, n in pairs(done.counts) do
+    redis.call('HINCRBY', keys[2], status, n)
+  end
+  if #done.acks > 0 then
+    redis.call('XACK', keys[1], args[1], unpack(done.acks))
   end
   if tonumber(args[4]) > 0 then
     redis.call('HINCRBY', keys[2], 'batches', 1)
