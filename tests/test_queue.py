@@ -40,6 +40,11 @@ def test_queued_checkouts_know_their_place(fresh_stack):
     state = ("FCALL", "queue_state", 2, "checkout:jobs", "checkout:seq",
              "checkout-workers")
     assert s.redis.execute_command(*state) == [0, 6]
+    # The console's queue view too, before any worker made the group.
+    q = s.get("/api/admin/queue", token=admin_token(s))
+    assert q.status_code == 200, q.text
+    assert (q.json()["length"], q.json()["lag"], q.json()["waiting"],
+            q.json()["pending"]) == (6, 6, 6, 0)
     s.redis.xgroup_create("checkout:jobs", "checkout-workers", id="0")
     assert s.redis.execute_command(*state) == [0, 6]
     ws = websocket.create_connection(

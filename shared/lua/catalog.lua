@@ -46,6 +46,17 @@ local function metrics_gauges(keys, args)
   return {redis.call('XLEN', keys[1]), n, redis.call('HGETALL', keys[2])}
 end
 
+-- A consumer group's fields on stream (XINFO GROUPS' flat map), or nil
+-- while the stream or the group does not exist (no worker has started).
+local function group_info(stream, name)
+  local groups = redis.pcall('XINFO', 'GROUPS', stream)
+  if type(groups) ~= 'table' or groups.err then return nil end
+  for _, g in ipairs(groups) do
+    if field_of(g, 'name') == name then return g end
+  end
+  return nil
+end
+
 --[[
 group_read: how many of the stream's entries a group has read.  A group
 made at id 0 reports no entries-read until it reads, and Redis cannot
@@ -76,13 +87,11 @@ local function queue_state(keys, args)
   local st = redis.pcall('XINFO', 'STREAM', keys[1])
   if type(st) == 'table' and not st.err then
     added = tonumber(field_of(st, 'entries-added')) or seq
-    -- No group yet (no worker ever started): nothing has been read.
-    read = added - len
-    local groups = redis.call('XINFO', 'GROUPS', keys[1])
-    for _, g in ipairs(groups) do
-      if field_of(g, 'name') == args[1] then
-        read = group_read(g, added, len)
-      end
+    local g = group_info(keys[1], args[1])
+    if g then
+      read = group_read(g, added, len)
+    else
+      read = added - len    -- no worker ever started: nothing was read
     end
   end
   return {seq - added + read, len}
@@ -140,14 +149,10 @@ local function history_tick(keys, args)
   if redis.call('GET', keys[1] .. ':at') == args[1] then return 0 end
   redis.call('SET', keys[1] .. ':at', args[1])
   local depth = redis.call('XLEN', keys[2])
-  local groups = redis.pcall('XINFO', 'GROUPS', keys[2])
-  if type(groups) == 'table' and not groups.err then
-    for _, g in ipairs(groups) do
-      if field_of(g, 'name') == args[2] then
-        depth = (tonumber(field_of(g, 'lag')) or 0) +
-          (tonumber(field_of(g, 'pending')) or 0)
-      end
-    end
+  local g = group_info(keys[2], args[2])
+  if g then
+    depth = (tonumber(field_of(g, 'lag')) or 0) +
+      (tonumber(field_of(g, 'pending')) or 0)
   end
   redis.call('LPUSH', keys[1], args[1] .. '|' ..
     (redis.call('GET', RK.SEQ) or '0') .. '|' ..
@@ -163,24 +168,23 @@ XLEN, the group's lag, XPENDING's summary and each consumer's pending
 count and idle time (XINFO CONSUMERS), the dead letters' count.
 KEYS: [1] checkout:jobs, [2] checkout:dead.  ARGV: [1] group.
 Reply: {length (acknowledged entries not yet trimmed included), lag (not
-      yet delivered, or -1), pending, oldest pending entry id (or ""),
+      yet delivered, -1 if Redis cannot tell; all of them before any
+      worker made the group), pending, oldest pending entry id (or ""),
       dead letters, then per consumer: name, pending, idle ms}.
 ]]
 local function admin_queue(keys, args)
   local out = {redis.call('XLEN', keys[1]), -1, 0, ''}
-  local groups = redis.pcall('XINFO', 'GROUPS', keys[1])
-  if type(groups) == 'table' and not groups.err then
-    for _, g in ipairs(groups) do
-      if field_of(g, 'name') == args[1] then
-        out[2] = tonumber(field_of(g, 'lag')) or -1
-      end
-    end
+  local g = group_info(keys[1], args[1])
+  if g then
+    out[2] = tonumber(field_of(g, 'lag')) or -1
     local p = redis.call('XPENDING', keys[1], args[1])
     out[3] = p[1]
     out[4] = p[2] or ''
+  else
+    out[2] = out[1]         -- no worker ever started: nothing delivered
   end
   out[5] = redis.call('XLEN', keys[2])
-  if type(groups) == 'table' and not groups.err then
+  if g then
     local cs = redis.pcall('XINFO', 'CONSUMERS', keys[1], args[1])
     if type(cs) == 'table' and not cs.err then
       for _, c in ipairs(cs) do
