@@ -85,18 +85,32 @@ tokens_forget(const char *sig)
 		g->sig[0] = '\0';
 }
 
+/* The Authorization header's bearer token into *token (borrowed): 1
+ * found, 0 no header, -1 not a bearer token. */
+static int
+bearer(struct http_request *req, const char **token)
+{
+	const char	*h;
+
+	if (!http_request_header(req, "authorization", &h))
+		return (0);
+	if (strncasecmp(h, "Bearer ", 7) != 0)
+		return (-1);
+	for (h += 7; *h == ' '; h++)
+		;
+	*token = h;
+	return (1);
+}
+
 /* The request's token: 1 found, 0 none, -1 malformed. */
 static int
 token_text(struct http_request *req, struct ctx *ctx, char *buf, size_t len)
 {
 	const char	*h;
+	int		 r;
 
-	if (http_request_header(req, "authorization", &h)) {
-		if (strncasecmp(h, "Bearer ", 7) != 0)
-			return (-1);
-		for (h += 7; *h == ' '; h++)
-			;
-		if (strlen(h) >= len)
+	if ((r = bearer(req, &h)) != 0) {
+		if (r == -1 || strlen(h) >= len)
 			return (-1);
 		memcpy(buf, h, strlen(h) + 1);
 		return (1);
@@ -331,13 +345,8 @@ api_auth(struct http_request *req, struct ctx *ctx)
 
 	if (tokens_checked(ctx))
 		return (ctx->auth_err);
-	if (!http_request_header(req, "authorization", &h))
+	if (bearer(req, &h) != 1)
 		return (ERR_UNAUTHENTICATED);
-	if (strncasecmp(h, "Bearer ", 7) != 0)
-		return (ERR_UNAUTHENTICATED);
-	h += 7;
-	while (*h == ' ')
-		h++;
 	return (jwt_token_verify(h, cfg.jwt_secret, time(NULL), &ctx->who));
 }
 
