@@ -179,17 +179,16 @@ rconn_persist_pipeline(struct rconn *c, const struct rargs *cmds, int n,
 }
 
 /*
- * WAIT for r's write to reach the replicas: r, or NULL (r freed, *lost
- * set) if the connection was lost before WAIT answered.  Replicas that
- * do not confirm within REDIS_WAIT_MS are logged, not waited for: the
- * primary that holds the write is alive.
+ * WAIT for r's write to reach the replicas: r, or NULL (r freed) if the
+ * connection was lost before WAIT answered.  Replicas that do not
+ * confirm within REDIS_WAIT_MS are logged, not waited for: the primary
+ * that holds the write is alive.
  */
 static redisReply *
-confirmed(struct rconn *c, redisReply *r, int *lost)
+confirmed(struct rconn *c, redisReply *r)
 {
 	redisReply	*w;
 
-	*lost = 0;
 	if (cfg.redis_min_replicas == 0)
 		return (r);
 	w = rconn_cmd(c, "WAIT %ld %ld", cfg.redis_min_replicas,
@@ -205,7 +204,6 @@ confirmed(struct rconn *c, redisReply *r, int *lost)
 	if (w != NULL)
 		freeReplyObject(w);
 	freeReplyObject(r);
-	*lost = 1;
 	return (NULL);
 }
 
@@ -222,13 +220,11 @@ redisReply *
 rconn_persist_durable(struct rconn *c, const struct rargs *a)
 {
 	redisReply	*r;
-	int		 lost;
 
 	for (;;) {
 		if ((r = rconn_persist(c, a)) == NULL)
 			return (NULL);
-		if ((r = confirmed(c, r, &lost)) != NULL || !lost ||
-		    stop_requested())
+		if ((r = confirmed(c, r)) != NULL || stop_requested())
 			return (r);
 		log_warn("redis lost before WAIT; writing again", NULL);
 	}
@@ -244,11 +240,10 @@ redisReply *
 rconn_durable(struct rconn *c, const struct rargs *a)
 {
 	redisReply	*r;
-	int		 lost;
 
 	if ((r = rconn_argv(c, a)) == NULL)
 		return (NULL);
-	return (confirmed(c, r, &lost));
+	return (confirmed(c, r));
 }
 
 /* Free n replies and n argument lists. */
