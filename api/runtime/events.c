@@ -252,17 +252,17 @@ unwatched(const char *text, size_t len)
 {
 	struct waiter	*w;
 	char		 id[sizeof(w->id)];
+	const char	*start, *end;
 	size_t		 n, k;
 
 	n = strlen(STATUS_PREFIX);
 	if (len <= n || memcmp(text, STATUS_PREFIX, n) != 0)
 		return (0);
-	for (k = 0; n + k < len && text[n + k] != '"'; k++)
-		if (k + 1 >= sizeof(id))
-			return (0);
-	if (n + k == len)
+	start = text + n;
+	if ((end = memchr(start, '"', len - n)) == NULL ||
+	    (k = (size_t)(end - start)) >= sizeof(id))
 		return (0);
-	memcpy(id, text + n, k);
+	memcpy(id, start, k);
 	id[k] = '\0';
 	TAILQ_FOREACH(w, bucket_of(id), bucket) {
 		if (strcmp(w->id, id) == 0)
