@@ -89,14 +89,12 @@ body_where(struct http_request *req, enum err e)
 	return (ctx->body_where);
 }
 
-/* {"code", "message"} of e, with message (NULL: e's own). */
+/* {"code", "message"} of e. */
 static json_t *
 error_object(enum err e, const char *message)
 {
-	const struct err_info	*info = err_info(e);
-
-	return (json_pack("{s:s, s:s}", "code", info->code, "message",
-	    message != NULL ? message : info->message));
+	return (json_pack("{s:s, s:s}", "code", err_info(e)->code, "message",
+	    message));
 }
 
 /* The one writer of error answers: {"error": {...}} with extra's fields
@@ -144,19 +142,22 @@ api_error_text(enum err e)
 	json_t	*body;
 	char	*text;
 
-	body = json_pack("{s:o}", "error", error_object(e, NULL));
+	body = json_pack("{s:o}", "error", error_object(e,
+	    err_info(e)->message));
 	text = json_dumps(body, JSON_COMPACT);
 	json_decref(body);
 	return (text);
 }
 
-/* Like api_error_msg(), with a message as is and top's fields (stolen)
- * beside the error object (a 503 of /ready with its checks). */
+/* Like api_error_msg(), with a message as is (NULL: e's own) and top's
+ * fields (stolen) beside the error object (a 503 of /ready with its
+ * checks). */
 void
 api_error_with(struct http_request *req, enum err e, const char *message,
     json_t *top)
 {
-	error_reply(req, e, NULL, message, NULL, top);
+	error_reply(req, e, NULL, message != NULL ? message :
+	    err_info(e)->message, NULL, top);
 }
 
 /* Answer with e's status, code and message (naming field, if given). */
