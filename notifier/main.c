@@ -10,8 +10,8 @@
  * and write back what happened.  A failed send is retried as retry.c
  * says (NOTIFY_BACKOFF_MS doubling per attempt up to
  * NOTIFY_BACKOFF_MAX_MS, with jitter, for NOTIFY_RETRY_FOR seconds);
- * then the target is parked
- * (shopctl outbox, and the notify_parked gauge of /metrics).  A
+ * then the target is parked (shopctl outbox, and the notify_parked
+ * gauge of /metrics).  A
  * notifier killed mid-send leaves its claim to expire after the lease,
  * and the target is sent again, with the same event id: at least once.
  *
@@ -19,9 +19,6 @@
  * away only loses counts.  SIGTERM or SIGINT: each sender finishes the
  * document in hand, then the process exits 0.
  */
-#include <pthread.h>
-#include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,7 +54,7 @@ struct target {
 
 struct sender {
 	int			 id;
-	struct rconn		 rc;		/* rc.name: the claim's owner */
+	struct rconn		 rc;	/* rc.name: the claim's owner */
 	mongoc_client_t		*mongo;
 };
 
@@ -125,7 +122,8 @@ checkouts_busy(struct sender *s)
 static void
 count(struct sender *s, const char *field)
 {
-	freeReplyObject(rconn_cmd(&s->rc, "HINCRBY %s %s 1", RK_STATS, field));
+	freeReplyObject(rconn_cmd(&s->rc, "HINCRBY %s %s 1", RK_STATS,
+	    field));
 }
 
 /* How long a claim holds: every target's send, and a margin. */
@@ -529,14 +527,14 @@ gauge_main(void *arg)
 		parked = mongoc_collection_count_documents(outbox, kq, NULL,
 		    NULL, NULL, &berr);
 		if (pending >= 0 && parked >= 0)
-			freeReplyObject(rconn_cmd(&s->rc, "HSET %s notify_pending "
-			    "%lld notify_parked %lld", RK_STATS,
+			freeReplyObject(rconn_cmd(&s->rc, "HSET %s "
+			    "notify_pending %lld notify_parked %lld", RK_STATS,
 			    (long long)pending, (long long)parked));
 		sweep_done(outbox);
 		/* Alive, for the ops console (GET /api/admin/workers). */
-		freeReplyObject(rconn_cmd(&s->rc, "FCALL %s 0 %s notifier %lld 0 0 "
-		    "0 0 0 %d", FN_HEARTBEAT, s->rc.name, (long long)db_now_ms(),
-		    GAUGE_MS / 1000 * 3));
+		freeReplyObject(rconn_cmd(&s->rc, "FCALL %s 0 %s notifier "
+		    "%lld 0 0 0 0 0 %d", FN_HEARTBEAT, s->rc.name,
+		    (long long)db_now_ms(), GAUGE_MS / 1000 * 3));
 		stop_sleep_ms(GAUGE_MS);
 	}
 	bson_destroy(pq);
@@ -598,13 +596,13 @@ main(void)
 	ss = calloc((size_t)cfg.notify_threads, sizeof(*ss));
 	for (i = 0; i < cfg.notify_threads; i++) {
 		ss[i].id = (int)i;
-		snprintf(ss[i].rc.name, sizeof(ss[i].rc.name), "%.40s-%d-%ld", host,
-		    (int)getpid(), i);
+		snprintf(ss[i].rc.name, sizeof(ss[i].rc.name), "%.40s-%d-%ld",
+		    host, (int)getpid(), i);
 		proc_start(sender_main, &ss[i]);
 	}
 	memset(&gauge, 0, sizeof(gauge));
-	snprintf(gauge.rc.name, sizeof(gauge.rc.name), "%.40s-%d-notifier", host,
-	    (int)getpid());
+	snprintf(gauge.rc.name, sizeof(gauge.rc.name), "%.40s-%d-notifier",
+	    host, (int)getpid());
 	proc_start(gauge_main, &gauge);
 	log_info("notifier: started", "{s:i, s:b, s:i}", "threads",
 	    (int)cfg.notify_threads, "email", cfg.smtp_url[0] != '\0',

@@ -125,7 +125,8 @@ keep_main(void *arg)
 	int		 i;
 
 	memset(&conn, 0, sizeof(conn));
-	snprintf(conn.rc.name, sizeof(conn.rc.name), "%.70s-keep", (const char *)arg);
+	snprintf(conn.rc.name, sizeof(conn.rc.name), "%.70s-keep",
+	    (const char *)arg);
 	every = cfg.lock_ttl_ms < cfg.reclaim_idle_ms ? cfg.lock_ttl_ms :
 	    cfg.reclaim_idle_ms;
 	every = every / 3 > 20 ? every / 3 : 20;

@@ -16,8 +16,6 @@
  * half of REDIS_TIMEOUT_MS, inside the connection's own timeout.
  */
 #include <errno.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -180,8 +178,8 @@ main(void)
 	cs = calloc((size_t)cfg.consumers, sizeof(*cs));
 	for (i = 0; i < cfg.consumers; i++) {
 		cs[i].id = (int)i;
-		snprintf(cs[i].rc.name, sizeof(cs[i].rc.name), "%.70s-%d", hostpid,
-		    (int)i);
+		snprintf(cs[i].rc.name, sizeof(cs[i].rc.name), "%.70s-%d",
+		    hostpid, (int)i);
 		proc_start(consumer_main, &cs[i]);
 	}
 	proc_start(reclaim_main, hostpid);

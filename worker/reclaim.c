@@ -170,7 +170,8 @@ trim(struct consumer *c)
 	}
 	if (r != NULL)
 		freeReplyObject(r);
-	freeReplyObject(rconn_cmd(&c->rc, "XTRIM %s MINID %s", RK_STREAM, keep));
+	freeReplyObject(rconn_cmd(&c->rc, "XTRIM %s MINID %s", RK_STREAM,
+	    keep));
 }
 
 void *
@@ -181,7 +182,8 @@ reclaim_main(void *arg)
 	long		 every;
 
 	memset(&c, 0, sizeof(c));
-	snprintf(c.rc.name, sizeof(c.rc.name), "%.70s-reclaim", (const char *)arg);
+	snprintf(c.rc.name, sizeof(c.rc.name), "%.70s-reclaim",
+	    (const char *)arg);
 	c.mongo = mongoc_client_pool_pop(worker_mongo);
 	every = cfg.reclaim_idle_ms / 4 > 50 ? cfg.reclaim_idle_ms / 4 : 50;
 	last_trim = 0;
