@@ -42,6 +42,10 @@ def build(method, path, body=b"", headers=None):
 
 async def _read_response(reader):
     head = await reader.readuntil(b"\r\n\r\n")
+    return await _read_body(reader, head)
+
+
+async def _read_body(reader, head):
     status = int(head.split(b" ", 2)[1])
     length = 0
     for line in head.split(b"\r\n"):
@@ -100,3 +104,33 @@ async def _run(host, port, requests, concurrency, keep):
 def run(host, port, requests, concurrency=64, keep=False):
     """Send every raw request once over `concurrency` connections."""
     return asyncio.run(_run(host, port, requests, concurrency, keep))
+
+
+class Conn:
+    """One keep-alive connection for a flow of requests, one at a time
+    (a buyer's cart, submit and status polls), reopened when it drops."""
+
+    def __init__(self, host, port):
+        self.host, self.port = host, port
+        self.reader = self.writer = None
+
+    async def send(self, raw):
+        """(status, head bytes, body bytes); status 0 if it failed."""
+        for attempt in range(2):
+            try:
+                if self.writer is None:
+                    self.reader, self.writer = await asyncio.open_connection(
+                        self.host, self.port)
+                self.writer.write(raw)
+                head = await self.reader.readuntil(b"\r\n\r\n")
+                status, body = await _read_body(self.reader, head)
+                return status, head, body
+            except (OSError, asyncio.IncompleteReadError,
+                    asyncio.LimitOverrunError, ValueError):
+                self.close()
+        return 0, b"", b""
+
+    def close(self):
+        if self.writer is not None:
+            self.writer.close()
+        self.reader = self.writer = None

@@ -47,6 +47,8 @@ the sizes and durations.  `bench/run.py NAME...` runs only the named
 scenarios; the others keep their last figures (results*.json says when
 each was measured, under "measured").
 """
+import asyncio
+import collections
 import datetime
 import json
 import os
@@ -843,45 +845,126 @@ def sc_flash_notify(s, shop, out):
     out["flash_notify"] = fig
 
 
-def sc_soak(s, shop, out):
-    """BENCH_SOAK minutes of orders and cart writes; latency per minute."""
+SOAK_BUYERS = int(os.environ.get("BENCH_SOAK_BUYERS", "200"))
+
+
+def retry_after(head):
+    m = re.search(rb"\r\nretry-after: *(\d+)", head, re.I)
+    return float(m.group(1)) if m else 1.0
+
+
+async def soak_buyer(s, token, pid, stop, out):
+    """One buyer in a closed loop until stop: put pid in the cart, check
+    out (the per-user submit limit paces it), wait for the final status.
+    Appends (submit-to-final seconds, status) to out, or (None, what went
+    wrong)."""
+    conn = load.Conn("127.0.0.1", s.port)
+    auth = {"Authorization": f"Bearer {token}"}
+    cart = load.build("POST", "/api/cart/me", json.dumps(
+        {"productId": pid, "quantity": 1}).encode(), auth)
+    submit = load.build("POST", "/api/checkout", b"{}", auth)
+    while not stop.is_set():
+        st, _, _ = await conn.send(cart)
+        if st != 200:
+            out.append((None, f"cart {st}"))
+            await asyncio.sleep(1)
+            continue
+        t0 = time.perf_counter()
+        st, head, body = await conn.send(submit)
+        if st == 429:
+            await asyncio.sleep(retry_after(head))
+            continue
+        if st != 202:
+            out.append((None, f"submit {st}"))
+            continue
+        cid, status, st = json.loads(body)["checkoutId"], "queued", 200
+        poll = load.build("GET", f"/api/checkout/{cid}?wait=10", b"", auth)
+        while status in ("queued", "processing") and st == 200:
+            st, _, body = await conn.send(poll)
+            status = json.loads(body)["status"] if st == 200 else ""
+        out.append((time.perf_counter() - t0, status) if st == 200 else
+                   (None, f"status {st}"))
+    conn.close()
+
+
+def soak_run(s, tokens, pids, stop, out):
+    async def all_buyers():
+        await asyncio.gather(*[soak_buyer(s, t, pids[i % len(pids)], stop,
+                                          out)
+                               for i, t in enumerate(tokens)])
+    asyncio.run(all_buyers())
+
+
+def redis_used(s):
+    return s.redis.info("memory")["used_memory"]
+
+
+def soak_minute(s, n, done):
+    """The figures of minute n from the checkouts that ended in it."""
+    lat = [d[0] for d in done if d[0] is not None]
+    return {"minute": n, "checkouts": len(done),
+            "errors": sum(1 for d in done if d[1] != "completed"),
+            "why": dict(collections.Counter(
+                d[1] for d in done if d[1] != "completed").most_common(3)),
+            "p50_ms": ms(pct(lat, 50)), "p99_ms": ms(pct(lat, 99)),
+            "redis_mib": round(redis_used(s) / 2 ** 20, 1),
+            "db_rss_mib": round(rss_kb([s.procs["mongo"].pid]) / 1024, 1)}
+
+
+def sc_soak(s0, shop0, out):
+    """BENCH_SOAK minutes of SOAK_BUYERS buyers each checking out in a
+    closed loop (about one order a second each: the default per-user
+    submit limit), on a stack of its own: submit-to-final latency and
+    Redis memory minute by minute, then the Redis bytes still kept per
+    checkout once every status is final + CHECKOUT_FINAL_TTL."""
     minutes = float(os.environ.get("BENCH_SOAK", "0"))
     if minutes <= 0:
         return
-    pids = [shop.product(10 ** 9) for _ in range(10)]
-    procs = [s.start_worker() for _ in range(2)]
-    tokens = shop.buyers(256, pids)
-    sess = requests.Session()
-    per_minute, lat, t_min = [], [], time.time()
-    end = time.time() + minutes * 60
-    i = 0
-    while time.time() < end:
-        tok = tokens[i % len(tokens)]
-        h = {"Authorization": f"Bearer {tok}"}
-        t0 = time.perf_counter()
-        r = sess.post(s.url("/api/cart/me"), headers=h,
-                      json={"productId": pids[i % len(pids)], "quantity": 1})
-        lat.append(time.perf_counter() - t0)
-        if r.status_code == 200:
-            sess.post(s.url("/api/checkout"), headers=h, json={})
-        i += 1
-        if time.time() - t_min >= 60:
-            per_minute.append({"minute": len(per_minute) + 1,
-                               "writes": len(lat),
-                               "p50_ms": ms(pct(lat, 50)),
-                               "p99_ms": ms(pct(lat, 99)),
-                               "max_ms": ms(max(lat)),
-                               "db_rss_mb": round(rss_kb(
-                                   [s.procs["mongo"].pid]) / 1024, 1)})
-            progress(f"  soak minute {len(per_minute)}: "
-                     f"{json.dumps(per_minute[-1])}")
-            lat, t_min = [], time.time()
-    for p in procs:
-        s.stop_worker(p)
-    first, last = per_minute[0], per_minute[-1]
-    out["soak"] = {"minutes": minutes, "per_minute": per_minute,
-                   "p50_ratio": round(last["p50_ms"] / first["p50_ms"], 2),
-                   "ok": last["p50_ms"] <= 2 * first["p50_ms"]}
+    s = Stack(workers=2, name="bench-soak", env={
+        k: v for k, v in BENCH_ENV.items() if k != "SUBMIT_LIMIT"}).start()
+    try:
+        shop = Shop(s)
+        pids = [shop.product(10 ** 9) for _ in range(10)]
+        tokens = shop.buyers(SOAK_BUYERS, pids)
+        base = redis_used(s)
+        stop, done = threading.Event(), []
+        loop = threading.Thread(target=soak_run, args=(s, tokens, pids,
+                                                       stop, done))
+        loop.start()
+        per_minute, seen, end = [], 0, time.time() + minutes * 60
+        try:
+            while time.time() < end:
+                time.sleep(min(60, max(0, end - time.time())))
+                cur = done[seen:]
+                seen += len(cur)
+                per_minute.append(soak_minute(s, len(per_minute) + 1, cur))
+                progress(f"  soak minute {len(per_minute)}: "
+                         f"{json.dumps(per_minute[-1])}")
+        finally:
+            stop.set()
+            loop.join(60)
+        finished = [d for d in done if d[0] is not None]
+        completed = sum(1 for d in finished if d[1] == "completed")
+        orders = s.db.orders.count_documents({})
+        keep = int(s.env.get("CHECKOUT_FINAL_TTL", "300"))
+        progress(f"  soak: {len(finished)} checkouts final, {orders} "
+                 f"orders; {keep + 30} s for the statuses to expire")
+        time.sleep(keep + 30)
+        kept = redis_used(s) - base
+        second = per_minute[min(1, len(per_minute) - 1)]
+        res = {"minutes": minutes, "buyers": SOAK_BUYERS,
+               "per_minute": per_minute, "checkouts": len(done),
+               "completed": completed, "orders": orders,
+               "errors": len(done) - completed,
+               "redis_bytes_kept_per_checkout": round(
+                   kept / max(1, len(finished))),
+               "p99_last_over_second": round(
+                   per_minute[-1]["p99_ms"] / max(0.001, second["p99_ms"]),
+                   2)}
+        res["ok"] = orders == completed and res["errors"] == 0
+        out["soak"] = res
+    finally:
+        s.cleanup()
 
 
 # ----- after the sale -----
