@@ -23,7 +23,10 @@
  *
  * The status record in Redis holds the public body (shared/protocol.c
  * renders it, here and in the worker), the owner ("userId") and the
- * status; GET returns the body as it is, to the owner or an admin.
+ * status; GET returns the body as it is, to the owner or an admin.  A
+ * final status stays in Redis CHECKOUT_FINAL_TTL seconds, the minutes
+ * in which its buyer looks; a completed checkout is then answered from
+ * its order (found by checkoutId), a failed one is forgotten (404).
  */
 #include <limits.h>
 #include <stdio.h>
@@ -40,6 +43,7 @@
 #include "../shared/db.h"
 #include "../shared/json.h"
 #include "../shared/log.h"
+#include "../shared/order_json.h"
 #include "../shared/protocol.h"
 #include "../shared/redis.h"
 #include "../shared/validate.h"
@@ -47,8 +51,9 @@
 #define PENDING_TTL	60	/* seconds a key may stay "being recorded" */
 
 enum { SUB_START, SUB_SUBMITTED, SUB_CART, SUB_EPOCH, SUB_WAITED };
-enum { GET_START, GET_READ, GET_WAITED, GET_PLACE };
-enum { WD_START, WD_READ, WD_DONE };
+enum { GET_START, GET_READ, GET_READ_DB, GET_WAITED, GET_PLACE };
+enum { WD_START, WD_READ, WD_READ_DB, WD_DONE };
+enum { WS_START, WS_READ, WS_READ_DB };
 
 struct submit {
 	char		 id[25];	/* the new checkout's id */
@@ -521,31 +526,104 @@ seq_of(json_t *fields)
 	return (s != NULL ? atoll(s) : 0);
 }
 
-/* The status body; a queued one with its position and etaMs. */
 /*
- * The status record the HGETALL call read, if the caller may read it
- * (new); else NULL, answered (404, 403, or the call's error).
+ * When the checkout's order submittedAt was (ms): the checkout's own
+ * createdAt.  Orders from before that field: the second in its id.
  */
-static json_t *
-record(struct http_request *req, struct ctx *ctx)
+static int64_t
+submitted_ms(const bson_t *doc, const char *checkout)
 {
-	json_t		*r, *fields;
-	enum err	 e;
+	bson_iter_t	it;
+	bson_oid_t	oid;
 
-	if ((e = call_result(ctx, &r)) != ERR_NONE) {
-		api_error(req, e, NULL);
-		return (NULL);
-	}
-	fields = hash_fields(r);
-	json_decref(r);
-	if ((e = readable(ctx, fields)) != ERR_NONE) {
-		json_decref(fields);
-		api_error(req, e, NULL);
-		return (NULL);
-	}
-	return (fields);
+	if (bson_iter_init_find(&it, doc, "submittedAt") &&
+	    BSON_ITER_HOLDS_DATE_TIME(&it))
+		return (bson_iter_date_time(&it));
+	if (checkout != NULL && db_oid_parse(checkout, &oid) == 0)
+		return ((int64_t)bson_oid_get_time_t(&oid) * 1000);
+	return (0);
 }
 
+/*
+ * The status record of a completed checkout whose record has left Redis,
+ * made from its order: an HGETALL reply's shape, so that every reader
+ * takes either.  Updated when the order was placed.
+ */
+static json_t *
+order_record(const bson_t *doc)
+{
+	json_t		*order, *r;
+	const char	*checkout;
+	char		 created[40], *body;
+	int64_t		 at;
+
+	order = orders_json(doc);
+	checkout = json_string_value(json_object_get(order, "checkoutId"));
+	created[0] = '\0';
+	if ((at = submitted_ms(doc, checkout)) > 0)
+		db_iso_time(at, created, sizeof(created));
+	body = protocol_body_at(checkout != NULL ? checkout : "",
+	    CK_COMPLETED, created, json_string_value(json_object_get(order,
+	    "createdAt")), order, NULL);
+	r = json_pack("[s, O, s, s, s, s]", "userId", json_object_get(order,
+	    "userId"), "status", protocol_state_name(CK_COMPLETED), "body",
+	    body);
+	free(body);
+	json_decref(order);
+	return (r);
+}
+
+/* Off the loop: the order of checkout in.id as its status record. */
+static void
+order_record_run(struct call *c, mongoc_client_t *client)
+{
+	mongoc_collection_t	*coll;
+	bson_t			*filter;
+
+	coll = db_coll(client, DB_ORDERS);
+	filter = BCON_NEW("checkoutId", BCON_UTF8(json_string_value(
+	    json_object_get(c->in, "id"))));
+	c->err = db_find_one(coll, filter, order_record,
+	    ERR_CHECKOUT_NOT_FOUND, &c->out);
+	bson_destroy(filter);
+	mongoc_collection_destroy(coll);
+}
+
+/*
+ * The status record the last call read, if the caller may read it:
+ * *fields (new), and -1.  Otherwise what the handler returns: answered
+ * (404, 403, or the call's error), or, when Redis had no record, the
+ * order looked up by checkoutId (order_record) with db_step next.
+ */
+static int
+record(struct http_request *req, struct ctx *ctx, int db_step,
+    json_t **fields)
+{
+	json_t		*r;
+	enum err	 e;
+
+	*fields = NULL;
+	if ((e = call_result(ctx, &r)) != ERR_NONE) {
+		api_error(req, e, NULL);
+		return (KORE_RESULT_OK);
+	}
+	if (json_array_size(r) == 0 && ctx->step != db_step) {
+		json_decref(r);
+		return (call_offload(req, ctx, db_step, OFFLOAD_DB,
+		    order_record_run, json_pack("{s:s}", "id", ctx->param)));
+	}
+	*fields = hash_fields(r);
+	json_decref(r);
+	if ((e = readable(ctx, *fields)) != ERR_NONE) {
+		json_decref(*fields);
+		*fields = NULL;
+		api_error(req, e, NULL);
+		return (KORE_RESULT_OK);
+	}
+	return (-1);
+}
+
+/* The status body; a queued one with its position and etaMs. */
 static int
 status_body(struct http_request *req, json_t *fields)
 {
@@ -634,21 +712,11 @@ status_start(struct http_request *req, struct ctx *ctx, struct status *st)
 static int
 status_read(struct http_request *req, struct ctx *ctx, struct status *st)
 {
-	json_t		*r;
 	const char	*status;
-	enum err	 e;
-	int		 rank;
+	int		 rank, ret;
 
-	if ((e = call_result(ctx, &r)) != ERR_NONE) {
-		api_error(req, e, NULL);
-		return (KORE_RESULT_OK);
-	}
-	st->fields = hash_fields(r);
-	json_decref(r);
-	if ((e = readable(ctx, st->fields)) != ERR_NONE) {
-		api_error(req, e, NULL);
-		return (KORE_RESULT_OK);
-	}
+	if ((ret = record(req, ctx, GET_READ_DB, &st->fields)) != -1)
+		return (ret);
 	status = json_string_value(json_object_get(st->fields, "status"));
 	rank = protocol_rank(protocol_state(status));
 	if (st->waiter == NULL && rank == RANK_WAITLISTED)
@@ -705,6 +773,7 @@ checkout_status(struct http_request *req, struct ctx *ctx)
 	case GET_START:
 		return (status_start(req, ctx, st));
 	case GET_READ:
+	case GET_READ_DB:
 		return (status_read(req, ctx, st));
 	case GET_PLACE:
 		return (status_place(req, ctx, st));
@@ -729,18 +798,27 @@ withdraw_read(struct http_request *req, struct ctx *ctx)
 {
 	struct rargs	 a;
 	json_t		*fields, *body, *err;
+	const char	*status;
 	char		*text;
 	int		 ret;
 
-	if ((fields = record(req, ctx)) == NULL)
+	if ((ret = record(req, ctx, WD_READ_DB, &fields)) != -1)
+		return (ret);
+	status = json_string_value(json_object_get(fields, "status"));
+	if (protocol_rank(protocol_state(status)) >= RANK_FINAL) {
+		/* Final (maybe read from its order): nothing to withdraw. */
+		api_error_extra(req, ERR_NOT_WAITLISTED, json_pack("{s:s}",
+		    "status", status));
+		json_decref(fields);
 		return (KORE_RESULT_OK);
+	}
 	body = json_loads(json_string_value(json_object_get(fields, "body")),
 	    0, NULL);
 	err = protocol_failure(ERR_WITHDRAWN, NULL);
 	text = protocol_body(ctx->param, CK_FAILED, json_string_value(
 	    json_object_get(body, "createdAt")), NULL, err);
 	rargs_fcall(&a, FN_WAITLIST_FAIL, 0);
-	rargs_addf(&a, "%ld", cfg.checkout_ttl);
+	rargs_addf(&a, "%ld", cfg.checkout_final_ttl);
 	rargs_add(&a, RK_EVENTS);
 	rargs_add(&a, ctx->param);
 	rargs_add(&a, json_string_value(json_object_get(fields, "userId")));
@@ -798,6 +876,7 @@ checkout_withdraw(struct http_request *req, struct ctx *ctx)
 		return (call_redis(req, ctx, WD_READ, "HGETALL %s%s",
 		    RK_CHECKOUT, ctx->param));
 	case WD_READ:
+	case WD_READ_DB:
 		return (withdraw_read(req, ctx));
 	default:
 		return (withdraw_done(req, ctx));
@@ -921,7 +1000,7 @@ ws_start(struct http_request *req, struct ctx *ctx, struct ws *w)
 		    "requests and WebSockets per user", cfg.waiters_per_user);
 		return (KORE_RESULT_OK);
 	}
-	return (call_redis(req, ctx, 1, "HGETALL %s%s", RK_CHECKOUT,
+	return (call_redis(req, ctx, WS_READ, "HGETALL %s%s", RK_CHECKOUT,
 	    ctx->param));
 }
 
@@ -968,12 +1047,13 @@ checkout_events(struct http_request *req, struct ctx *ctx)
 {
 	struct ws	*w;
 	json_t		*fields;
+	int		 ret;
 
 	w = api_data(ctx, sizeof(*w), ws_free);
-	if (ctx->step == 0)
+	if (ctx->step == WS_START)
 		return (ws_start(req, ctx, w));
-	if ((fields = record(req, ctx)) == NULL)
-		return (KORE_RESULT_OK);
+	if ((ret = record(req, ctx, WS_READ_DB, &fields)) != -1)
+		return (ret);
 	req->owner->hdlr_extra = ws_newest(ctx, fields, w);
 	json_decref(fields);
 	/* From here the connection's watch (ws_connect) takes over. */

@@ -119,7 +119,11 @@ static const struct var vars[] = {
 	L("CHECKOUT_WAIT_MAX", checkout_wait_max, "30", 0, 30,
 	    "longest Prefer: wait / ?wait=, seconds"),
 	L("CHECKOUT_TTL", checkout_ttl, "604800", 60, 31536000,
-	    "seconds a checkout status is kept"),
+	    "seconds a checkout that is not final (or was dead-lettered) is "
+	    "kept in Redis"),
+	L("CHECKOUT_FINAL_TTL", checkout_final_ttl, "300", 10, 31536000,
+	    "seconds a final checkout status is kept in Redis (a completed "
+	    "one is then answered from its order)"),
 	L("IDEMPOTENCY_TTL", idempotency_ttl, "86400", 60, 31536000,
 	    "seconds an Idempotency-Key is remembered"),
 	L("SUBMIT_LIMIT", submit_limit, "10", 1, 1000000,

@@ -77,7 +77,8 @@ struct config {
 	long	queue_max;		/* stream length that answers 503 */
 	long	checkout_wait_default;	/* seconds; 0 = answer 202 */
 	long	checkout_wait_max;	/* seconds */
-	long	checkout_ttl;		/* seconds a status record is kept */
+	long	checkout_ttl;		/* seconds a live status is kept */
+	long	checkout_final_ttl;	/* seconds a final one is kept */
 	long	idempotency_ttl;	/* seconds */
 	long	submit_limit;		/* checkout submits per user ... */
 	long	submit_window;		/* ... per this many seconds */

@@ -66,6 +66,15 @@ char *
 protocol_body(const char *checkout_id, enum checkout_state s,
     const char *created_at, json_t *order, json_t *error)
 {
+	return (protocol_body_at(checkout_id, s, created_at, NULL, order,
+	    error));
+}
+
+char *
+protocol_body_at(const char *checkout_id, enum checkout_state s,
+    const char *created_at, const char *updated_at, json_t *order,
+    json_t *error)
+{
 	json_t	*b;
 	char	 now[40], *text;
 
@@ -73,7 +82,7 @@ protocol_body(const char *checkout_id, enum checkout_state s,
 	b = json_pack("{s:s, s:s, s:s, s:s}", "checkoutId", checkout_id,
 	    "status", protocol_state_name(s), "createdAt",
 	    created_at != NULL && *created_at != '\0' ? created_at : now,
-	    "updatedAt", now);
+	    "updatedAt", updated_at != NULL ? updated_at : now);
 	if (order != NULL) {
 		json_object_set(b, "orderId", json_object_get(order, "id"));
 		json_object_set(b, "order", order);

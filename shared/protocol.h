@@ -98,6 +98,11 @@ int			 protocol_rank(enum checkout_state);
 char	*protocol_body(const char *checkout_id, enum checkout_state,
 	    const char *created_at, json_t *order, json_t *error);
 
+/* The same, updated at updated_at rather than now (NULL: now). */
+char	*protocol_body_at(const char *checkout_id, enum checkout_state,
+	    const char *created_at, const char *updated_at, json_t *order,
+	    json_t *error);
+
 /*
  * The error object of a failed checkout (new): {code, message,
  * productId?} from shared/errors.c's table.  product may be NULL.

@@ -408,3 +408,51 @@ def test_a_revoked_token_ends_its_long_poll_and_its_websocket(fresh_stack):
                   token=admin_token(s))
     assert r.status_code == 200, r.text
     assert json.loads(ws.recv())["error"]["code"] == "token_revoked"
+
+
+def test_a_final_status_leaves_redis_and_a_completed_one_stays_readable(
+        stack):
+    """Redis keeps a final status CHECKOUT_FINAL_TTL (300 s), not the
+    week a live one may wait; then a completed checkout is answered from
+    its order (the key deleted here stands for its expiry): the same
+    body, to the same people, by GET, long-poll and WebSocket.  A failed
+    one is forgotten: 404."""
+    a = product(stack, 2.5, 1)
+    user, token = buyer(stack, [(a, 1)])
+    cid = stack.post("/api/checkout", {}, token=token).json()["checkoutId"]
+    st = final(stack, cid, token)
+    assert st["status"] == "completed"
+    assert 0 < stack.redis.ttl(f"checkout:{cid}") <= 300
+    stack.redis.delete(f"checkout:{cid}")
+    for path in (f"/api/checkout/{cid}", f"/api/checkout/{cid}?wait=5"):
+        r = stack.get(path, token=token)
+        assert r.status_code == 200, r.text
+        got = r.json()
+        assert {k: got[k] for k in ("checkoutId", "status", "createdAt",
+                                    "orderId", "order")} == \
+            {k: st[k] for k in ("checkoutId", "status", "createdAt",
+                                "orderId", "order")}
+        assert got["updatedAt"] == st["order"]["createdAt"]
+    _, other = new_user(stack)
+    assert stack.get(f"/api/checkout/{cid}", token=other).status_code == 403
+    admin = admin_token(stack)
+    assert stack.get(f"/api/checkout/{cid}", token=admin).json()[
+        "orderId"] == st["orderId"]
+    r = stack.request("DELETE", f"/api/checkout/{cid}", token=token)
+    assert r.status_code == 409
+    assert error(r)["code"] == "not_waitlisted"
+    assert error(r)["status"] == "completed"
+    ws = websocket.create_connection(
+        f"ws://127.0.0.1:{stack.port}/api/checkout/{cid}/events"
+        f"?access_token={token}", timeout=10)
+    assert json.loads(ws.recv())["orderId"] == st["orderId"]
+    ws.close()
+    # Sold out: failed, kept as briefly, then not found.
+    _, late = buyer(stack, [(a, 1)])
+    lost = stack.post("/api/checkout", {}, token=late).json()["checkoutId"]
+    assert final(stack, lost, late)["status"] == "failed"
+    assert 0 < stack.redis.ttl(f"checkout:{lost}") <= 300
+    stack.redis.delete(f"checkout:{lost}")
+    r = stack.get(f"/api/checkout/{lost}", token=late)
+    assert r.status_code == 404
+    assert error(r)["code"] == "checkout_not_found"

@@ -226,6 +226,9 @@ def test_poison_jobs_are_dead_lettered(fresh_stack):
     wait_final(s, [cid], timeout=30)
     st = s.get(f"/api/checkout/{cid}", token=person[1]).json()
     assert st["status"] == "failed" and st["error"]["code"] == "internal"
+    # Kept for the operator's replay as long as a live checkout, not
+    # CHECKOUT_FINAL_TTL (300 s) as other final statuses.
+    assert s.redis.ttl(f"checkout:{cid}") > 3600
     dead = s.redis.xrange("checkout:dead")
     assert len(dead) == 2
     reasons = sorted(d[1]["reason"] for d in dead)
@@ -294,7 +297,7 @@ def finish(s, consumer, msgid, cid, uid, status):
     return s.redis.execute_command(
         "FCALL", "batch_finish", 4, "checkout:jobs", "stats:worker",
         "catalog:stock", "checkout:dead", "checkout-workers", 60,
-        "checkout:events", 1, "batch_le_1", 0, consumer,
+        "checkout:events", 1, "batch_le_1", 0, consumer, 3600,
         msgid, cid, uid, status, body, "", "", "", -1, "")
 
 

@@ -317,12 +317,13 @@ finish_all(struct consumer *c, struct job **jobs, int n)
 	rargs_add(&a, RK_STOCK);
 	rargs_add(&a, RK_DEAD);
 	rargs_add(&a, RK_GROUP);
-	rargs_addf(&a, "%ld", cfg.checkout_ttl);
+	rargs_addf(&a, "%ld", cfg.checkout_final_ttl);
 	rargs_add(&a, RK_EVENTS);
 	rargs_addf(&a, "%d", n);
 	rargs_addf(&a, "batch_le_%d", sizes[k]);
 	rargs_addf(&a, "%d", refused);
 	rargs_add(&a, c->rc.name);
+	rargs_addf(&a, "%ld", cfg.checkout_ttl);
 	for (i = 0; i < n; i++)
 		finish_args(&a, jobs[i]);
 	if ((r = rconn_persist_durable(&c->rc, &a)) != NULL) {

@@ -535,6 +535,9 @@ order_doc(struct txn *t, int i)
 	bson_append_array_end(doc, &items);
 	BSON_APPEND_INT64(doc, "total", total);
 	BSON_APPEND_DATE_TIME(doc, "createdAt", now);
+	/* The checkout's own createdAt, once its status has left Redis. */
+	BSON_APPEND_DATE_TIME(doc, "submittedAt", t->b->reqs[i].at > 0 ?
+	    t->b->reqs[i].at : now);
 	lifecycle_start(doc, &t->b->reqs[i].user, now);
 	return (doc);
 }

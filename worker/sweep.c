@@ -245,7 +245,7 @@ waitlist_end(struct consumer *c, const redisReply *r, size_t k)
 	int		 n;
 
 	rargs_fcall(&a, FN_WAITLIST_FAIL, 0);
-	rargs_addf(&a, "%ld", cfg.checkout_ttl);
+	rargs_addf(&a, "%ld", cfg.checkout_final_ttl);
 	rargs_add(&a, RK_EVENTS);
 	err = protocol_failure(ERR_OUT_OF_STOCK, NULL);
 	for (n = 0; k + 1 < r->elements; k += 2, n++) {

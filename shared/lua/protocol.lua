@@ -244,7 +244,9 @@ local function finish(keys, args, j, done)
   local cur = redis.call('HGET', key, 'status')
   if not is_final(cur) and status ~= '' then
     redis.call('HSET', key, 'status', status, 'body', body, 'userId', user)
-    redis.call('EXPIRE', key, args[2])
+    -- Final statuses are read in the minutes after (args[2]); a
+    -- waitlisted one stays as long as a queued one (args[8]).
+    redis.call('EXPIRE', key, is_final(status) and args[2] or args[8])
     redis.call('PUBLISH', args[3], body)
     done.counts[status] = (done.counts[status] or 0) + 1
     local ordered = nil
@@ -259,8 +261,10 @@ local function finish(keys, args, j, done)
     end
     settle(id, user, ordered)
     if args[j + 5] ~= '' then
-      -- This failure is the one a replay may take back (dlq_replay).
+      -- This failure is the one a replay may take back (dlq_replay):
+      -- kept as long as the dead letter may wait for its operator.
       redis.call('HSET', key, 'dead', args[j])
+      redis.call('EXPIRE', key, args[8])
       dead_letter(keys, args[j], id, user, args[j + 5], args[j + 8])
       done.counts.dead_lettered = (done.counts.dead_lettered or 0) + 1
     end
@@ -281,10 +285,12 @@ status is never overwritten (then the job is only acknowledged); an
 empty status only acknowledges.  Counts the batch in stats:worker.
 KEYS: [1] checkout:jobs, [2] stats:worker, [3] catalog:stock,
       [4] checkout:dead
-ARGV: [1] group, [2] status TTL, [3] events channel, [4] the batch's
-      size, [5] its size bucket ("batch_le_<n>"), [6] how many the gate
-      refused, [7] the consumer finishing (a job another consumer holds
-      now is left to it: "moved"), then ten per job: msgid, checkoutId,
+ARGV: [1] group, [2] TTL of a final status (CHECKOUT_FINAL_TTL),
+      [3] events channel, [4] the batch's size, [5] its size bucket
+      ("batch_le_<n>"), [6] how many the gate refused, [7] the consumer
+      finishing (a job another consumer holds now is left to it:
+      "moved"), [8] TTL of a waitlisted or dead-lettered status
+      (CHECKOUT_TTL), then ten per job: msgid, checkoutId,
       userId, status,
       body, dead-letter reason ("" if none), lines "<productId>:<qty>,..."
       (the order's when completed, the job's when waitlisted, else ""),
@@ -298,7 +304,7 @@ local function batch_finish(keys, args)
   local out = {}
   -- Counted and acknowledged once for the batch, not once per job.
   local done = {counts = {}, acks = {}}
-  for j = 8, #args, 10 do
+  for j = 9, #args, 10 do
     out[#out + 1] = finish(keys, args, j, done)
   end
   for status, n in pairs(done.counts) do
@@ -743,8 +749,9 @@ waitlist_fail: end waitlisted checkouts, each only if it is still on its
 product's waitlist (not served, not withdrawn since): status failed with
 the body given, published.  Withdrawal (DELETE /api/checkout/:id) is
 the same for one checkout of its owner.
-KEYS: none.  ARGV: [1] the status TTL, [2] the events channel, then per
-      checkout: id, userId ("" for any), the failed body.
+KEYS: none.  ARGV: [1] the TTL of a final status, [2] the events
+      channel, then per checkout: id, userId ("" for any), the failed
+      body.
 Reply: per checkout: "done" (it failed now), "notyours", or the status
       it has ("" if none): nothing was changed.
 ]]
