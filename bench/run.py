@@ -34,15 +34,17 @@ runs each scenario against it:
                each admin view with 100,000 orders and queued jobs
   profile      the flash sale under perf: flame graphs of the API and
                of Redis (bench/flame-*.svg) and where their CPU goes
-  soak         BENCH_SOAK=minutes: checkouts and cart writes for that
-               long; cart-write latency at the start and at the end
+  soak         BENCH_SOAK=minutes of 200 buyers checking out in a
+               closed loop, on a stack of its own: submit-to-final
+               latency and memory by minute, then the Redis bytes kept
+               per checkout once the statuses have expired
 
 Every timing is reported beside the /health ceiling of the same run,
 because the machine is shared and absolute figures drift.  Writes
 bench/results-rs.json (bench/results-py.json with BENCH_DB=py, the
 Python server) and bench/REPORT.md, which shows both side by side;
 exits 1 if the flash sale sold anything but exactly BENCH_STOCK or
-answered any 5xx, or the soak's latency doubled.  BENCH_SCALE multiplies
+answered any 5xx, or the soak lost or failed a checkout.  BENCH_SCALE multiplies
 the sizes and durations.  `bench/run.py NAME...` runs only the named
 scenarios; the others keep their last figures (results*.json says when
 each was measured, under "measured").

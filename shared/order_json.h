@@ -4,7 +4,8 @@
  * worker records (worker/batch.c).
  *
  * An order is {_id, checkoutId, userId, items: [{productId, title,
- * quantity, price}], total, createdAt, status, history, payBy?,
+ * quantity, price}], total, createdAt, submittedAt (its checkout's
+ * createdAt; not shown), status, history, payBy?,
  * payment?, fulfilment?, cancellation?, refund?, updatedAt?}, prices and
  * total in int64 cents; total is the sum of price x quantity.  An order
  * from before statuses shows as "confirmed" (shared/lifecycle.h).
