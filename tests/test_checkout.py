@@ -456,33 +456,3 @@ def test_a_final_status_leaves_redis_and_a_completed_one_stays_readable(
     r = stack.get(f"/api/checkout/{lost}", token=late)
     assert r.status_code == 404
     assert error(r)["code"] == "checkout_not_found"
-
-
-def test_a_batch_publishes_its_statuses_in_one_message(fresh_stack):
-    """A worker publishes a batch's statuses as one message, a body a
-    line (batch_begin for processing, batch_finish for the results):
-    each buyer long-polling still gets their own final status."""
-    s = fresh_stack(workers=0)
-    a = product(s, 1, 3)
-    people = [buyer(s, [(a, 1)]) for _ in range(5)]
-    ids = [s.post("/api/checkout", {}, token=t).json()["checkoutId"]
-           for _, t in people]
-    sub = s.redis.pubsub()
-    sub.subscribe("checkout:events")
-    with concurrent.futures.ThreadPoolExecutor(5) as pool:
-        polls = [pool.submit(final, s, cid, t, 60)
-                 for cid, (_, t) in zip(ids, people)]
-        s.start_worker()            # one batch of the five
-        got = [p.result() for p in polls]
-    assert sorted(g["status"] for g in got) == ["completed"] * 3 + \
-        ["failed"] * 2
-    messages, end = [], time.time() + 10
-    while sum(map(len, messages)) < 10 and time.time() < end:
-        m = sub.get_message(timeout=1)
-        if m and m["type"] == "message":
-            messages.append(m["data"].split("\n"))
-    sub.close()
-    bodies = [json.loads(line) for m in messages for line in m]
-    assert sorted(b["checkoutId"] for b in bodies
-                  if b["status"] in ("completed", "failed")) == sorted(ids)
-    assert max(map(len, messages)) > 1, messages

@@ -2,10 +2,9 @@
  * events.c -- checkout status changes, from Redis pub/sub to the requests
  * and WebSocket clients waiting for them.
  *
- * Workers PUBLISH the new status bodies on RK_EVENTS, one message per
- * batch with a body a line.  Every API process subscribes once and
- * hands each body to the waiters registered for that checkout id;
- * nothing here polls.  A waiter remembers the newest
+ * Workers PUBLISH each new status body on RK_EVENTS.  Every API process
+ * subscribes once and hands each message to the waiters registered for
+ * that checkout id; nothing here polls.  A waiter remembers the newest
  * body it has seen (by rank: queued < processing < waitlisted < final) and
  * is woken once that rank reaches the one it waits for, or at its
  * deadline.  Register before reading the current status, so that no
@@ -272,7 +271,7 @@ unwatched(const char *text, size_t len)
 	return (1);
 }
 
-/* One line of a message on RK_EVENTS: a status body, or a revocation. */
+/* A message on RK_EVENTS: a status body, or a revocation. */
 static void
 on_event(const char *text, size_t len)
 {
@@ -300,23 +299,6 @@ on_event(const char *text, size_t len)
 		}
 	}
 	json_decref(body);
-}
-
-/* A message on RK_EVENTS: one or more events, a line each. */
-static void
-on_events(const char *text, size_t len)
-{
-	const char	*nl;
-	size_t		 n;
-
-	while (len > 0) {
-		nl = memchr(text, '\n', len);
-		n = nl != NULL ? (size_t)(nl - text) : len;
-		on_event(text, n);
-		n += nl != NULL;
-		text += n;
-		len -= n;
-	}
 }
 
 /* Events may have been missed: send every waiter back to read again. */
@@ -389,7 +371,7 @@ events_init(void (*send)(struct connection *, const char *, size_t, int),
 	}
 	ws_send = send;
 	ws_refresh = refresh;
-	aredis_subscribe(RK_EVENTS, on_events, on_resubscribed);
+	aredis_subscribe(RK_EVENTS, on_event, on_resubscribed);
 	kore_timer_add(expire, EXPIRE_MS, NULL, 0);
 	kore_timer_add(positions, 1000, NULL, 0);
 }

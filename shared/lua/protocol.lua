@@ -125,24 +125,14 @@ local function checkout_unidem(keys, args)
   return 0
 end
 
--- Publish the status bodies in pub (if any) as one message, one body a
--- line (compact JSON has no raw newline): the API splits it.  One
--- PUBLISH for a whole batch, not one per checkout.
-local function publish(channel, pub)
-  if #pub > 0 then
-    redis.call('PUBLISH', channel, table.concat(pub, '\n'))
-  end
-end
-
--- Mark checkout id processing, its body to publish in pub; the reply as
--- batch_begin's.
-local function mark(id, body, user, pub)
+-- Mark checkout id processing and publish; the reply as batch_begin's.
+local function mark(id, body, user, channel)
   local key = RK.CHECKOUT .. id
   local cur = redis.call('HGET', key, 'status')
   if is_final(cur) then return cur end
   redis.call('HSET', key, 'status', 'processing', 'body', body,
     'userId', user)
-  pub[#pub + 1] = body
+  redis.call('PUBLISH', channel, body)
   if cur == 'queued' then return 'first' end
   return 'again'
 end
@@ -150,7 +140,7 @@ end
 --[[
 batch_begin: a worker starts on a batch: take each job's user lock
 (SET lock:user:<id> <token> NX PX ttl) and mark the checkouts it got
-processing (publishing them in one message), in one call.
+processing (publishing each), in one call.
 KEYS: none.
 ARGV: [1] lock TTL in ms, [2] the events channel, then four per job:
       checkoutId, userId, lock token, the processing body.
@@ -160,18 +150,17 @@ Reply: one per job: "busy" (another holds its user's lock: nothing
       far before, so no order can exist); "again" (look for an order).
 ]]
 local function batch_begin(keys, args)
-  local out, pub = {}, {}
+  local out = {}
   for i = 3, #args, 4 do
     local id, user, token, body = args[i], args[i + 1], args[i + 2],
       args[i + 3]
     if redis.call('SET', RK.LOCK .. user, token, 'NX', 'PX',
         args[1]) then
-      out[#out + 1] = mark(id, body, user, pub)
+      out[#out + 1] = mark(id, body, user, args[2])
     else
       out[#out + 1] = 'busy'
     end
   end
-  publish(args[2], pub)
   return out
 end
 
@@ -246,8 +235,7 @@ local function moved(keys, args, msgid)
 end
 
 -- Record one job's result (see batch_finish); the status found before.
--- Its count, its XACK and its publishing are left in done, for the
--- whole batch.
+-- Its count and its XACK are left in done, for the whole batch.
 local function finish(keys, args, j, done)
   local id, user, status, body = args[j + 1], args[j + 2], args[j + 3],
     args[j + 4]
@@ -259,7 +247,7 @@ local function finish(keys, args, j, done)
     -- Final statuses are read in the minutes after (args[2]); a
     -- waitlisted one stays as long as a queued one (args[8]).
     redis.call('EXPIRE', key, is_final(status) and args[2] or args[8])
-    done.pub[#done.pub + 1] = body
+    redis.call('PUBLISH', args[3], body)
     done.counts[status] = (done.counts[status] or 0) + 1
     local ordered = nil
     if status == 'completed' then
@@ -315,11 +303,10 @@ Reply: per job, the status found before ("" if none), or "moved".
 local function batch_finish(keys, args)
   local out = {}
   -- Counted and acknowledged once for the batch, not once per job.
-  local done = {counts = {}, acks = {}, pub = {}}
+  local done = {counts = {}, acks = {}}
   for j = 9, #args, 10 do
     out[#out + 1] = finish(keys, args, j, done)
   end
-  publish(args[3], done.pub)
   for status, n in pairs(done.counts) do
     redis.call('HINCRBY', keys[2], status, n)
   end
@@ -769,7 +756,7 @@ Reply: per checkout: "done" (it failed now), "notyours", or the status
       it has ("" if none): nothing was changed.
 ]]
 local function waitlist_fail(keys, args)
-  local out, pub = {}, {}
+  local out = {}
   for i = 3, #args, 3 do
     local id, user, body = args[i], args[i + 1], args[i + 2]
     local key = RK.CHECKOUT .. id
@@ -782,12 +769,11 @@ local function waitlist_fail(keys, args)
     else
       redis.call('HSET', key, 'status', 'failed', 'body', body)
       redis.call('EXPIRE', key, args[1])
-      pub[#pub + 1] = body
+      redis.call('PUBLISH', args[2], body)
       redis.call('HINCRBY', RK.STATS, 'failed', 1)
       out[#out + 1] = 'done'
     end
   end
-  publish(args[2], pub)
   return out
 end
 
