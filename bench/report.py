@@ -78,6 +78,61 @@ def goal_rows():
          fmt(get(r, "submit", "p99_ms"), " ms")),
         ("cart updates/s (goal: 500)",
          lambda r: fmt(get(r, "cart", "requests_per_s"))),
+    ] + front_door_rows()
+
+
+def judged(v, goal, unit="", at_most=True):
+    """v against its goal: "v (goal <= g: met)" or "... not met"."""
+    if v is None:
+        return "-"
+    ok = v <= goal if at_most else v >= goal
+    return (f"{fmt(v, unit)} ({'at most' if at_most else 'at least'} "
+            f"{fmt(goal, unit)}: {'met' if ok else 'not met'})")
+
+
+def ratio(a, b):
+    return round(a / b, 2) if a is not None and b else None
+
+
+def front_door_rows():
+    """Issue 21's goals, each as a ratio or a cost per buyer, so that a
+    noisy machine moves them less than absolute rates."""
+    def cpu(part):
+        return lambda r: judged(get(r, "flash", "cpu_us_per_buyer", part),
+                                50.0, " µs")
+
+    def wait_share(r):
+        return judged(ratio(
+            get(r, "replicated", "wait_1", "submit", "requests_per_s"),
+            get(r, "replicated", "wait_0", "submit", "requests_per_s")),
+            0.8, at_most=False)
+
+    return [
+        ("flash sale: API CPU per buyer", cpu("api")),
+        ("flash sale: Redis CPU per buyer", cpu("redis")),
+        ("submits/s over /health's in the same run", lambda r: judged(
+            ratio(get(r, "submit", "requests_per_s"),
+                  get(r, "health", "requests_per_s")), 0.35,
+            at_most=False)),
+        ("submit p99", lambda r: judged(get(r, "submit", "p99_ms"), 10.0,
+                                        " ms")),
+        ("submits/s with WAIT for a replica over without", wait_share),
+        ("flash sale: every submit answered within", lambda r: judged(
+            get(r, "flash", "submit_window_s"), 1.0, " s")),
+        ("flash sale: submit p99", lambda r: judged(
+            get(r, "flash", "submit_p99_ms"), 250.0, " ms")),
+        ("flash sale: every buyer final after the last answer",
+         lambda r: judged(get(r, "flash", "final_after_last_answer_s"),
+                          0.5, " s")),
+        ("orders end to end over the ceiling (hot product, 2 workers)",
+         lambda r: judged(ratio(
+             get(r, "orders", "hot_product_2_workers", "orders_per_s"),
+             get(r, "ceiling", "hot_product", "orders_per_s")), 0.7,
+             at_most=False)),
+        ("soak: p99 of the last minute over the second's",
+         lambda r: judged(get(r, "soak", "p99_last_over_second"), 1.5)),
+        ("soak: Redis bytes kept per checkout once final", lambda r: judged(
+            get(r, "soak", "redis_bytes_kept_per_checkout"), 200)),
     ]
 
 
