@@ -131,6 +131,8 @@ def front_door_rows():
              at_most=False)),
         ("soak: p99 of the last minute over the second's",
          lambda r: judged(get(r, "soak", "p99_last_over_second"), 1.5)),
+        ("soak: p99 of the last three minutes over minutes 2-4's",
+         lambda r: judged(get(r, "soak", "p99_last3_over_2to4"), 1.5)),
         ("soak: Redis bytes kept per checkout once final", lambda r: judged(
             get(r, "soak", "redis_bytes_kept_per_checkout"), 200)),
     ]

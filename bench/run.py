@@ -934,11 +934,13 @@ def sc_soak(s0, shop0, out):
                                                        stop, done))
         loop.start()
         per_minute, seen, end = [], 0, time.time() + minutes * 60
+        lat = []                # per minute: its latencies
         try:
             while time.time() < end:
                 time.sleep(min(60, max(0, end - time.time())))
                 cur = done[seen:]
                 seen += len(cur)
+                lat.append([d[0] for d in cur if d[0] is not None])
                 per_minute.append(soak_minute(s, len(per_minute) + 1, cur))
                 progress(f"  soak minute {len(per_minute)}: "
                          f"{json.dumps(per_minute[-1])}")
@@ -962,7 +964,11 @@ def sc_soak(s0, shop0, out):
                    kept / max(1, len(finished))),
                "p99_last_over_second": round(
                    per_minute[-1]["p99_ms"] / max(0.001, second["p99_ms"]),
-                   2)}
+                   2),
+               # One minute's p99 swings 2x here; three pooled, less.
+               "p99_last3_over_2to4": round(
+                   pct(sum(lat[-3:], []), 99) /
+                   max(0.000001, pct(sum(lat[1:4], []), 99)), 2)}
         res["ok"] = orders == completed and res["errors"] == 0
         out["soak"] = res
     finally:
