@@ -245,8 +245,10 @@ local function finish(keys, args, j, done)
   if not is_final(cur) and status ~= '' then
     redis.call('HSET', key, 'status', status, 'body', body, 'userId', user)
     -- Final statuses are read in the minutes after (args[2]); a
-    -- waitlisted one stays as long as a queued one (args[8]).
-    redis.call('EXPIRE', key, is_final(status) and args[2] or args[8])
+    -- waitlisted one stays as long as a queued one (args[8]), and so
+    -- does a dead-lettered failure, for its operator's replay.
+    local brief = is_final(status) and args[j + 5] == ''
+    redis.call('EXPIRE', key, brief and args[2] or args[8])
     redis.call('PUBLISH', args[3], body)
     done.counts[status] = (done.counts[status] or 0) + 1
     local ordered = nil
@@ -261,10 +263,8 @@ local function finish(keys, args, j, done)
     end
     settle(id, user, ordered)
     if args[j + 5] ~= '' then
-      -- This failure is the one a replay may take back (dlq_replay):
-      -- kept as long as the dead letter may wait for its operator.
+      -- This failure is the one a replay may take back (dlq_replay).
       redis.call('HSET', key, 'dead', args[j])
-      redis.call('EXPIRE', key, args[8])
       dead_letter(keys, args[j], id, user, args[j + 5], args[j + 8])
       done.counts.dead_lettered = (done.counts.dead_lettered or 0) + 1
     end
