@@ -40,11 +40,6 @@ def build(method, path, body=b"", headers=None):
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
-async def _read_response(reader):
-    head = await reader.readuntil(b"\r\n\r\n")
-    return await _read_body(reader, head)
-
-
 async def _read_body(reader, head):
     status = int(head.split(b" ", 2)[1])
     length = 0
@@ -53,57 +48,6 @@ async def _read_body(reader, head):
             length = int(line[15:])
     body = await reader.readexactly(length) if length else b""
     return status, body
-
-
-async def _worker(host, port, queue, res, keep):
-    reader = writer = None
-    while True:
-        try:
-            i, raw = queue.get_nowait()
-        except asyncio.QueueEmpty:
-            break
-        t0 = time.perf_counter()
-        res.started_at[i] = t0
-        for attempt in range(2):
-            try:
-                if writer is None:
-                    reader, writer = await asyncio.open_connection(host, port)
-                writer.write(raw)
-                status, body = await _read_response(reader)
-                break
-            except (OSError, asyncio.IncompleteReadError,
-                    asyncio.LimitOverrunError, ValueError):
-                if writer is not None:
-                    writer.close()
-                reader = writer = None
-                status, body = 0, b""
-        res.latencies[i] = time.perf_counter() - t0
-        res.statuses[i] = status
-        if keep:
-            res.bodies[i] = body
-    if writer is not None:
-        writer.close()
-
-
-async def _run(host, port, requests, concurrency, keep):
-    res = Result()
-    res.latencies = [0.0] * len(requests)
-    res.started_at = [0.0] * len(requests)
-    res.statuses = [0] * len(requests)
-    res.bodies = [b""] * len(requests)
-    queue = asyncio.Queue()
-    for i, raw in enumerate(requests):
-        queue.put_nowait((i, raw))
-    res.started = time.perf_counter()
-    await asyncio.gather(*[_worker(host, port, queue, res, keep)
-                           for _ in range(min(concurrency, len(requests)))])
-    res.finished = time.perf_counter()
-    return res
-
-
-def run(host, port, requests, concurrency=64, keep=False):
-    """Send every raw request once over `concurrency` connections."""
-    return asyncio.run(_run(host, port, requests, concurrency, keep))
 
 
 class Conn:
@@ -134,3 +78,41 @@ class Conn:
         if self.writer is not None:
             self.writer.close()
         self.reader = self.writer = None
+
+
+async def _worker(host, port, queue, res, keep):
+    conn = Conn(host, port)
+    while True:
+        try:
+            i, raw = queue.get_nowait()
+        except asyncio.QueueEmpty:
+            break
+        t0 = time.perf_counter()
+        res.started_at[i] = t0
+        status, _, body = await conn.send(raw)
+        res.latencies[i] = time.perf_counter() - t0
+        res.statuses[i] = status
+        if keep:
+            res.bodies[i] = body
+    conn.close()
+
+
+async def _run(host, port, requests, concurrency, keep):
+    res = Result()
+    res.latencies = [0.0] * len(requests)
+    res.started_at = [0.0] * len(requests)
+    res.statuses = [0] * len(requests)
+    res.bodies = [b""] * len(requests)
+    queue = asyncio.Queue()
+    for i, raw in enumerate(requests):
+        queue.put_nowait((i, raw))
+    res.started = time.perf_counter()
+    await asyncio.gather(*[_worker(host, port, queue, res, keep)
+                           for _ in range(min(concurrency, len(requests)))])
+    res.finished = time.perf_counter()
+    return res
+
+
+def run(host, port, requests, concurrency=64, keep=False):
+    """Send every raw request once over `concurrency` connections."""
+    return asyncio.run(_run(host, port, requests, concurrency, keep))
