@@ -52,11 +52,14 @@ def table(runs, rows, first="Measure"):
     return out + [""]
 
 
+def ratio(a, b):
+    """a / b, or None when either is missing."""
+    return a / b if a is not None and b else None
+
+
 def share(r, part, whole):
-    a, b = get(r, *part), get(r, *whole)
-    if a is None or not b:
-        return "-"
-    return f"{100 * a / b:.0f}%"
+    v = ratio(get(r, *part), get(r, *whole))
+    return "-" if v is None else f"{100 * v:.0f}%"
 
 
 def goal_rows():
@@ -82,16 +85,13 @@ def goal_rows():
 
 
 def judged(v, goal, unit="", at_most=True):
-    """v against its goal: "v (goal <= g: met)" or "... not met"."""
+    """v against its goal: "v (at most g: met)", or "at least", or
+    "not met"."""
     if v is None:
         return "-"
     ok = v <= goal if at_most else v >= goal
     return (f"{fmt(v, unit)} ({'at most' if at_most else 'at least'} "
             f"{fmt(goal, unit)}: {'met' if ok else 'not met'})")
-
-
-def ratio(a, b):
-    return round(a / b, 2) if a is not None and b else None
 
 
 def front_door_rows():
@@ -455,7 +455,7 @@ def render_all():
             out += profile_section(label, prof)
     for _, label, r in runs:
         soak = get(r, "soak")
-        if soak and "per_minute" in soak and "buyers" in soak:
+        if soak and "buyers" in soak:     # not the older soak's figures
             out += soak_section(label, soak)
     notes = ROOT / "bench/NOTES.md"
     if notes.exists():

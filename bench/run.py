@@ -44,8 +44,8 @@ because the machine is shared and absolute figures drift.  Writes
 bench/results-rs.json (bench/results-py.json with BENCH_DB=py, the
 Python server) and bench/REPORT.md, which shows both side by side;
 exits 1 if the flash sale sold anything but exactly BENCH_STOCK or
-answered any 5xx, or the soak lost or failed a checkout.  BENCH_SCALE multiplies
-the sizes and durations.  `bench/run.py NAME...` runs only the named
+answered any 5xx, or the soak lost or failed a checkout.  BENCH_SCALE
+multiplies the sizes and durations.  `bench/run.py NAME...` runs only the named
 scenarios; the others keep their last figures (results*.json says when
 each was measured, under "measured").
 """
@@ -901,9 +901,9 @@ def redis_used(s):
     return s.redis.info("memory")["used_memory"]
 
 
-def soak_minute(s, n, done):
-    """The figures of minute n from the checkouts that ended in it."""
-    lat = [d[0] for d in done if d[0] is not None]
+def soak_minute(s, n, done, lat):
+    """The figures of minute n from the checkouts that ended in it (lat:
+    the latencies of those that became final)."""
     return {"minute": n, "checkouts": len(done),
             "errors": sum(1 for d in done if d[1] != "completed"),
             "why": dict(collections.Counter(
@@ -941,7 +941,8 @@ def sc_soak(s0, shop0, out):
                 cur = done[seen:]
                 seen += len(cur)
                 lat.append([d[0] for d in cur if d[0] is not None])
-                per_minute.append(soak_minute(s, len(per_minute) + 1, cur))
+                per_minute.append(soak_minute(s, len(per_minute) + 1, cur,
+                                              lat[-1]))
                 progress(f"  soak minute {len(per_minute)}: "
                          f"{json.dumps(per_minute[-1])}")
         finally:
