@@ -94,3 +94,51 @@ TEST(token_of_another_issuer_or_audience_refused)
 	CHECK(jwt_token_verify(t, KEY, 1000, &who) == ERR_BAD_TOKEN);
 	free(t);
 }
+
+/* The signature is checked over the first two parts exactly as sent,
+ * and as text: a changed claim, or the same signature spelt another
+ * way (the unused low bits of its last character set), is not ours. */
+TEST(token_tampered_or_respelt_refused)
+{
+	static const char	 b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "abcdefghijklmnopqrstuvwxyz0123456789-_";
+	struct principal	 who;
+	char			*t, *dot, *last;
+
+	t = jwt_token_issue(SUB, ROLE_CUSTOMER, 0, KEY, 3600, 1000000);
+	CHECK(t != NULL);
+	if (t == NULL)
+		return;
+	last = t + strlen(t) - 1;
+	*last = b64[(strchr(b64, *last) - b64) ^ 1];
+	CHECK(jwt_token_verify(t, KEY, 1000001, &who) == ERR_BAD_TOKEN);
+	*last = b64[(strchr(b64, *last) - b64) ^ 1];
+	CHECK(jwt_token_verify(t, KEY, 1000001, &who) == ERR_NONE);
+	/* One character of the claims changed, the signature kept. */
+	dot = strchr(t, '.');
+	dot[2] = dot[2] == 'A' ? 'B' : 'A';
+	CHECK(jwt_token_verify(t, KEY, 1000001, &who) == ERR_BAD_TOKEN);
+	free(t);
+}
+
+/* Signed with our key, but HS512: only HS256 is ours. */
+TEST(token_of_another_algorithm_refused)
+{
+	struct principal	 who;
+	jwt_t			*jwt;
+	char			*t;
+
+	jwt_new(&jwt);
+	jwt_add_grant(jwt, "sub", SUB);
+	jwt_add_grant(jwt, "role", ROLE_ADMIN);
+	jwt_add_grant_int(jwt, "exp", 9000000);
+	jwt_add_grant(jwt, "iss", JWT_ISSUER);
+	jwt_add_grant(jwt, "aud", JWT_AUDIENCE);
+	jwt_set_alg(jwt, JWT_ALG_HS512, (const unsigned char *)KEY,
+	    (int)strlen(KEY));
+	t = jwt_encode_str(jwt);
+	jwt_free(jwt);
+	CHECK(t != NULL && jwt_token_verify(t, KEY, 1000, &who) ==
+	    ERR_BAD_TOKEN);
+	free(t);
+}
