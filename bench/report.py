@@ -206,10 +206,15 @@ def flash_rows(sale="flash"):
              "and Redis 50 µs each)", lambda r: " / ".join(
                  fmt(get(r, sale, "cpu_us_per_buyer", k)) for k in
                  ("api", "redis", "workers", "database")) + " µs"),
+            ("the load generator's own CPU per buyer (wrk; not the "
+             "system's)", f("client_cpu_us_per_buyer", " µs")),
+            ("the sale's CPU (every process and wrk) over the machine's "
+             "CPUs: the least the sale could take here",
+             f("cpu_floor_s", " s")),
             ("verdict", lambda r: "-" if get(r, sale) is None else
              "exactly right" if get(r, sale, "ok") else "WRONG")]
     if sale == "flash":
-        rows.insert(-4, ("MongoDB operations per refusal (1,000 more buyers "
+        rows.insert(-6, ("MongoDB operations per refusal (1,000 more buyers "
                          "after it)", f("db_ops_per_refusal")))
     else:
         rows.insert(-1, ("order emails delivered / last one after the "
