@@ -193,7 +193,8 @@ local function settle(id, user, ordered)
     user_less(pid, user, back)
     redis.call('HDEL', RK.GATE_HELD .. pid, id)
   end
-  redis.call('DEL', resv)
+  -- Most failures held nothing (the gate refused them): no DEL then.
+  if #held > 0 then redis.call('DEL', resv) end
 end
 
 -- The dead-letter entry of a job: why, and the job as it was submitted
