@@ -87,6 +87,10 @@ CEILING_ORDERS = int(os.environ.get("BENCH_CEILING_ORDERS", "6400" if
 SECONDS = max(3, int(5 * SCALE))
 BUYERS = int(os.environ.get("BENCH_BUYERS", str(int(10000 * SCALE))))
 STOCK = int(os.environ.get("BENCH_STOCK", "100"))
+# The measures the goals judge are taken this many times; the median
+# run is reported, with the range of all of them (this machine moves
+# by a quarter from one run to the next).
+RUNS = max(1, int(os.environ.get("BENCH_RUNS", "3")))
 
 def progress(msg):
     print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr,
@@ -95,6 +99,21 @@ def progress(msg):
 
 def ms(x):
     return round(x * 1000, 2)
+
+
+def median_run(runs, key, spread):
+    """The run (a dict of figures) whose key is the median of runs, with
+    "runs": how many, and "range": [least, most] of each figure named in
+    spread ("a.b" for a nested one) over all of them."""
+    def at(r, name):
+        for part in name.split("."):
+            r = r[part]
+        return r
+    mid = dict(sorted(runs, key=lambda r: r[key])[len(runs) // 2])
+    mid["runs"] = len(runs)
+    mid["range"] = {k: [min(at(r, k) for r in runs),
+                        max(at(r, k) for r in runs)] for k in spread}
+    return mid
 
 
 # ----- tools -----
@@ -317,8 +336,9 @@ def batch_sizes(before, after):
 
 # ----- scenarios -----
 
-def sc_health(s, shop, out):
-    out["health"] = wrk(s.url("/health"))
+def sc_health(s, shop, out, runs=RUNS):
+    out["health"] = median_run([wrk(s.url("/health")) for _ in range(runs)],
+                               "requests_per_s", ["requests_per_s"])
 
 
 def sc_products(s, shop, out):
@@ -374,15 +394,18 @@ def sc_login(s, shop, out):
                         health_probes=len(busy))
 
 
-def sc_submit(s, shop, out):
+def sc_submit(s, shop, out, runs=RUNS):
     n = int(2000 * SCALE)
     pid = shop.product(10 ** 9)
     tokens = shop.buyers(n, pid)
-    out["submit"] = wrk(s.url("/api/checkout"),
-                        script=lua_post("/api/checkout", ["{}"] * n, tokens,
-                                        "submit.lua"))
-    out["submit"]["queued"] = s.redis.xlen("checkout:jobs")
-    shop.reset_queue()
+    script = lua_post("/api/checkout", ["{}"] * n, tokens, "submit.lua")
+    figs = []
+    for _ in range(runs):
+        figs.append(wrk(s.url("/api/checkout"), script=script))
+        figs[-1]["queued"] = s.redis.xlen("checkout:jobs")
+        shop.reset_queue()
+    out["submit"] = median_run(figs, "requests_per_s",
+                               ["requests_per_s", "p99_ms"])
 
 
 def ceiling(s, orders, batch, products, lines):
@@ -570,7 +593,19 @@ def flash_sale(s, shop, picture=None):
 
 
 def sc_flash(s, shop, out):
-    out["flash"], pid, _ = flash_sale(s, shop, f"flash{SUFFIX}.png")
+    figs = []
+    for i in range(RUNS):
+        fig, pid, _ = flash_sale(s, shop, f"tmp/flash{SUFFIX}-{i}.png")
+        figs.append(fig)
+    out["flash"] = median_run(figs, "submit_window_s", [
+        "submit_window_s", "submit_p99_ms", "final_after_last_answer_s",
+        "cpu_us_per_buyer.api", "cpu_us_per_buyer.redis"])
+    # Exactly right means every sale of them was.
+    out["flash"]["ok"] = all(f["ok"] for f in figs)
+    if out["flash"].get("picture"):
+        (ROOT / "bench" / out["flash"]["picture"]).replace(
+            ROOT / f"bench/flash{SUFFIX}.png")
+        out["flash"]["picture"] = f"flash{SUFFIX}.png"
     # Refusals alone: 1,000 more buyers of the sold-out product.
     procs = [s.start_worker() for _ in range(2)]
     late = shop.buyers(1000, pid)
@@ -1042,8 +1077,9 @@ def sc_positions(s, shop, out):
             BENCH_ENV, QUEUE_POSITIONS=flag)).start()
         try:
             pshop, fig = Shop(ps), {}
-            sc_health(ps, pshop, fig)
-            sc_submit(ps, pshop, fig)
+            # Once each: this scenario alternates stacks for the noise.
+            sc_health(ps, pshop, fig, runs=1)
+            sc_submit(ps, pshop, fig, runs=1)
             row = {"health_per_s": fig["health"]["requests_per_s"],
                    "submits_per_s": fig["submit"]["requests_per_s"],
                    "submit_p99_ms": fig["submit"]["p99_ms"],
