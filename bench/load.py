@@ -12,7 +12,6 @@ bursts where the client must not be what is measured: ten thousand
 (p99 ~260 ms) of its own.  wrk reports percentiles, not each request.
 """
 import asyncio
-import json
 import os
 import signal
 import subprocess
@@ -156,20 +155,39 @@ local function now()
   return tonumber(ts.tv_sec) + tonumber(ts.tv_nsec) / 1e9
 end
 
-local items = { %(items)s }
 local nthreads, threads = %(threads)d, 0
 function setup(thread)
   thread:set("id", threads)
   threads = threads + 1
 end
--- This thread's share, formatted before the first is sent.
+-- A line of the requests file, split at its tabs.
+local function fields(line)
+  local f, at = {}, 1
+  while true do
+    local tab = string.find(line, "\\t", at, true)
+    if not tab then
+      f[#f + 1] = string.sub(line, at)
+      return f
+    end
+    f[#f + 1] = string.sub(line, at, tab - 1)
+    at = tab + 1
+  end
+end
+
+-- This thread's share of the requests file (a line each: method, path,
+-- body, then header names and values, tab-separated), formatted before
+-- the first is sent.
 function init(args)
   reqs, sent, got, codes, ids = {}, 0, 0, {}, {}
-  for k = id + 1, #items, nthreads do
-    local it = items[k]
-    reqs[#reqs + 1] = wrk.format(it[1], it[2], it[3], it[4])
+  local n = 0
+  for line in io.lines("%(out)s.requests") do
+    if n %% nthreads == id then
+      local f, h = fields(line), {}
+      for k = 4, #f - 1, 2 do h[f[k]] = f[k + 1] end
+      reqs[#reqs + 1] = wrk.format(f[1], f[2], h, f[3])
+    end
+    n = n + 1
   end
-  items = nil
   -- wrk calls the first thread's request() once before sending, to
   -- see how many requests it returns: that call must not use one up.
   trial = id == 0
@@ -223,13 +241,16 @@ def burst(url, items, connections=1000, threads=2, tmp="bench/tmp",
     out = folder / f"burst-{os.getpid()}"
     for f in folder.glob(out.name + ".*"):
         f.unlink()
-    lua = ",\n".join("{%s, %s, {%s}, %s}" % (
-        json.dumps(m), json.dumps(p), ", ".join(
-            "[%s] = %s" % (json.dumps(k), json.dumps(v))
-            for k, v in h.items()), json.dumps(b)) for m, p, h, b in items)
+    lines = []
+    for m, p, h, b in items:
+        fields = [m, p, b] + [x for kv in h.items() for x in kv]
+        if any("\t" in x or "\n" in x for x in fields):
+            raise ValueError("a request field holds a tab or a newline")
+        lines.append("\t".join(fields))
+    Path(f"{out}.requests").write_text("\n".join(lines) + "\n")
     threads = min(threads, len(items))
     script = folder / (out.name + ".lua")
-    script.write_text(BURST_LUA % {"items": lua, "threads": threads,
+    script.write_text(BURST_LUA % {"threads": threads,
                                    "out": str(out.resolve())})
     res = Burst()
     res.started = time.perf_counter()
