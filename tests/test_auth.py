@@ -6,7 +6,7 @@ import time
 
 import requests
 
-from util import (admin_token, error, login, make_jwt, new_user,
+from util import (admin_token, b64url, error, login, make_jwt, new_user,
                   register, unique_email)
 
 
@@ -141,6 +141,38 @@ def test_bad_tokens_are_refused(stack):
     # The same claims, properly signed, are accepted.
     good = make_jwt(claims(stack, user["id"]), secret)
     assert stack.get("/api/auth/me", token=good).status_code == 200
+
+
+def test_a_remembered_token_matches_only_itself_and_still_expires(stack):
+    """Each API process keeps the tokens it verified, with their claims,
+    so that a client's next requests skip the signature check: nothing
+    but the very token may match one, and its expiry still counts."""
+    user, _ = new_user(stack)
+    secret = stack.env["JWT_SECRET"]
+    mine = claims(stack, user["id"], exp_in=4)
+    good = make_jwt(mine, secret)
+    for _ in range(6):      # in every API process, whichever answers
+        assert stack.get("/api/auth/me", token=good).status_code == 200
+    head, body, sig = good.split(".")
+    alphabet = ("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                "0123456789-_")
+    respelt = alphabet[alphabet.index(sig[-1]) ^ 1]
+    forged = {
+        # Its signature under other claims: an admin's.
+        "other claims": ".".join([head, b64url(claims(
+            stack, user["id"], "admin")), sig]),
+        # The same signature spelt another way (the unused low bits of
+        # its last character): one signature, one spelling.
+        "respelt": f"{head}.{body}.{sig[:-1]}{respelt}",
+        "longer": good + "A",
+    }
+    for what, t in forged.items():
+        r = stack.get("/api/auth/me", token=t)
+        assert r.status_code == 401, what
+        assert error(r)["code"] == "invalid_token", what
+    time.sleep(max(0.0, mine["exp"] + 1 - time.time()))
+    r = stack.get("/api/auth/me", token=good)
+    assert r.status_code == 401 and error(r)["code"] == "token_expired"
 
 
 def test_missing_or_non_bearer_authorization_is_401(stack):
