@@ -11,7 +11,7 @@
  * is read from MongoDB and the epoch written back (epoch_set).
  *
  * A token verified alone is kept per process, whole, with its claims
- * (VERIFIED_SLOTS): a client's next requests with it skip libjwt, whose
+ * (VERIFIED_SETS pairs, the least recently used of a pair replaced): a client's next requests with it skip libjwt, whose
  * decoding and HMAC are ~15 µs, a fifth of a checkout submit's API CPU.
  * Only the very token verified matches an entry (it is compared whole)
  * and its expiry is checked again on every use.
@@ -46,7 +46,7 @@
 
 #define TOKEN_CACHE_MS	1000
 #define CACHE_SLOTS	4096
-#define VERIFIED_SLOTS	4096
+#define VERIFIED_SETS	4096	/* of two tokens each */
 #define VERIFIED_MAX	512	/* longer tokens are verified every time */
 
 enum { TOKEN_UNCHECKED, TOKEN_REDIS, TOKEN_DB, TOKEN_CHECKED };
@@ -59,31 +59,41 @@ struct good {
 
 static struct good	good[CACHE_SLOTS];
 
-/* A token that jwt_token_verify() found good, and its claims. */
+/* Tokens that jwt_token_verify() found good, and their claims: two
+ * per set, so that two busy tokens of one set do not evict each other. */
 struct verified {
-	char			token[VERIFIED_MAX];	/* "" when empty */
-	struct principal	who;
+	struct {
+		char			token[VERIFIED_MAX];	/* "" if none */
+		struct principal	who;
+	}	tok[2];
+	int	last;		/* the one used last */
 };
 
-static struct verified	verified[VERIFIED_SLOTS];
+static struct verified	verified[VERIFIED_SETS];
 
 /* jwt_token_verify() with the key, once per token and process: its
  * claims are taken from the entry of the same token after that. */
 static enum err
 verify(const char *token, struct principal *who)
 {
-	struct verified	*v = &verified[api_hash(token) % VERIFIED_SLOTS];
+	struct verified	*v = &verified[api_hash(token) % VERIFIED_SETS];
 	enum err	 e;
+	int		 i;
 
-	if (v->token[0] != '\0' && strcmp(v->token, token) == 0) {
-		*who = v->who;
+	for (i = 0; i < 2; i++) {
+		if (v->tok[i].token[0] == '\0' ||
+		    strcmp(v->tok[i].token, token) != 0)
+			continue;
+		v->last = i;
+		*who = v->tok[i].who;
 		return (who->exp <= (long)time(NULL) ? ERR_TOKEN_EXPIRED :
 		    ERR_NONE);
 	}
 	e = jwt_token_verify(token, cfg.jwt_secret, time(NULL), who);
-	if (e == ERR_NONE && strlen(token) < sizeof(v->token)) {
-		memcpy(v->token, token, strlen(token) + 1);
-		v->who = *who;
+	if (e == ERR_NONE && strlen(token) < VERIFIED_MAX) {
+		v->last = !v->last;
+		memcpy(v->tok[v->last].token, token, strlen(token) + 1);
+		v->tok[v->last].who = *who;
 	}
 	return (e);
 }
