@@ -52,6 +52,21 @@ def table(runs, rows, first="Measure"):
     return out + [""]
 
 
+def kept_from_earlier(r):
+    """ " Kept from earlier runs: <scenarios> (<day>); ..." for the
+    scenarios the last run did not measure (bench/run.py NAME... runs
+    some and keeps the others' figures), else ""."""
+    days = {}
+    for name, when in sorted((r.get("measured") or {}).items()):
+        if when and when < r["when"]:
+            days.setdefault(when[:10], []).append(name)
+    if not days:
+        return ""
+    return " Kept from earlier runs: " + "; ".join(
+        f"{', '.join(names)} ({day})" for day, names in sorted(days.items())
+    ) + "."
+
+
 def spread(r, path, key, unit=""):
     """ "; N runs: least-most" for a figure taken more than once (the
     median run is the one shown), else ""."""
@@ -403,7 +418,8 @@ def render_all():
         m = r["machine"]
         out.append(f"- {label}: run {r['when']} on {m['cpus']} CPUs "
                    f"({m['cpu']}), {m['memory_mb']:,} MiB, {m['database']}, "
-                   f"scale {r['scale']}, {r.get('seconds', '?')} s.")
+                   f"scale {r['scale']}, {r.get('seconds', '?')} s."
+                   + kept_from_earlier(r))
     out += ["", "Produced by `make bench` (bench/run.py; `BENCH_DB=rs make "
             "bench` for the Rust server's column); raw figures in "
             "bench/results*.json.  The load generators run on the same "
