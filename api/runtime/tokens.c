@@ -11,10 +11,11 @@
  * is read from MongoDB and the epoch written back (epoch_set).
  *
  * A token verified alone is kept per process, whole, with its claims
- * (VERIFIED_SETS pairs, the least recently used of a pair replaced): a client's next requests with it skip libjwt, whose
- * decoding and HMAC are ~15 µs, a fifth of a checkout submit's API CPU.
- * Only the very token verified matches an entry (it is compared whole)
- * and its expiry is checked again on every use.
+ * (VERIFIED_SETS sets of two, the least recently used one replaced): a
+ * client's next requests with it skip libjwt, whose decoding and HMAC
+ * are ~15 µs, a fifth of a checkout submit's API CPU.  Only the very
+ * token verified matches an entry (it is compared whole) and its expiry
+ * is checked again on every use.
  *
  * The Redis answers are kept per process for TOKEN_CACHE_MS (1 s), by
  * token signature: a revocation takes effect everywhere within that second
