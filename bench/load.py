@@ -128,8 +128,9 @@ def run(host, port, requests, concurrency=64, keep=False):
 
 class Burst:
     """What burst() measured: the window from the first request sent
-    until every one was answered (perf_counter() times), wrk's latency percentiles (s), the answers'
-    status counts, the checkoutIds of the 202s and wrk's CPU seconds."""
+    until every one was answered (perf_counter() times), wrk's latency
+    percentiles (s), the answers' status counts, the checkoutIds of the
+    202s and wrk's CPU seconds."""
 
     def __init__(self):
         self.started = self.finished = 0.0
