@@ -143,19 +143,10 @@ class Burst:
         return sum(n for code, n in self.codes.items() if pred(code))
 
 
-BURST_LUA = """
-local ffi = require("ffi")
-ffi.cdef[[
-typedef struct { long tv_sec; long tv_nsec; } burst_ts;
-int clock_gettime(int, burst_ts *);
-]]
-local ts = ffi.new("burst_ts")
--- CLOCK_MONOTONIC: the clock of Python's time.perf_counter().
-local function now()
-  ffi.C.clock_gettime(1, ts)
-  return tonumber(ts.tv_sec) + tonumber(ts.tv_nsec) / 1e9
-end
-
+# Shared by both scripts: each wrk thread reads its share of the
+# requests file (the lines n with n % threads == its id) and formats
+# every request of it before the first is sent.
+SHARE_LUA = """
 local nthreads, threads = %(threads)d, 0
 function setup(thread)
   thread:set("id", threads)
@@ -176,12 +167,10 @@ local function fields(line)
 end
 
 -- This thread's share of the requests file (a line each: method, path,
--- body, then header names and values, tab-separated), formatted before
--- the first is sent.
-function init(args)
-  reqs, sent, got, codes, ids = {}, 0, 0, {}, {}
-  local n = 0
-  for line in io.lines("%(out)s.requests") do
+-- body, then header names and values, tab-separated).
+local function share()
+  local reqs, n = {}, 0
+  for line in io.lines("%(requests)s") do
     if n %% nthreads == id then
       local f, h = fields(line), {}
       for k = 4, #f - 1, 2 do h[f[k]] = f[k + 1] end
@@ -189,6 +178,25 @@ function init(args)
     end
     n = n + 1
   end
+  return reqs
+end
+"""
+
+BURST_LUA = SHARE_LUA + """
+local ffi = require("ffi")
+ffi.cdef[[
+typedef struct { long tv_sec; long tv_nsec; } burst_ts;
+int clock_gettime(int, burst_ts *);
+]]
+local ts = ffi.new("burst_ts")
+-- CLOCK_MONOTONIC: the clock of Python's time.perf_counter().
+local function now()
+  ffi.C.clock_gettime(1, ts)
+  return tonumber(ts.tv_sec) + tonumber(ts.tv_nsec) / 1e9
+end
+
+function init(args)
+  reqs, sent, got, codes, ids = share(), 0, 0, {}, {}
   -- wrk calls the first thread's request() once before sending, to
   -- see how many requests it returns: that call must not use one up.
   trial = id == 0
@@ -229,6 +237,46 @@ end
 """
 
 
+def write_requests(path, items):
+    """The requests file the wrk scripts read: one line per item --
+    (method, path, headers dict, body) -- its fields tab-separated."""
+    lines = []
+    for m, p, h, b in items:
+        fields = [m, p, b] + [x for kv in h.items() for x in kv]
+        if any("\t" in x or "\n" in x for x in fields):
+            raise ValueError("a request field holds a tab or a newline")
+        lines.append("\t".join(fields))
+    path.write_text("\n".join(lines) + "\n")
+
+
+CYCLE_LUA = SHARE_LUA + """
+function init(args)
+  reqs, i = share(), 0
+end
+-- The share over and over, in turn, for as long as wrk runs.
+request = function()
+  i = i %% #reqs + 1
+  return reqs[i]
+end
+"""
+
+
+def cycle(items, name, threads=2, tmp="bench/tmp"):
+    """A wrk script (its path) sending items -- (method, path, headers
+    dict, body) -- in turn for as long as wrk runs; each of wrk's
+    `threads` threads (wrk -t) takes its own share of the list, so that
+    no two requests of one item's buyer race each other.  Each request
+    is formatted once, before the first is sent, not on every send."""
+    folder = Path(tmp)
+    folder.mkdir(exist_ok=True)
+    requests = folder / f"{name}.requests"
+    write_requests(requests, items)
+    script = folder / f"{name}.lua"
+    script.write_text(CYCLE_LUA % {"threads": threads,
+                                   "requests": str(requests.resolve())})
+    return script
+
+
 def burst(url, items, connections=1000, threads=2, tmp="bench/tmp",
           timeout=300):
     """Send each of items -- (method, path, headers dict, body) -- once
@@ -242,17 +290,12 @@ def burst(url, items, connections=1000, threads=2, tmp="bench/tmp",
     out = folder / f"burst-{os.getpid()}"
     for f in folder.glob(out.name + ".*"):
         f.unlink()
-    lines = []
-    for m, p, h, b in items:
-        fields = [m, p, b] + [x for kv in h.items() for x in kv]
-        if any("\t" in x or "\n" in x for x in fields):
-            raise ValueError("a request field holds a tab or a newline")
-        lines.append("\t".join(fields))
-    Path(f"{out}.requests").write_text("\n".join(lines) + "\n")
+    write_requests(Path(f"{out}.requests"), items)
     threads = min(threads, len(items))
     script = folder / (out.name + ".lua")
-    script.write_text(BURST_LUA % {"threads": threads,
-                                   "out": str(out.resolve())})
+    script.write_text(BURST_LUA % {
+        "threads": threads, "out": str(out.resolve()),
+        "requests": f"{out.resolve()}.requests"})
     res = Burst()
     res.started = time.perf_counter()
     proc = subprocess.Popen(["wrk", f"-t{threads}",
@@ -298,6 +341,8 @@ def burst(url, items, connections=1000, threads=2, tmp="bench/tmp",
     summary = Path(f"{out}.summary")
     p50, p99, mx = (summary.read_text().split() if summary.exists()
                     else ("0", "0", "0"))
+    for f in folder.glob(out.name + ".*"):
+        f.unlink()   # a 10,000-buyer requests file is 4 MB
     res.p50, res.p99, res.max = (float(p50) / 1e6, float(p99) / 1e6,
                                  float(mx) / 1e6)
     return res

@@ -140,32 +140,16 @@ def to_ms(text):
 
 
 def lua_post(path, bodies, tokens, name, threads=2):
-    """A wrk script posting bodies[i] with tokens[i]; each of the wrk
-    threads takes its own share of the list, round robin, so that no two
-    requests of one buyer race each other."""
-    script = ROOT / "bench/tmp" / name
-    script.parent.mkdir(exist_ok=True)
-    items = ",\n".join("{%s, %s}" % (json.dumps(b), json.dumps(t))
-                       for b, t in zip(bodies, tokens))
-    script.write_text(f"""
-local items = {{ {items} }}
-local threads = 0
-function setup(thread)
-  thread:set("id", threads)
-  threads = threads + 1
-end
-function init(args)
-  i = id
-end
-request = function()
-  local it = items[i % #items + 1]
-  i = i + {threads}
-  local h = {{ ["Content-Type"] = "application/json" }}
-  if it[2] ~= "" then h["Authorization"] = "Bearer " .. it[2] end
-  return wrk.format("POST", "{path}", h, it[1])
-end
-""")
-    return script
+    """A wrk script posting bodies[i] with tokens[i] ("": no token),
+    in turn; each of the wrk threads takes its own share of the list, so
+    that no two requests of one buyer race each other."""
+    items = []
+    for body, token in zip(bodies, tokens):
+        headers = {"Content-Type": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        items.append(("POST", path, headers, body))
+    return load.cycle(items, name, threads)
 
 
 def probe(url, stop, out):
@@ -357,7 +341,7 @@ def sc_cart(s, shop, out):
     before = db_ops(s)
     out["cart"] = wrk(s.url("/api/cart/me"),
                       script=lua_post("/api/cart/me", bodies, tokens,
-                                      "cart.lua"))
+                                      "cart"))
     n = out["cart"]["requests_per_s"] * SECONDS
     out["cart"]["db_ops_per_update"] = round((db_ops(s) - before) / n, 2)
 
@@ -384,7 +368,7 @@ def sc_login(s, shop, out):
     bodies = [json.dumps({"email": e, "password": pw}) for e in emails]
     res = wrk(s.url("/api/auth/login"), connections=16,
               script=lua_post("/api/auth/login", bodies, [""] * len(bodies),
-                              "login.lua"))
+                              "login"))
     stop.set()
     t.join()
     out["login"] = dict(res, health_while_idle_p50_ms=ms(pct(idle, 50)),
@@ -398,7 +382,7 @@ def sc_submit(s, shop, out, runs=RUNS):
     n = int(2000 * SCALE)
     pid = shop.product(10 ** 9)
     tokens = shop.buyers(n, pid)
-    script = lua_post("/api/checkout", ["{}"] * n, tokens, "submit.lua")
+    script = lua_post("/api/checkout", ["{}"] * n, tokens, "submit")
     figs = []
     for _ in range(runs):
         figs.append(wrk(s.url("/api/checkout"), script=script))
