@@ -201,14 +201,18 @@ def test_a_killed_workers_reservation_comes_back(fresh_stack):
     ghost_buyer, late = buyers(s, 2, a)
     cid = s.post("/api/checkout", {}, token=ghost_buyer[1]).json()[
         "checkoutId"]
-    # A worker reads the job, reserves the last unit, then dies.
+    # A worker reads the job, marks it processing (its user's lock for
+    # 1 s), reserves the last unit, then dies.
     s.redis.xgroup_create("checkout:jobs", "checkout-workers", id="0")
     (entry,) = s.redis.xreadgroup("checkout-workers", "ghost",
                                   {"checkout:jobs": ">"})[0][1]
+    assert s.redis.fcall("batch_begin", 0, 1000, "checkout:events", cid,
+                         ghost_buyer[0], "ghost-token", json.dumps(dict(
+                             body(s, cid), status="processing"))) == ["first"]
     s.redis.set(f"gate:stock:{a}", 1)
     now = int(time.time() * 1000)
-    s.redis.fcall("gate_reserve", 0, 1, now, cid, ghost_buyer[0], now, 1,
-                  a, 1)
+    s.redis.fcall("gate_reserve", 0, 1, now, cid, ghost_buyer[0], now, "1",
+                  1, a, 1)
     assert s.redis.get(f"gate:stock:{a}") == "0"
     # Its buyer empties the cart meanwhile: the checkout will fail.
     s.post("/api/cart/me", {"productId": a, "quantity": 0},

@@ -57,6 +57,8 @@ reserve_args(struct rargs *a, struct job **jobs, int *open, int n)
 		rargs_add(a, j->id);
 		rargs_add(a, j->user);
 		rargs_addf(a, "%lld", (long long)j->at);
+		/* A first delivery's first call: no reservation yet. */
+		rargs_add(a, j->first && !j->gated ? "1" : "");
 		rargs_addf(a, "%d", j->want.n);
 		for (k = 0; k < j->want.n; k++) {
 			db_oid_hex(&j->want.lines[k].product, hex);
@@ -256,6 +258,9 @@ gate_reserve(struct consumer *c, struct job **jobs, int n)
 		reserve_args(&a, jobs, open, m);
 		r = rconn_argv(&c->rc, &a);
 		rargs_free(&a);
+		/* Sent: it may have reserved, even if its answer was lost. */
+		for (i = 0; i < m; i++)
+			jobs[open[i]]->gated = 1;
 		if (r == NULL || r->type != REDIS_REPLY_ARRAY ||
 		    (int)r->elements != m) {
 			if (r != NULL)

@@ -59,6 +59,8 @@ struct job {
 	char			 token[40];	/* of its user's lock */
 	int			 locked;	/* the user's lock is ours */
 	int			 first;		/* no delivery reached the order */
+	int			 gated;		/* asked the gate: it may hold a
+						   reservation now */
 	const char		*dead;		/* dead-letter reason, or NULL */
 	/* The outcome. */
 	enum checkout_state	 state;		/* COMPLETED/FAILED once decided */

@@ -350,11 +350,32 @@ local function rules_of(pid)
     limit = tonumber(limit)}
 end
 
+-- What one call has read of the gate, so that a batch reads each
+-- product's counter and rules once: stock[pid], the counter (kept in
+-- step with the call's own reservations), and rules[pid] (false: none
+-- stored, for both).
+local function gate_view()
+  return {stock = {}, rules = {}}
+end
+
+local function view_stock(g, pid)
+  if g.stock[pid] == nil then
+    g.stock[pid] = redis.call('GET', RK.GATE_STOCK .. pid) or false
+  end
+  return g.stock[pid] or nil
+end
+
+local function view_rules(g, pid)
+  if g.rules[pid] == nil then g.rules[pid] = rules_of(pid) or false end
+  return g.rules[pid] or nil
+end
+
 -- Why line l ({pid, units}) of user's checkout cannot be reserved at
--- now, or nil: {"gone"|"notstarted"|"ended"|"limit"|"short", pid, ...}.
-local function refusal(l, v, user, now)
+-- now, its counter at v, or nil: {"gone"|"notstarted"|"ended"|"limit"|
+-- "short", pid, ...}.
+local function refusal(g, l, v, user, now)
   if v == 'gone' then return {'gone', l[1]} end
-  local r = rules_of(l[1])
+  local r = view_rules(g, l[1])
   if r and r.starts and now < r.starts then
     return {'notstarted', l[1], tostring(r.starts)}
   end
@@ -371,12 +392,12 @@ local function refusal(l, v, user, now)
 end
 
 -- Reserve lines for checkout id of user (every refusal checked first).
-local function reserve(id, user, lines)
+local function reserve(g, id, user, lines)
   for _, l in ipairs(lines) do
-    redis.call('DECRBY', RK.GATE_STOCK .. l[1], l[2])
+    g.stock[l[1]] = redis.call('DECRBY', RK.GATE_STOCK .. l[1], l[2])
     redis.call('HSET', RK.GATE_HELD .. l[1], id, l[2])
     redis.call('HSET', RK.GATE_RESV .. id, l[1], l[2])
-    local r = rules_of(l[1])
+    local r = view_rules(g, l[1])
     if r and r.limit then
       redis.call('HINCRBY', RK.GATE_USER .. l[1], user, l[2])
     end
@@ -392,8 +413,9 @@ refusal costs no MongoDB operation.
 KEYS: none (gate keys are built from the ids).
 ARGV: [1] n, [2] now in ms, then for each checkout: id, userId, the ms
       it was submitted at (sale windows judge that time, so that time
-      spent in the queue changes no outcome), number of lines k, then k
-      pairs productId, units.
+      spent in the queue changes no outcome), "1" if this is its first
+      delivery (batch_begin said "first": it cannot hold a reservation
+      yet) else "", number of lines k, then k pairs productId, units.
 Reply: one entry per checkout: {"ok"}; {"short", productId} (not enough
       left); {"gone", productId} (deleted); {"notstarted", productId,
       startsMs}; {"ended", productId}; {"limit", productId, limit,
@@ -401,25 +423,25 @@ Reply: one entry per checkout: {"ok"}; {"short", productId} (not enough
       seed them, then ask again).
 ]]
 local function gate_reserve(keys, args)
-  local out, i = {}, 3
+  local out, i, g = {}, 3, gate_view()
   for c = 1, tonumber(args[1]) do
-    local id, user, now, k = args[i], args[i + 1], tonumber(args[i + 2]),
-      tonumber(args[i + 3])
+    local id, user, now, first, k = args[i], args[i + 1],
+      tonumber(args[i + 2]), args[i + 3] == '1', tonumber(args[i + 4])
     local lines = {}
     for j = 1, k do
-      lines[j] = {args[i + 2 + 2 * j], tonumber(args[i + 3 + 2 * j])}
+      lines[j] = {args[i + 3 + 2 * j], tonumber(args[i + 4 + 2 * j])}
     end
-    i = i + 4 + 2 * k
-    if redis.call('EXISTS', RK.GATE_RESV .. id) == 1 then
+    i = i + 5 + 2 * k
+    if not first and redis.call('EXISTS', RK.GATE_RESV .. id) == 1 then
       out[c] = {'ok'}
     else
       local missing, bad = {'seed'}, nil
       for _, l in ipairs(lines) do
-        local v = redis.call('GET', RK.GATE_STOCK .. l[1])
+        local v = view_stock(g, l[1])
         if not v then
           missing[#missing + 1] = l[1]
         elseif not bad then
-          bad = refusal(l, v, user, now)
+          bad = refusal(g, l, v, user, now)
         end
       end
       if #missing > 1 then
@@ -427,7 +449,7 @@ local function gate_reserve(keys, args)
       elseif bad then
         out[c] = bad
       else
-        reserve(id, user, lines)
+        reserve(g, id, user, lines)
         out[c] = {'ok'}
       end
     end
@@ -440,9 +462,9 @@ end
 -- job queued again; one that does not fit keeps its place.  Ids no
 -- longer waitlisted (withdrawn, failed) are dropped.  How many went.
 local function serve(pid, now)
-  local key, n = RK.WAITLIST .. pid, 0
+  local key, n, g = RK.WAITLIST .. pid, 0, gate_view()
   for _, id in ipairs(redis.call('ZRANGE', key, 0, 199)) do
-    local v = redis.call('GET', RK.GATE_STOCK .. pid)
+    local v = view_stock(g, pid)
     if not v or v == 'gone' or tonumber(v) <= 0 then break end
     local h = redis.call('HMGET', RK.CHECKOUT .. id, 'status', 'userId',
       'lines', 'rid', 'createdAt')
@@ -451,11 +473,11 @@ local function serve(pid, now)
     else
       local lines, fits = split_lines(h[3]), true
       for _, l in ipairs(lines) do
-        local c = redis.call('GET', RK.GATE_STOCK .. l[1])
-        if not c or refusal(l, c, h[2], now) then fits = false end
+        local c = view_stock(g, l[1])
+        if not c or refusal(g, l, c, h[2], now) then fits = false end
       end
       if fits and redis.call('EXISTS', RK.GATE_RESV .. id) == 0 then
-        reserve(id, h[2], lines)
+        reserve(g, id, h[2], lines)
         redis.call('ZREM', key, id)
         redis.call('HSET', RK.CHECKOUT .. id, 'seq', redis.call('INCR', RK.SEQ))
         redis.call('XADD', RK.STREAM, '*', unpack(job_fields(id, h[2],
