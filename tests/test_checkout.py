@@ -310,6 +310,49 @@ def test_websocket_pushes_every_change(fresh_stack):
     assert refused
 
 
+def test_one_batch_wakes_each_waiter_with_its_own_status(fresh_stack):
+    """A worker publishes a batch's status bodies in one message, a line
+    each: every WebSocket and long-poll still gets its own."""
+    s = fresh_stack(workers=0)
+    a = product(s, 1, 2)
+    people = [buyer(s, [(a, 1)]) for _ in range(3)]
+    cids = [s.post("/api/checkout", {}, token=t).json()["checkoutId"]
+            for _, t in people]
+    sockets = [websocket.create_connection(
+        f"ws://127.0.0.1:{s.port}/api/checkout/{cid}/events"
+        f"?access_token={t}", timeout=20)
+        for cid, (_, t) in zip(cids[:2], people[:2])]
+    seen = [[json.loads(ws.recv())] for ws in sockets]
+    sub = s.redis.pubsub()
+    sub.subscribe("checkout:events")
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        polled = pool.submit(s.get, f"/api/checkout/{cids[2]}?wait=25",
+                             token=people[2][1])
+        time.sleep(0.5)
+        s.start_worker()
+        for ws, got in zip(sockets, seen):
+            while got[-1]["status"] not in ("completed", "failed"):
+                got.append(json.loads(ws.recv()))
+        last = polled.result().json()
+    stats = s.redis.hgetall("stats:worker")
+    assert stats["batches"] == "1" and stats["batched"] == "3"
+    messages = []
+    while (m := sub.get_message(timeout=1)) is not None:
+        if m["type"] == "message":
+            messages.append([json.loads(x) for x in m["data"].split("\n")])
+    sub.close()
+    # processing, then the results: a message each, three lines each
+    assert [[b["checkoutId"] for b in m] for m in messages] == [cids, cids]
+    assert [b["status"] for b in messages[0]] == ["processing"] * 3
+    for cid, got in zip(cids, seen):
+        assert {b["checkoutId"] for b in got} == {cid}
+        assert [b["status"] for b in got][0] == "queued"
+    assert last["checkoutId"] == cids[2] and last["status"] != "queued"
+    results = [got[-1]["status"] for got in seen]
+    assert sorted(results) == ["completed", "completed"]
+    assert final(s, cids[2], people[2][1])["error"]["code"] == "out_of_stock"
+
+
 def test_a_stale_cart_hint_ends_as_cart_empty(stack):
     a = product(stack, 1, 5)
     user, token = new_user(stack)

@@ -2,13 +2,14 @@
  * events.c -- checkout status changes, from Redis pub/sub to the requests
  * and WebSocket clients waiting for them.
  *
- * Workers PUBLISH each new status body on RK_EVENTS.  Every API process
- * subscribes once and hands each message to the waiters registered for
- * that checkout id; nothing here polls.  A waiter remembers the newest
- * body it has seen (by rank: queued < processing < waitlisted < final) and
- * is woken once that rank reaches the one it waits for, or at its
- * deadline.  Register before reading the current status, so that no
- * change between the read and the wait is missed.
+ * Workers PUBLISH each new status body on RK_EVENTS (a batch's in one
+ * message, a line each).  Every API process subscribes once and hands
+ * each body to the waiters registered for that checkout id; nothing here
+ * polls.  A waiter remembers the newest body it has seen (by rank:
+ * queued < processing < waitlisted < final) and is woken once that rank
+ * reaches the one it waits for, or at its deadline.  Register before
+ * reading the current status, so that no change between the read and
+ * the wait is missed.
  *
  * When the subscription comes back after Redis was away, every HTTP
  * waiter is woken without a body (events may have been missed: the
@@ -271,9 +272,9 @@ unwatched(const char *text, size_t len)
 	return (1);
 }
 
-/* A message on RK_EVENTS: a status body, or a revocation. */
+/* A status body, or a revocation. */
 static void
-on_event(const char *text, size_t len)
+on_body(const char *text, size_t len)
 {
 	struct waiter	*w, *next;
 	json_t		*body;
@@ -299,6 +300,23 @@ on_event(const char *text, size_t len)
 		}
 	}
 	json_decref(body);
+}
+
+/*
+ * A message on RK_EVENTS: one body a line (a worker publishes a batch's
+ * in one message; bodies are compact JSON, with no newline inside).
+ */
+static void
+on_event(const char *text, size_t len)
+{
+	const char	*end, *nl;
+
+	for (end = text + len; text < end; text = nl + 1) {
+		if ((nl = memchr(text, '\n', (size_t)(end - text))) == NULL)
+			nl = end;
+		if (nl > text)
+			on_body(text, (size_t)(nl - text));
+	}
 }
 
 /* Events may have been missed: send every waiter back to read again. */

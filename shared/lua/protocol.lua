@@ -125,22 +125,32 @@ local function checkout_unidem(keys, args)
   return 0
 end
 
--- Mark checkout id processing and publish; the reply as batch_begin's.
-local function mark(id, body, user, channel)
+-- Mark checkout id processing, its body to be published with the
+-- batch's (events); the reply as batch_begin's.
+local function mark(id, body, user, events)
   local key = RK.CHECKOUT .. id
   local cur = redis.call('HGET', key, 'status')
   if is_final(cur) then return cur end
   redis.call('HSET', key, 'status', 'processing', 'body', body,
     'userId', user)
-  redis.call('PUBLISH', channel, body)
+  events[#events + 1] = body
   if cur == 'queued' then return 'first' end
   return 'again'
+end
+
+-- Publish a batch's status bodies on channel as one message, a body a
+-- line (status bodies are compact JSON: no newline inside), so that a
+-- batch costs one PUBLISH, not one per checkout.
+local function publish_all(channel, events)
+  if #events > 0 then
+    redis.call('PUBLISH', channel, table.concat(events, '\n'))
+  end
 end
 
 --[[
 batch_begin: a worker starts on a batch: take each job's user lock
 (SET lock:user:<id> <token> NX PX ttl) and mark the checkouts it got
-processing (publishing each), in one call.
+processing (their bodies published in one message), in one call.
 KEYS: none.
 ARGV: [1] lock TTL in ms, [2] the events channel, then four per job:
       checkoutId, userId, lock token, the processing body.
@@ -150,17 +160,18 @@ Reply: one per job: "busy" (another holds its user's lock: nothing
       far before, so no order can exist); "again" (look for an order).
 ]]
 local function batch_begin(keys, args)
-  local out = {}
+  local out, events = {}, {}
   for i = 3, #args, 4 do
     local id, user, token, body = args[i], args[i + 1], args[i + 2],
       args[i + 3]
     if redis.call('SET', RK.LOCK .. user, token, 'NX', 'PX',
         args[1]) then
-      out[#out + 1] = mark(id, body, user, args[2])
+      out[#out + 1] = mark(id, body, user, events)
     else
       out[#out + 1] = 'busy'
     end
   end
+  publish_all(args[2], events)
   return out
 end
 
@@ -227,21 +238,36 @@ local function waitlist_add(id, pid, created, lines)
   redis.call('SADD', RK.WAITLISTS, pid)
 end
 
+-- The stream entries pending with the finishing consumer (args[7]), as
+-- a set of msgids: one XPENDING for the batch.  At most n + 64 of them,
+-- the oldest first; moved() asks about any other entry alone.
+local function pending_mine(keys, args, n)
+  local mine = {}
+  for _, p in ipairs(redis.call('XPENDING', keys[1], args[1], '-', '+',
+      n + 64, args[7])) do
+    mine[p[1]] = true
+  end
+  return mine
+end
+
 -- Is the job's stream entry pending with another consumer?  It was
 -- reclaimed from this one (cut off from Redis for longer than
 -- RECLAIM_IDLE_MS, as behind a partition): the new owner decides it.
-local function moved(keys, args, msgid)
+-- An entry not pending with this one (rare) is looked up alone.
+local function moved(keys, args, msgid, mine)
+  if mine[msgid] then return false end
   local p = redis.call('XPENDING', keys[1], args[1], msgid, msgid, 1)[1]
   return p ~= nil and p[2] ~= args[7]
 end
 
 -- Record one job's result (see batch_finish); the status found before.
--- Its count and its XACK are left in done, for the whole batch.
+-- Its count, its XACK and its body to publish are left in done, for the
+-- whole batch.
 local function finish(keys, args, j, done)
   local id, user, status, body = args[j + 1], args[j + 2], args[j + 3],
     args[j + 4]
   local key = RK.CHECKOUT .. id
-  if moved(keys, args, args[j]) then return 'moved' end
+  if moved(keys, args, args[j], done.mine) then return 'moved' end
   local cur = redis.call('HGET', key, 'status')
   if not is_final(cur) and status ~= '' then
     redis.call('HSET', key, 'status', status, 'body', body, 'userId', user)
@@ -250,7 +276,7 @@ local function finish(keys, args, j, done)
     -- does a dead-lettered failure, for its operator's replay.
     local brief = is_final(status) and args[j + 5] == ''
     redis.call('EXPIRE', key, brief and args[2] or args[8])
-    redis.call('PUBLISH', args[3], body)
+    done.events[#done.events + 1] = body
     done.counts[status] = (done.counts[status] or 0) + 1
     local ordered = nil
     if status == 'completed' then
@@ -279,9 +305,10 @@ local function finish(keys, args, j, done)
 end
 
 --[[
-batch_finish: record each job's result, publish it, settle its stock
-reservation, XACK it and release its user's lock, for a whole batch in
-one call: a job is acknowledged only together with its result.  A final
+batch_finish: record each job's result, publish it (the batch's in one
+message, as batch_begin's), settle its stock reservation, XACK it and
+release its user's lock, for a whole batch in one call: a job is
+acknowledged only together with its result.  A final
 status is never overwritten (then the job is only acknowledged); an
 empty status only acknowledges.  Counts the batch in stats:worker.
 KEYS: [1] checkout:jobs, [2] stats:worker, [3] catalog:stock,
@@ -303,11 +330,14 @@ Reply: per job, the status found before ("" if none), or "moved".
 ]]
 local function batch_finish(keys, args)
   local out = {}
-  -- Counted and acknowledged once for the batch, not once per job.
-  local done = {counts = {}, acks = {}}
+  -- Counted, acknowledged and published once for the batch, not once
+  -- per job.
+  local done = {counts = {}, acks = {}, events = {},
+    mine = pending_mine(keys, args, (#args - 8) / 10)}
   for j = 9, #args, 10 do
     out[#out + 1] = finish(keys, args, j, done)
   end
+  publish_all(args[3], done.events)
   for status, n in pairs(done.counts) do
     redis.call('HINCRBY', keys[2], status, n)
   end
