@@ -67,13 +67,19 @@ def kept_from_earlier(r):
     ) + "."
 
 
-def spread(r, path, key, unit=""):
+def spread(r, path, key, unit="", more=()):
     """ "; N runs: least-most" for a figure taken more than once (the
-    median run is the one shown), else ""."""
-    runs, rng = get(r, *path, "runs"), get(r, *path, "range", key)
-    if not runs or runs < 2 or not rng:
+    median run is the one shown), else "".  more: (label, key, unit) of
+    other figures of the same runs, after a comma each."""
+    runs = get(r, *path, "runs")
+    parts = []
+    for label, k, u in (("", key, unit),) + tuple(more):
+        rng = get(r, *path, "range", k)
+        if rng:
+            parts.append(f"{label}{fmt(rng[0])}-{fmt(rng[1], u)}")
+    if not runs or runs < 2 or not parts:
         return ""
-    return f"; {runs} runs: {fmt(rng[0])}-{fmt(rng[1], unit)}"
+    return f"; {runs} runs: " + ", ".join(parts)
 
 
 def ratio(a, b):
@@ -233,9 +239,8 @@ def flash_rows(sale="flash"):
              "and Redis 50 µs each)", lambda r: " / ".join(
                  fmt(get(r, sale, "cpu_us_per_buyer", k)) for k in
                  ("api", "redis", "workers", "database")) + " µs" +
-             spread(r, (sale,), "cpu_us_per_buyer.api", " µs (API)") +
-             spread(r, (sale,), "cpu_us_per_buyer.redis",
-                    " µs (Redis)")),
+             spread(r, (sale,), "cpu_us_per_buyer.api", " µs (API)",
+                    [("", "cpu_us_per_buyer.redis", " µs (Redis)")])),
             ("the load generator's own CPU per buyer (wrk; not the "
              "system's)", f("client_cpu_us_per_buyer", " µs")),
             ("the sale's CPU (every process and wrk) over the machine's "
