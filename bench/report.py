@@ -360,10 +360,12 @@ def profile_section(label, prof):
            f"flame graphs (bench/flame-api{suffix}.svg, "
            f"bench/flame-redis{suffix}.svg).  {prof['note']}.", "",
            f"CPU per buyer in this run: API {prof['api_cpu_us_per_buyer']} "
-           f"µs, Redis {prof['redis_cpu_us_per_buyer']} µs.", "",
-           "Where the time goes (the share of samples that pass through a "
-           "function, its callees included):", "",
-           "| API: function | % | Redis: function | % |", "|---|---|---|---|"]
+           f"µs, Redis {prof['redis_cpu_us_per_buyer']} µs.", ""]
+    out += buyer_parts(prof)
+    out += ["Where the time goes (the share of samples that pass through "
+            "a function, its callees included):", "",
+            "| API: function | % | Redis: function | % |",
+            "|---|---|---|---|"]
     out += pairs(prof.get("api_inclusive", []),
                  prof.get("redis_inclusive", []))
     out += ["", "Where it is spent (own time):", "",
@@ -379,6 +381,24 @@ def profile_section(label, prof):
                 "|---|---|---|"]
         out += [f"| {c} | {n} | {us} |" for c, n, us in cmds]
     return out + [""]
+
+
+def buyer_parts(prof):
+    """Where one buyer's CPU goes, by part (bench/run.py API_PARTS,
+    redis_part): its share of the samples and the µs per buyer that
+    share is."""
+    out = []
+    for name, who in (("api", "the API"), ("redis", "Redis")):
+        rows, us = prof.get(f"{name}_parts"), prof.get(
+            f"{name}_cpu_us_per_buyer")
+        if not rows or not us:
+            continue
+        out += [f"Where one buyer's CPU goes in {who} (the sale's samples "
+                "by part; µs: that share of the CPU per buyer):", "",
+                "| part | % | µs per buyer |", "|---|---|---|"]
+        out += [f"| {k} | {pc} | {fmt(pc * us / 100)} |" for pc, k in rows]
+        out += [""]
+    return out
 
 
 def pairs(api, red):

@@ -495,14 +495,17 @@ def draw_flash(trace, buyers, start, path):
     plt.close(fig)
 
 
-def flash_sale(s, shop, picture=None):
+def flash_sale(s, shop, picture=None, ready=None):
     """One sale: BUYERS buyers at STOCK units, 2 workers.  Its figures,
-    the product and the load's result."""
+    the product and the load's result.  ready(): called once the buyers
+    and the workers are there, just before the sale."""
     pid = shop.product(STOCK, price=49.99, title="flash sale item")
     progress(f"  {BUYERS} buyers for {STOCK} units")
     tokens = shop.buyers(BUYERS, pid)
     procs = [s.start_worker() for _ in range(2)]
     time.sleep(0.5)
+    if ready is not None:
+        ready()
     peaks = {"queue": 0, "api_kb": 0, "workers_kb": 0}
     trace = []
     stop = threading.Event()
@@ -639,6 +642,74 @@ def inclusive_top(folded, limit=16):
     return rows[:limit]
 
 
+# Where one flash buyer's CPU goes, by part: a sample counts for the
+# first part (in this order) one of its frames belongs to.
+API_PARTS = [
+    ("token check (JWT, revocation cache)", r"(tokens_|verify$|jwt_)"),
+    ("status events (pub/sub)", r"(on_event|on_body|on_message|events_)"),
+    ("logging and metrics", r"(log_|metrics_|request_log)"),
+    ("system calls (sockets, epoll)", r"entry_SYSCALL_64"),
+    ("Redis calls (arguments, hiredis)",
+     r"(rargs_|aredis_|redis|call_args|sds)"),
+    ("JSON (bodies)", r"json_"),
+    ("HTTP (kore: parsing, dispatch, buffers)", r"(http_|kore_|net_)"),
+]
+# Frames named *Command that are not a command's own.
+NOT_A_COMMAND = re.compile(r"(process|lookup|propagate|catAppendOnly|"
+                           r"fcallGet|rewriteClient|moduleCall|fcall|"
+                           r"fcallro|eval)")
+COMMAND_NAMES = {"getGenericCommand": "GET", "setGenericCommand": "SET",
+                 "expireGenericCommand": "EXPIRE", "incrDecrCommand": "INCR",
+                 "delGenericCommand": "DEL", "genericHgetallCommand":
+                 "HGETALL", "xreadCommand": "XREADGROUP"}
+
+
+def api_part(frames):
+    for label, pattern in API_PARTS:
+        if any(re.match(pattern, f) for f in frames):
+            return label
+    return "other"
+
+
+def redis_part(frames):
+    """AOF and replication first, then the command a sample is in (inside
+    a function or sent plainly), then the functions' own (Lua, the
+    arguments, redis.call), then the network."""
+    if any(re.match(r"(flushAppendOnlyFile|feedAppendOnlyFile|"
+                    r"catAppendOnly)", f) for f in frames):
+        return "AOF (propagation, write, fsync)"
+    if any(re.match(r"(waitCommand|replicationFeed|feedReplicationBuffer)",
+                    f) for f in frames):
+        return "replication and WAIT"
+    cmds = [f for f in frames if re.fullmatch(r"[a-z]\w*Command", f) and
+            not NOT_A_COMMAND.match(f)]
+    in_function = "luaCallFunction" in frames
+    if cmds:
+        name = COMMAND_NAMES.get(cmds[0], cmds[0][:-len("Command")].upper())
+        return f"{name} in functions" if in_function else name
+    if in_function:
+        return "functions: Lua, arguments, redis.call"
+    if "readQueryFromClient" in frames or "entry_SYSCALL_64_after_hwframe" \
+            in frames:
+        return "network (read, parse, reply)"
+    return "other"
+
+
+def parts(folded, part):
+    """The share of samples (%) of each part part() names: [(percent,
+    part)], the largest first."""
+    total, seen = 0, {}
+    for line in folded.splitlines():
+        stack, _, n = line.rpartition(" ")
+        if not n.isdigit():
+            continue
+        k = part([x.split("+")[0] for x in stack.split(";")])
+        seen[k] = seen.get(k, 0) + int(n)
+        total += int(n)
+    return sorted(((round(100 * v / total, 1), k) for k, v in seen.items()),
+                  reverse=True)
+
+
 def flame(data, svg, title, tools):
     """perf's recording as a flame graph (SVG); the folded stacks."""
     script = subprocess.run(["perf", "script", "-i", str(data)],
@@ -666,16 +737,19 @@ def sc_profile(s, shop, out):
                "redis": [p.pid for n, p in s.procs.items()
                          if n.startswith("redis")]}
     recs = {}
-    for name, pids in targets.items():
-        recs[name] = subprocess.Popen(
-            ["perf", "record", "-F", "499", "--call-graph", "dwarf,16384",
-             "-o", str(tmp / f"perf-{name}.data"), "-p",
-             ",".join(map(str, pids))], stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL)
-    time.sleep(1)
-    s.redis.config_resetstat()
+
+    def record():
+        """From the sale's start: not the buyers' making."""
+        for name, pids in targets.items():
+            recs[name] = subprocess.Popen(
+                ["perf", "record", "-F", "499", "--call-graph",
+                 "dwarf,16384", "-o", str(tmp / f"perf-{name}.data"), "-p",
+                 ",".join(map(str, pids))], stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL)
+        time.sleep(1)
+        s.redis.config_resetstat()
     try:
-        fig, _, _ = flash_sale(s, shop)
+        fig, _, _ = flash_sale(s, shop, ready=record)
         stats = s.redis.info("commandstats")
     finally:
         for r in recs.values():
@@ -700,6 +774,8 @@ def sc_profile(s, shop, out):
                        tools)
         res[f"{name}_top"] = perf_top(data)
         res[f"{name}_inclusive"] = inclusive_top(folded)
+        res[f"{name}_parts"] = parts(folded, api_part if name == "api"
+                                     else redis_part)
         res[f"{name}_cpu_us_per_buyer"] = round(
             fig["cpu_s"][name] * 1e6 / fig["buyers"], 1)
     out["profile"] = res
