@@ -203,6 +203,9 @@ class Shop:
         r = requests.post(self.s.url("/api/products"), json={
             "title": title, "price": price, "stock": stock},
             headers={"Authorization": f"Bearer {self.admin}"})
+        if r.status_code != 201:
+            raise RuntimeError(f"creating a product: {r.status_code} "
+                               f"{r.text}")
         return r.json()["id"]
 
     def buyers(self, n, pids, qty=1, lines=1):
@@ -322,7 +325,10 @@ def sc_health(s, shop, out, runs=RUNS):
 
 def sc_products(s, shop, out):
     for i in range(200):
-        shop.product(100, price=1 + i / 100, title=f"catalogue item {i}")
+        # round(): 1 + 14 / 100 is 1.1400000000000001, which the API
+        # refuses (a price has at most two decimals).
+        shop.product(100, price=round(1 + i / 100, 2),
+                     title=f"catalogue item {i}")
     url = s.url("/api/products?limit=20")
     requests.get(url)
     out["products"] = wrk(url)
