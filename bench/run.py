@@ -1391,9 +1391,10 @@ def main():
     results = {"when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                "machine": machine(), "scale": SCALE, "scenarios": {}}
     path = ROOT / f"bench/results{SUFFIX}.json"
-    if only and path.exists():
-        # Some scenarios only: the others keep their last figures, and
-        # each scenario says when it was measured.
+    if path.exists():
+        # A scenario not run now (named ones only, or the soak without
+        # BENCH_SOAK) keeps its last figures; each says when it was
+        # measured.
         last = json.loads(path.read_text())
         results["scenarios"] = last.get("scenarios", {})
         results["measured"] = last.get("measured", {
@@ -1408,12 +1409,15 @@ def main():
                 continue
             progress(f"{name} ...")
             t0 = time.time()
+            kept = results["scenarios"].pop(name, None)
             fn(s, shop, results["scenarios"])
-            results.setdefault("measured", {})[name] = time.strftime(
-                "%Y-%m-%dT%H:%M:%SZ", time.gmtime())
             if name in results["scenarios"]:
+                results.setdefault("measured", {})[name] = time.strftime(
+                    "%Y-%m-%dT%H:%M:%SZ", time.gmtime())
                 progress(f"{name}: {json.dumps(results['scenarios'][name])}"
                          f" ({time.time() - t0:.0f} s)")
+            elif kept is not None:
+                results["scenarios"][name] = kept   # measured nothing now
     finally:
         s.cleanup()
     results["seconds"] = round(time.time() - started)
