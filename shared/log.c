@@ -196,37 +196,55 @@ log_request(const char *rid, const char *method, const char *path,
 	emit(line, off);
 }
 
+/*
+ * The line's own fields are written as log_request's are; only the
+ * extra fields go through jansson, and their object is spliced in after
+ * them ({"a":1} -> ,"a":1}).  A worker logs a line per checkout: this is
+ * a third of its CPU in a sold-out sale.
+ */
 void
 log_event(enum log_level level, const char *msg, const char *fmt, ...)
 {
 	va_list		 ap;
-	json_t		*line, *extra;
-	char		 ts[64], *text;
-	size_t		 len;
+	json_t		*extra;
+	char		 head[512], ts[64], *text, *line;
+	size_t		 hlen, tlen;
+	int		 n;
 
 	if (!log_enabled(level))
 		return;
 	timestamp(ts, sizeof(ts));
-	line = json_pack("{s:s, s:s, s:s, s:i, s:s}", "ts", ts,
-	    "level", levels[level], "svc", service, "pid", pid, "msg", msg);
-	if (line == NULL)
+	n = snprintf(head, sizeof(head), "{\"ts\":\"%s\",\"level\":\"%s\","
+	    "\"svc\":\"%s\",\"pid\":%d", ts, levels[level], service, pid);
+	if (n < 0 || (size_t)n >= sizeof(head))
 		return;
+	hlen = (size_t)n;
+	put_field(head, sizeof(head), &hlen, "msg", msg);
+	extra = NULL;
 	if (fmt != NULL) {
 		va_start(ap, fmt);
 		extra = json_vpack_ex(NULL, 0, fmt, ap);
 		va_end(ap);
-		if (extra != NULL)
-			json_object_update(line, extra);
-		json_decref(extra);
 	}
-	text = json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER |
-	    JSON_REAL_PRECISION(6));
-	json_decref(line);
-	if (text == NULL)
+	text = extra != NULL && json_object_size(extra) > 0 ? json_dumps(extra,
+	    JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6)) : NULL;
+	json_decref(extra);
+	/* text: "{...}" -> ",...}"; none: "}". */
+	tlen = text != NULL ? strlen(text) : 1;
+	if ((line = malloc(hlen + tlen + 1)) == NULL) {
+		free(text);
 		return;
-	len = strlen(text);
-	text[len] = '\n';	/* overwrites the NUL; len + 1 bytes sent */
-	emit(text, len + 1);
+	}
+	memcpy(line, head, hlen);
+	if (text != NULL) {
+		memcpy(line + hlen, text, tlen);
+		line[hlen] = ',';
+	} else {
+		line[hlen] = '}';
+	}
+	line[hlen + tlen] = '\n';
+	emit(line, hlen + tlen + 1);
+	free(line);
 	free(text);
 }
 
