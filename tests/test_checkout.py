@@ -5,6 +5,7 @@ the WebSocket push.  The invariants under load and failure are in
 test_invariants.py.
 """
 import concurrent.futures
+import itertools
 import json
 import time
 
@@ -351,6 +352,55 @@ def test_one_batch_wakes_each_waiter_with_its_own_status(fresh_stack):
     results = [got[-1]["status"] for got in seen]
     assert sorted(results) == ["completed", "completed"]
     assert final(s, cids[2], people[2][1])["error"]["code"] == "out_of_stock"
+
+
+def test_a_sold_out_refusal_is_finished_as_the_batch_begins(fresh_stack):
+    """Once the gate's counter exists, a first delivery it refuses is
+    recorded, published, unlocked and acknowledged by batch_begin itself:
+    no transaction batch, no second call, the same answer to its buyer."""
+    s = fresh_stack(workers=1)
+    a = product(s, 1, 1)
+    _, first = buyer(s, [(a, 1)])
+    assert checkout_waiting(s, first).status_code == 201   # seeds, sells
+    before = s.redis.hgetall("stats:worker")
+    s.stop_worker(s.workers[0])
+    late = [buyer(s, [(a, 1)]) for _ in range(2)]
+    cids = [s.post("/api/checkout", {}, token=t).json()["checkoutId"]
+            for _, t in late]
+    ws = websocket.create_connection(
+        f"ws://127.0.0.1:{s.port}/api/checkout/{cids[0]}/events"
+        f"?access_token={late[0][1]}", timeout=20)
+    seen = [json.loads(ws.recv())["status"]]
+    sub = s.redis.pubsub()
+    sub.subscribe("checkout:events")
+    s.start_worker()
+    while seen[-1] not in ("completed", "failed"):
+        seen.append(json.loads(ws.recv())["status"])
+    # (a queued checkout's socket is also sent its new place in line)
+    assert [k for k, _ in itertools.groupby(seen)] == [
+        "queued", "processing", "failed"]
+    for cid, (_, token) in zip(cids, late):
+        err = final(s, cid, token)["error"]
+        assert err["code"] == "out_of_stock" and err["productId"] == a
+    after = s.redis.hgetall("stats:worker")
+    assert after["batches"] == before["batches"]             # no batch
+    assert int(after["gate_refused"]) == int(
+        before.get("gate_refused", 0)) + 2
+    assert int(after["failed"]) == int(before.get("failed", 0)) + 2
+    messages = []
+    while (m := sub.get_message(timeout=1)) is not None:
+        if m["type"] == "message":
+            messages.append([json.loads(x) for x in m["data"].split("\n")])
+    sub.close()
+    assert [[(b["checkoutId"], b["status"]) for b in m]
+            for m in messages] == [[(cids[0], "processing"),
+                                    (cids[0], "failed"),
+                                    (cids[1], "processing"),
+                                    (cids[1], "failed")]]
+    assert s.redis.xpending("checkout:jobs", "checkout-workers")[
+        "pending"] == 0
+    assert not s.redis.exists(*[f"lock:user:{u}" for u, _ in late])
+    assert s.redis.get(f"gate:stock:{a}") == "0"
 
 
 def test_a_stale_cart_hint_ends_as_cart_empty(stack):

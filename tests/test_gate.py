@@ -206,11 +206,13 @@ def test_a_killed_workers_reservation_comes_back(fresh_stack):
     s.redis.xgroup_create("checkout:jobs", "checkout-workers", id="0")
     (entry,) = s.redis.xreadgroup("checkout-workers", "ghost",
                                   {"checkout:jobs": ">"})[0][1]
-    assert s.redis.fcall("batch_begin", 0, 1000, "checkout:events", cid,
-                         ghost_buyer[0], "ghost-token", json.dumps(dict(
-                             body(s, cid), status="processing"))) == ["first"]
-    s.redis.set(f"gate:stock:{a}", 1)
     now = int(time.time() * 1000)
+    assert s.redis.fcall(
+        "batch_begin", 2, "checkout:jobs", "stats:worker", 1000,
+        "checkout:events", "checkout-workers", 600, cid, ghost_buyer[0],
+        "ghost-token", json.dumps(dict(body(s, cid), status="processing")),
+        entry[0], now, "", "") == ["first"]
+    s.redis.set(f"gate:stock:{a}", 1)
     s.redis.fcall("gate_reserve", 0, 1, now, cid, ghost_buyer[0], now, "1",
                   1, a, 1)
     assert s.redis.get(f"gate:stock:{a}") == "0"

@@ -133,31 +133,80 @@ open_job(const struct job *j)
 /* ----- Redis steps ----- */
 
 /*
- * Step 1: lock and mark jobs (batch_begin).  Each job's locked, first
- * and ack_only say what it got.  0, or -1 if the worker is stopping.
+ * Can batch_begin finish j if the gate refuses it (one line; not
+ * waitlisted, a replay or a dead letter: those take the long way)?
+ */
+static int
+finishable(const struct job *j)
+{
+	return (j->want.n == 1 && !j->waitlist && !j->replay &&
+	    j->dead == NULL);
+}
+
+/* batch_begin's eight arguments for job j (a new lock token). */
+static void
+begin_args(struct rargs *a, struct job *j)
+{
+	json_t	*err;
+	char	*body, hex[25];
+
+	lock_token(j->token, sizeof(j->token));
+	body = protocol_body(j->id, CK_PROCESSING, j->created, NULL, NULL);
+	rargs_add(a, j->id);
+	rargs_add(a, j->user);
+	rargs_add(a, j->token);
+	rargs_add(a, body);
+	free(body);
+	rargs_add(a, j->msgid);
+	rargs_addf(a, "%lld", (long long)j->at);
+	if (!finishable(j)) {
+		rargs_add(a, "");
+		rargs_add(a, "");
+		return;
+	}
+	db_oid_hex(&j->want.lines[0].product, hex);
+	rargs_addf(a, "%s:%lld", hex, (long long)j->want.lines[0].quantity);
+	err = protocol_failure(ERR_OUT_OF_STOCK, hex);
+	body = protocol_body(j->id, CK_FAILED, j->created, NULL, err);
+	rargs_add(a, body);
+	free(body);
+	json_decref(err);
+}
+
+/* batch_begin finished j: failed out_of_stock by the gate, acked. */
+static void
+finished_by_begin(struct job *j)
+{
+	j->finished = 1;
+	j->state = CK_FAILED;
+	j->code = ERR_OUT_OF_STOCK;
+	j->by_gate = 1;
+	db_oid_hex(&j->want.lines[0].product, j->product);
+}
+
+/*
+ * Step 1: lock and mark jobs (batch_begin), finishing there the first
+ * deliveries the gate refuses.  Each job's locked, first, ack_only and
+ * finished say what it got.  0, or -1 if the worker is stopping.
  */
 static int
 begin(struct consumer *c, struct job **jobs, int n)
 {
 	struct rargs	 a;
 	redisReply	*r, *e;
-	char		*body;
 	int		 i, ret;
 
-	rargs_fcall(&a, FN_BEGIN, 0);
+	rargs_fcall(&a, FN_BEGIN, 2);
+	rargs_add(&a, RK_STREAM);
+	rargs_add(&a, RK_STATS);
 	rargs_addf(&a, "%ld", cfg.lock_ttl_ms);
 	rargs_add(&a, RK_EVENTS);
-	for (i = 0; i < n; i++) {
-		lock_token(jobs[i]->token, sizeof(jobs[i]->token));
-		body = protocol_body(jobs[i]->id, CK_PROCESSING,
-		    jobs[i]->created, NULL, NULL);
-		rargs_add(&a, jobs[i]->id);
-		rargs_add(&a, jobs[i]->user);
-		rargs_add(&a, jobs[i]->token);
-		rargs_add(&a, body);
-		free(body);
-	}
-	r = rconn_persist(&c->rc, &a);
+	rargs_add(&a, RK_GROUP);
+	rargs_addf(&a, "%ld", cfg.checkout_final_ttl);
+	for (i = 0; i < n; i++)
+		begin_args(&a, jobs[i]);
+	/* Durable: it may record results and acknowledge their jobs. */
+	r = rconn_persist_durable(&c->rc, &a);
 	rargs_free(&a);
 	ret = r != NULL && r->type == REDIS_REPLY_ARRAY &&
 	    (int)r->elements == n ? 0 : -1;
@@ -166,6 +215,10 @@ begin(struct consumer *c, struct job **jobs, int n)
 		if (e->type != REDIS_REPLY_STRING ||
 		    strcmp(e->str, "busy") == 0)
 			continue;
+		if (strcmp(e->str, "refused") == 0) {
+			finished_by_begin(jobs[i]);
+			continue;
+		}
 		jobs[i]->locked = 1;
 		jobs[i]->ack_only = protocol_rank(protocol_state(e->str)) ==
 		    RANK_FINAL;
@@ -290,6 +343,25 @@ count_batch(struct job **jobs, int n)
 		counted_orders += jobs[i]->state == CK_COMPLETED &&
 		    !jobs[i]->ack_only;
 	last_batch_at = db_now_ms();
+}
+
+/*
+ * Log the jobs of jobs[0..n) that batch_begin finished (their line
+ * each, as finish_all would), counting them as a batch of their own.
+ */
+static void
+log_finished(struct consumer *c, struct job **jobs, int n)
+{
+	int	i, k;
+
+	for (i = 0, k = 0; i < n; i++) {
+		if (jobs[i]->finished) {
+			log_done(c, jobs[i], n, 0);
+			k++;
+		}
+	}
+	if (k > 0)
+		count_batch(jobs, 0);
 }
 
 /*
@@ -676,6 +748,10 @@ begin_waiting(struct consumer *c, struct job *j)
 	for (;;) {
 		if (begin(c, &j, 1) == -1 || stop_requested())
 			return (-1);
+		if (j->finished) {
+			log_finished(c, &j, 1);
+			return (0);
+		}
 		if (j->locked)
 			return (1);
 		if (!counted++)
@@ -750,10 +826,11 @@ batch_run(struct consumer *c, struct job *all, int n)
 			now[nnow++] = jobs[i];
 	}
 	if (nnow > 0 && begin(c, now, nnow) == 0) {
+		log_finished(c, now, nnow);
 		for (i = 0, n = 0; i < nnow; i++) {
 			if (now[i]->locked)
 				now[n++] = now[i];
-			else
+			else if (!now[i]->finished)
 				later[nlater++] = now[i];
 		}
 		if (n > 0)

@@ -72,6 +72,8 @@ struct job {
 	long long		 held;		/* ... and the units held */
 	long long		 starts;	/* sale_not_started: ms */
 	int			 by_gate;	/* refused by the stock gate */
+	int			 finished;	/* ... and finished by batch_begin:
+						   recorded, acknowledged */
 	int			 attempts;	/* transaction runs */
 };
 

@@ -125,12 +125,10 @@ local function checkout_unidem(keys, args)
   return 0
 end
 
--- Mark checkout id processing, its body to be published with the
--- batch's (events); the reply as batch_begin's.
-local function mark(id, body, user, events)
-  local key = RK.CHECKOUT .. id
-  local cur = redis.call('HGET', key, 'status')
-  if is_final(cur) then return cur end
+-- Mark the checkout at key (its status cur, not final) processing, its
+-- body to be published with the batch's (events); the reply as
+-- batch_begin's.
+local function mark(key, cur, body, user, events)
   redis.call('HSET', key, 'status', 'processing', 'body', body,
     'userId', user)
   events[#events + 1] = body
@@ -145,34 +143,6 @@ local function publish_all(channel, events)
   if #events > 0 then
     redis.call('PUBLISH', channel, table.concat(events, '\n'))
   end
-end
-
---[[
-batch_begin: a worker starts on a batch: take each job's user lock
-(SET lock:user:<id> <token> NX PX ttl) and mark the checkouts it got
-processing (their bodies published in one message), in one call.
-KEYS: none.
-ARGV: [1] lock TTL in ms, [2] the events channel, then four per job:
-      checkoutId, userId, lock token, the processing body.
-Reply: one per job: "busy" (another holds its user's lock: nothing
-      done); "completed" or "failed" (already final: nothing changed,
-      only acknowledge it); "first" (it was queued: no delivery got this
-      far before, so no order can exist); "again" (look for an order).
-]]
-local function batch_begin(keys, args)
-  local out, events = {}, {}
-  for i = 3, #args, 4 do
-    local id, user, token, body = args[i], args[i + 1], args[i + 2],
-      args[i + 3]
-    if redis.call('SET', RK.LOCK .. user, token, 'NX', 'PX',
-        args[1]) then
-      out[#out + 1] = mark(id, body, user, events)
-    else
-      out[#out + 1] = 'busy'
-    end
-  end
-  publish_all(args[2], events)
-  return out
 end
 
 -- A customer's units of a limited product (gate:user:<pid>), counted
@@ -308,9 +278,9 @@ end
 batch_finish: record each job's result, publish it (the batch's in one
 message, as batch_begin's), settle its stock reservation, XACK it and
 release its user's lock, for a whole batch in one call: a job is
-acknowledged only together with its result.  A final
-status is never overwritten (then the job is only acknowledged); an
-empty status only acknowledges.  Counts the batch in stats:worker.
+acknowledged only together with its result.  A final status is never
+overwritten (then the job is only acknowledged); an empty status only
+acknowledges.  Counts the batch in stats:worker.
 KEYS: [1] checkout:jobs, [2] stats:worker, [3] catalog:stock,
       [4] checkout:dead
 ARGV: [1] group, [2] TTL of a final status (CHECKOUT_FINAL_TTL),
@@ -483,6 +453,82 @@ local function gate_reserve(keys, args)
         out[c] = {'ok'}
       end
     end
+  end
+  return out
+end
+
+-- Job j of batch_begin's args (at i), queued until now: if its one line
+-- is short of stock at the gate, record it failed (its body given: the
+-- record goes from queued to failed within this call), publish its
+-- processing body and that one, unlock its user and leave its entry to
+-- acknowledge (acks).  Whether it was.
+local function refused_now(g, args, i, events, acks)
+  local pid, units = string.match(args[i + 6], '^(%x+):(%d+)$')
+  local v = pid and view_stock(g, pid)
+  if not v then return false end
+  local user = args[i + 1]
+  local bad = refusal(g, {pid, tonumber(units)}, v, user,
+    tonumber(args[i + 5]))
+  if not bad or bad[1] ~= 'short' then return false end
+  local key = RK.CHECKOUT .. args[i]
+  redis.call('HSET', key, 'status', 'failed', 'body', args[i + 7],
+    'userId', user)
+  redis.call('EXPIRE', key, args[4])
+  events[#events + 1] = args[i + 3]
+  events[#events + 1] = args[i + 7]
+  redis.call('DEL', RK.LOCK .. user)
+  acks[#acks + 1] = args[i + 4]
+  return true
+end
+
+--[[
+batch_begin: a worker starts on a batch: take each job's user lock
+(SET lock:user:<id> <token> NX PX ttl) and mark the checkouts it got
+processing, in one call.  A job on its first delivery whose one line
+the gate refuses as short of stock is finished here, as batch_finish
+would: recorded failed, unlocked, acknowledged and counted (a sold-out
+sale is nearly all such jobs: each costs one call, not three).  The
+bodies are published in one message.
+KEYS: [1] checkout:jobs, [2] stats:worker.
+ARGV: [1] lock TTL in ms, [2] the events channel, [3] group, [4] TTL of
+      a final status (CHECKOUT_FINAL_TTL), then eight per job:
+      checkoutId, userId, lock token, the processing body, msgid, the
+      ms it was submitted at, and, for a job the gate may finish here
+      (one line, not waitlisted, not a replay or a dead letter), that
+      line "<productId>:<units>" and its out_of_stock body (else "" and
+      "").
+Reply: one per job: "busy" (another holds its user's lock: nothing
+      done); "completed" or "failed" (already final: nothing changed,
+      only acknowledge it); "first" (it was queued: no delivery got this
+      far before, so no order can exist); "again" (look for an order);
+      "refused" (finished here: failed out_of_stock, acknowledged).
+]]
+local function batch_begin(keys, args)
+  local out, events, acks, g = {}, {}, {}, gate_view()
+  for i = 5, #args, 8 do
+    local id, user, token, body = args[i], args[i + 1], args[i + 2],
+      args[i + 3]
+    local got = 'busy'
+    if redis.call('SET', RK.LOCK .. user, token, 'NX', 'PX',
+        args[1]) then
+      local key = RK.CHECKOUT .. id
+      local cur = redis.call('HGET', key, 'status')
+      if is_final(cur) then
+        got = cur
+      elseif cur == 'queued' and args[i + 6] ~= '' and
+          refused_now(g, args, i, events, acks) then
+        got = 'refused'
+      else
+        got = mark(key, cur, body, user, events)
+      end
+    end
+    out[#out + 1] = got
+  end
+  publish_all(args[2], events)
+  if #acks > 0 then
+    redis.call('XACK', keys[1], args[3], unpack(acks))
+    redis.call('HINCRBY', keys[2], 'failed', #acks)
+    redis.call('HINCRBY', keys[2], 'gate_refused', #acks)
   end
   return out
 end
