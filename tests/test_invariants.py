@@ -326,3 +326,31 @@ def test_a_result_from_a_consumer_that_lost_its_job_is_not_written(
     assert s.redis.hget(f"checkout:{cid}", "status") == "completed"
     assert s.redis.xpending("checkout:jobs", "checkout-workers")[
         "pending"] == 0
+
+
+def test_a_repeated_batch_begin_finds_its_own_locks(fresh_stack):
+    """A worker sends batch_begin again when its answer was lost (a
+    dropped connection, a failover before WAIT), with the same lock
+    tokens: its own locks are found taken by itself, not "busy" (which
+    would leave every job of the batch waiting for a lock it holds)."""
+    s = fresh_stack(workers=0)
+    s.redis.xgroup_create("checkout:jobs", "checkout-workers", id="0",
+                          mkstream=True)
+    cid, uid = str(bson.ObjectId()), str(bson.ObjectId())
+    s.redis.hset(f"checkout:{cid}", mapping={"userId": uid,
+                                             "status": "queued"})
+    msgid = s.redis.xadd("checkout:jobs", {"checkoutId": cid,
+                                           "userId": uid, "lines": ""})
+    s.redis.xreadgroup("checkout-workers", "w", {"checkout:jobs": ">"})
+
+    def begin(token):
+        body = json.dumps({"checkoutId": cid, "status": "processing"})
+        return s.redis.execute_command(
+            "FCALL", "batch_begin", 2, "checkout:jobs", "stats:worker",
+            30000, "checkout:events", "checkout-workers", 60,
+            cid, uid, token, body, msgid, 0, "", "")
+
+    assert begin("token-1") == ["first"]
+    assert begin("token-1") == ["again"]        # the same call, repeated
+    assert begin("token-2") == ["busy"]         # anyone else's
+    assert s.redis.get(f"lock:user:{uid}") == "token-1"

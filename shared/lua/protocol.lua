@@ -457,6 +457,15 @@ local function gate_reserve(keys, args)
   return out
 end
 
+-- Take user's lock for token (ttl ms): whether it is ours.  Already
+-- holding that token means this call repeats one whose answer was lost
+-- (a dropped connection, a failover before WAIT): the lock is ours.
+local function lock_user(user, token, ttl)
+  local key = RK.LOCK .. user
+  return redis.call('SET', key, token, 'NX', 'PX', ttl) ~= false or
+    redis.call('GET', key) == token
+end
+
 -- Job j of batch_begin's args (at i), queued until now: if its one line
 -- is short of stock at the gate, record it failed (its body given: the
 -- record goes from queued to failed within this call), publish its
@@ -488,7 +497,8 @@ processing, in one call.  A job on its first delivery whose one line
 the gate refuses as short of stock is finished here, as batch_finish
 would: recorded failed, unlocked, acknowledged and counted (a sold-out
 sale is nearly all such jobs: each costs one call, not three).  The
-bodies are published in one message.
+bodies are published in one message.  A lock already held with the
+job's own token is its own (the call is being repeated).
 KEYS: [1] checkout:jobs, [2] stats:worker.
 ARGV: [1] lock TTL in ms, [2] the events channel, [3] group, [4] TTL of
       a final status (CHECKOUT_FINAL_TTL), then eight per job:
@@ -509,8 +519,7 @@ local function batch_begin(keys, args)
     local id, user, token, body = args[i], args[i + 1], args[i + 2],
       args[i + 3]
     local got = 'busy'
-    if redis.call('SET', RK.LOCK .. user, token, 'NX', 'PX',
-        args[1]) then
+    if lock_user(user, token, args[1]) then
       local key = RK.CHECKOUT .. id
       local cur = redis.call('HGET', key, 'status')
       if is_final(cur) then
