@@ -145,6 +145,14 @@ local function publish_all(channel, events)
   end
 end
 
+-- Record a checkout's new status at key (its body, its user), kept ttl
+-- seconds, its body to be published with the batch's (events).
+local function record(key, status, body, user, ttl, events)
+  redis.call('HSET', key, 'status', status, 'body', body, 'userId', user)
+  redis.call('EXPIRE', key, ttl)
+  events[#events + 1] = body
+end
+
 -- A customer's units of a limited product (gate:user:<pid>), counted
 -- only where a reservation counted them: less by units, never below 0.
 local function user_less(pid, user, units)
@@ -240,13 +248,12 @@ local function finish(keys, args, j, done)
   if moved(keys, args, args[j], done.mine) then return 'moved' end
   local cur = redis.call('HGET', key, 'status')
   if not is_final(cur) and status ~= '' then
-    redis.call('HSET', key, 'status', status, 'body', body, 'userId', user)
     -- Final statuses are read in the minutes after (args[2]); a
     -- waitlisted one stays as long as a queued one (args[8]), and so
     -- does a dead-lettered failure, for its operator's replay.
     local brief = is_final(status) and args[j + 5] == ''
-    redis.call('EXPIRE', key, brief and args[2] or args[8])
-    done.events[#done.events + 1] = body
+    record(key, status, body, user, brief and args[2] or args[8],
+      done.events)
     done.counts[status] = (done.counts[status] or 0) + 1
     local ordered = nil
     if status == 'completed' then
@@ -479,12 +486,9 @@ local function refused_now(g, args, i, events, acks)
   local bad = refusal(g, {pid, tonumber(units)}, v, user,
     tonumber(args[i + 5]))
   if not bad or bad[1] ~= 'short' then return false end
-  local key = RK.CHECKOUT .. args[i]
-  redis.call('HSET', key, 'status', 'failed', 'body', args[i + 7],
-    'userId', user)
-  redis.call('EXPIRE', key, args[4])
   events[#events + 1] = args[i + 3]
-  events[#events + 1] = args[i + 7]
+  record(RK.CHECKOUT .. args[i], 'failed', args[i + 7], user, args[4],
+    events)
   redis.call('DEL', RK.LOCK .. user)
   acks[#acks + 1] = args[i + 4]
   return true
