@@ -631,17 +631,23 @@ def perf_top(data, limit=12):
     return rows[:limit]
 
 
+def samples(folded):
+    """Each stack of folded stacks (inferno's: frames root first, split
+    by ';', then a count) as (its function names, its count)."""
+    for line in folded.splitlines():
+        stack, _, n = line.rpartition(" ")
+        if n.isdigit():
+            yield [x.split("+")[0] for x in stack.split(";")], int(n)
+
+
 def inclusive_top(folded, limit=16):
     """The frames most samples pass through (folded stacks): [(percent,
     function)], leaving out those nearly every sample has (main...)."""
     total, seen = 0, {}
-    for line in folded.splitlines():
-        stack, _, n = line.rpartition(" ")
-        if not n.isdigit():
-            continue
-        total += int(n)
-        for f in {x.split("+")[0] for x in stack.split(";")}:
-            seen[f] = seen.get(f, 0) + int(n)
+    for frames, n in samples(folded):
+        total += n
+        for f in set(frames):
+            seen[f] = seen.get(f, 0) + n
     rows = sorted(((round(100 * n / total, 1), f) for f, n in seen.items()
                    if n < 0.9 * total and not f.startswith("[")),
                   reverse=True)
@@ -705,13 +711,10 @@ def parts(folded, part):
     """The share of samples (%) of each part part() names: [(percent,
     part)], the largest first."""
     total, seen = 0, {}
-    for line in folded.splitlines():
-        stack, _, n = line.rpartition(" ")
-        if not n.isdigit():
-            continue
-        k = part([x.split("+")[0] for x in stack.split(";")])
-        seen[k] = seen.get(k, 0) + int(n)
-        total += int(n)
+    for frames, n in samples(folded):
+        k = part(frames)
+        seen[k] = seen.get(k, 0) + n
+        total += n
     return sorted(((round(100 * v / total, 1), k) for k, v in seen.items()),
                   reverse=True)
 
