@@ -311,6 +311,17 @@ def test_websocket_pushes_every_change(fresh_stack):
     assert refused
 
 
+def published(sub):
+    """What a subscription to checkout:events received (it is closed
+    then): per message, its status bodies (one a line)."""
+    messages = []
+    while (m := sub.get_message(timeout=1)) is not None:
+        if m["type"] == "message":
+            messages.append([json.loads(x) for x in m["data"].split("\n")])
+    sub.close()
+    return messages
+
+
 def test_one_batch_wakes_each_waiter_with_its_own_status(fresh_stack):
     """A worker publishes a batch's status bodies in one message, a line
     each: every WebSocket and long-poll still gets its own."""
@@ -337,11 +348,7 @@ def test_one_batch_wakes_each_waiter_with_its_own_status(fresh_stack):
         last = polled.result().json()
     stats = s.redis.hgetall("stats:worker")
     assert stats["batches"] == "1" and stats["batched"] == "3"
-    messages = []
-    while (m := sub.get_message(timeout=1)) is not None:
-        if m["type"] == "message":
-            messages.append([json.loads(x) for x in m["data"].split("\n")])
-    sub.close()
+    messages = published(sub)
     # processing, then the results: a message each, three lines each
     assert [[b["checkoutId"] for b in m] for m in messages] == [cids, cids]
     assert [b["status"] for b in messages[0]] == ["processing"] * 3
@@ -387,11 +394,7 @@ def test_a_sold_out_refusal_is_finished_as_the_batch_begins(fresh_stack):
     assert int(after["gate_refused"]) == int(
         before.get("gate_refused", 0)) + 2
     assert int(after["failed"]) == int(before.get("failed", 0)) + 2
-    messages = []
-    while (m := sub.get_message(timeout=1)) is not None:
-        if m["type"] == "message":
-            messages.append([json.loads(x) for x in m["data"].split("\n")])
-    sub.close()
+    messages = published(sub)
     assert [[(b["checkoutId"], b["status"]) for b in m]
             for m in messages] == [[(cids[0], "processing"),
                                     (cids[0], "failed"),
