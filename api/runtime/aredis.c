@@ -102,9 +102,17 @@ static void	subscribe(struct aconn *);
 
 /* ----- the kore adapter ----- */
 
+/*
+ * Set the events wanted on rc's socket.  hiredis asks for writes once
+ * per command: only a change reaches epoll (kore's schedule is an ADD
+ * and then a MOD, two system calls), as hiredis' own ae adapter does.
+ */
 static void
-ev_update(struct aconn *rc)
+ev_update(struct aconn *rc, int mask)
 {
+	if (mask == rc->mask && (rc->registered || mask == 0))
+		return;
+	rc->mask = mask;
 	if (rc->mask == 0) {
 		if (rc->registered)
 			kore_platform_disable_read(rc->fd);
@@ -120,8 +128,7 @@ ev_add_read(void *arg)
 {
 	struct aconn	*rc = arg;
 
-	rc->mask |= EPOLLIN;
-	ev_update(rc);
+	ev_update(rc, rc->mask | EPOLLIN);
 }
 
 static void
@@ -129,8 +136,7 @@ ev_del_read(void *arg)
 {
 	struct aconn	*rc = arg;
 
-	rc->mask &= ~EPOLLIN;
-	ev_update(rc);
+	ev_update(rc, rc->mask & ~EPOLLIN);
 }
 
 static void
@@ -138,8 +144,7 @@ ev_add_write(void *arg)
 {
 	struct aconn	*rc = arg;
 
-	rc->mask |= EPOLLOUT;
-	ev_update(rc);
+	ev_update(rc, rc->mask | EPOLLOUT);
 }
 
 static void
@@ -147,8 +152,7 @@ ev_del_write(void *arg)
 {
 	struct aconn	*rc = arg;
 
-	rc->mask &= ~EPOLLOUT;
-	ev_update(rc);
+	ev_update(rc, rc->mask & ~EPOLLOUT);
 }
 
 /* hiredis is freeing the context: forget the socket. */
@@ -157,8 +161,7 @@ ev_cleanup(void *arg)
 {
 	struct aconn	*rc = arg;
 
-	rc->mask = 0;
-	ev_update(rc);
+	ev_update(rc, 0);
 	rc->ac = NULL;
 	rc->up = 0;
 }
