@@ -473,23 +473,26 @@ local function lock_user(user, token, ttl)
     redis.call('GET', key) == token
 end
 
--- Job j of batch_begin's args (at i), queued until now: if its one line
--- is short of stock at the gate, record it failed (its body given: the
--- record goes from queued to failed within this call), publish its
--- processing body and that one, unlock its user and leave its entry to
--- acknowledge (acks).  Whether it was.
-local function refused_now(g, args, i, events, acks)
+-- Job j of batch_begin's args (at i), its record at key: if its one
+-- line is short of stock at the gate and it is still queued (no
+-- delivery got further), record it failed (its body given), publish
+-- its processing body and that one and leave its entry to acknowledge
+-- (acks).  No user lock is taken: the lock keeps a user's checkouts
+-- from being placed at once, and this one places nothing.  Whether it
+-- was refused.
+local function refused_now(g, key, args, i, events, acks)
   local pid, units = string.match(args[i + 6], '^(%x+):(%d+)$')
   local v = pid and view_stock(g, pid)
   if not v then return false end
   local user = args[i + 1]
   local bad = refusal(g, {pid, tonumber(units)}, v, user,
     tonumber(args[i + 5]))
-  if not bad or bad[1] ~= 'short' then return false end
+  if not bad or bad[1] ~= 'short' or
+      redis.call('HGET', key, 'status') ~= 'queued' then
+    return false
+  end
   events[#events + 1] = args[i + 3]
-  record(RK.CHECKOUT .. args[i], 'failed', args[i + 7], user, args[4],
-    events)
-  redis.call('DEL', RK.LOCK .. user)
+  record(key, 'failed', args[i + 7], user, args[4], events)
   acks[#acks + 1] = args[i + 4]
   return true
 end
@@ -499,9 +502,10 @@ batch_begin: a worker starts on a batch: take each job's user lock
 (SET lock:user:<id> <token> NX PX ttl) and mark the checkouts it got
 processing, in one call.  A job on its first delivery whose one line
 the gate refuses as short of stock is finished here, as batch_finish
-would: recorded failed, unlocked, acknowledged and counted (a sold-out
-sale is nearly all such jobs: each costs one call, not three).  The
-bodies are published in one message.  A lock already held with the
+would: recorded failed, acknowledged and counted, without its user's
+lock (a sold-out sale is nearly all such jobs: each costs one call, not
+three, and no lock written and deleted).  The bodies are published in
+one message.  A lock already held with the
 job's own token is its own (the call is being repeated).
 KEYS: [1] checkout:jobs, [2] stats:worker.
 ARGV: [1] lock TTL in ms, [2] the events channel, [3] group, [4] TTL of
@@ -515,24 +519,22 @@ Reply: one per job: "busy" (another holds its user's lock: nothing
       done); "completed" or "failed" (already final: nothing changed,
       only acknowledge it); "first" (it was queued: no delivery got this
       far before, so no order can exist); "again" (look for an order);
-      "refused" (finished here: failed out_of_stock, acknowledged).
+      "refused" (finished here: failed out_of_stock, acknowledged; its
+      user's lock was not taken).
 ]]
 local function batch_begin(keys, args)
   local out, events, acks, g = {}, {}, {}, gate_view()
   for i = 5, #args, 8 do
-    local id, user, token, body = args[i], args[i + 1], args[i + 2],
-      args[i + 3]
+    local key, user = RK.CHECKOUT .. args[i], args[i + 1]
     local got = 'busy'
-    if lock_user(user, token, args[1]) then
-      local key = RK.CHECKOUT .. id
+    if args[i + 6] ~= '' and refused_now(g, key, args, i, events, acks) then
+      got = 'refused'
+    elseif lock_user(user, args[i + 2], args[1]) then
       local cur = redis.call('HGET', key, 'status')
       if is_final(cur) then
         got = cur
-      elseif cur == 'queued' and args[i + 6] ~= '' and
-          refused_now(g, args, i, events, acks) then
-        got = 'refused'
       else
-        got = mark(key, cur, body, user, events)
+        got = mark(key, cur, args[i + 3], user, events)
       end
     end
     out[#out + 1] = got
