@@ -105,8 +105,11 @@ def check_invariants(stack, pid, stock, people, ids):
         cart = stack.db.carts.find_one(
             {"userId": bson.ObjectId(owner[cid][0])})
         assert cart is None or cart["items"] == []
-    assert stack.redis.xpending("checkout:jobs",
-                                "checkout-workers")["pending"] == 0
+    pend = stack.redis.xpending_range("checkout:jobs", "checkout-workers",
+                                      "-", "+", 100)
+    # On failure: which entries, for which checkouts, held by whom.
+    assert not pend, (pend, [stack.redis.xrange("checkout:jobs", p[
+        "message_id"], p["message_id"]) for p in pend])
 
 
 def run(stack, stock, n, during=None):
@@ -354,3 +357,39 @@ def test_a_repeated_batch_begin_finds_its_own_locks(fresh_stack):
     assert begin("token-1") == ["again"]        # the same call, repeated
     assert begin("token-2") == ["busy"]         # anyone else's
     assert s.redis.get(f"lock:user:{uid}") == "token-1"
+
+
+def test_a_sold_out_refusal_needs_no_user_lock(fresh_stack):
+    """batch_begin refuses a queued one-line checkout the gate shows short
+    of stock without its user's lock: another worker holding that lock
+    (the user's other checkout) does not make it wait.  It neither takes
+    nor frees the lock; a checkout already processing is never refused
+    there."""
+    s = fresh_stack(workers=0)
+    s.redis.xgroup_create("checkout:jobs", "checkout-workers", id="0",
+                          mkstream=True)
+    pid, uid = str(bson.ObjectId()), str(bson.ObjectId())
+    s.redis.set(f"gate:stock:{pid}", 0)
+    s.redis.set(f"lock:user:{uid}", "another-worker")
+    jobs = []
+    for status in ("queued", "processing"):
+        cid = str(bson.ObjectId())
+        s.redis.hset(f"checkout:{cid}", mapping={"userId": uid,
+                                                 "status": status})
+        jobs.append((cid, s.redis.xadd("checkout:jobs", {
+            "checkoutId": cid, "userId": uid, "lines": f"{pid}:1"})))
+    s.redis.xreadgroup("checkout-workers", "w", {"checkout:jobs": ">"})
+    args = []
+    for cid, msgid in jobs:
+        args += [cid, uid, "token-1", json.dumps({"status": "processing"}),
+                 msgid, 0, f"{pid}:1", json.dumps({"status": "failed"})]
+    got = s.redis.execute_command(
+        "FCALL", "batch_begin", 2, "checkout:jobs", "stats:worker", 30000,
+        "checkout:events", "checkout-workers", 60, *args)
+    assert got == ["refused", "busy"]
+    assert s.redis.get(f"lock:user:{uid}") == "another-worker"
+    assert s.redis.hget(f"checkout:{jobs[0][0]}", "status") == "failed"
+    assert s.redis.hget(f"checkout:{jobs[1][0]}", "status") == "processing"
+    pending = s.redis.xpending_range("checkout:jobs", "checkout-workers",
+                                     "-", "+", 10)
+    assert [p["message_id"] for p in pending] == [jobs[1][1]]
