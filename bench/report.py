@@ -241,6 +241,10 @@ def flash_rows(sale="flash"):
                  ("api", "redis", "workers", "database")) + " µs" +
              spread(r, (sale,), "cpu_us_per_buyer.api", " µs (API)",
                     [("", "cpu_us_per_buyer.redis", " µs (Redis)")])),
+            ("AOF rewrites in the sale (Redis forks: the fork and copy-"
+             "on-write are in its CPU, the child's work is not)",
+             lambda r: f("aof_rewrites")(r) + spread(r, (sale,),
+                                                     "aof_rewrites")),
             ("the load generator's own CPU per buyer (wrk; not the "
              "system's)", f("client_cpu_us_per_buyer", " µs")),
             ("the sale's CPU (every process and wrk) over the machine's "
@@ -249,7 +253,7 @@ def flash_rows(sale="flash"):
             ("verdict", lambda r: "-" if get(r, sale) is None else
              "exactly right" if get(r, sale, "ok") else "WRONG")]
     if sale == "flash":
-        rows.insert(-6, ("MongoDB operations per refusal (1,000 more buyers "
+        rows.insert(-7, ("MongoDB operations per refusal (1,000 more buyers "
                          "after it)", f("db_ops_per_refusal")))
     else:
         rows.insert(-1, ("order emails delivered / last one after the "
