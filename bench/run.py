@@ -505,10 +505,11 @@ def draw_flash(trace, buyers, start, path):
     plt.close(fig)
 
 
-def flash_sale(s, shop, picture=None, ready=None):
+def flash_sale(s, shop, picture=None, ready=None, over=None):
     """One sale: BUYERS buyers at STOCK units, 2 workers.  Its figures,
     the product and the load's result.  ready(): called once the buyers
-    and the workers are there, just before the sale."""
+    and the workers are there, just before the sale; over(): once every
+    buyer is final, before their statuses are read to check them."""
     pid = shop.product(STOCK, price=49.99, title="flash sale item")
     progress(f"  {BUYERS} buyers for {STOCK} units")
     tokens = shop.buyers(BUYERS, pid)
@@ -531,8 +532,12 @@ def flash_sale(s, shop, picture=None, ready=None):
     res = checkouts(s, tokens, min(1000, BUYERS))
     ids = res.ids
     cpu1 = {}
-    done = wait_final(s, ids, 900, base,
-                      counted=lambda: cpu1.update(cpu_by_process(s, procs)))
+
+    def counted():
+        cpu1.update(cpu_by_process(s, procs))
+        if over is not None:
+            over()
+    done = wait_final(s, ids, 900, base, counted=counted)
     time.sleep(0.2)
     stop.set()
     t.join()
@@ -769,12 +774,20 @@ def sc_profile(s, shop, out):
                 stderr=subprocess.DEVNULL)
         time.sleep(1)
         s.redis.config_resetstat()
-    try:
-        fig, _, _ = flash_sale(s, shop, ready=record)
-        stats = s.redis.info("commandstats")
-    finally:
+
+    stats = {}
+
+    def over():
+        """The sale's end: not the statuses' check after it."""
+        stats.update(s.redis.info("commandstats"))
         for r in recs.values():
             r.send_signal(2)
+    try:
+        fig, _, _ = flash_sale(s, shop, ready=record, over=over)
+    finally:
+        for r in recs.values():
+            if r.poll() is None and not stats:
+                r.send_signal(2)
         for r in recs.values():
             r.wait(timeout=120)
     res = {"buyers": fig["buyers"], "ok": fig["ok"],
