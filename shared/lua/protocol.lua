@@ -156,9 +156,10 @@ end
 -- A customer's units of a limited product (gate:user:<pid>), counted
 -- only where a reservation counted them: less by units, never below 0.
 local function user_less(pid, user, units)
+  if units <= 0 then return end
   local key = RK.GATE_USER .. pid
   local cur = tonumber(redis.call('HGET', key, user) or '')
-  if not cur or units <= 0 then return end
+  if not cur then return end
   if cur - units > 0 then
     redis.call('HSET', key, user, cur - units)
   else
@@ -174,12 +175,12 @@ local function settle(id, user, ordered)
   for i = 1, #held, 2 do
     local pid, units = held[i], tonumber(held[i + 1])
     local back = units - ((ordered and ordered[pid]) or 0)
-    local key = RK.GATE_STOCK .. pid
-    local cur = redis.call('GET', key)
-    if back > 0 and cur and cur ~= 'gone' then
-      redis.call('INCRBY', key, back)
+    if back > 0 then
+      local key = RK.GATE_STOCK .. pid
+      local cur = redis.call('GET', key)
+      if cur and cur ~= 'gone' then redis.call('INCRBY', key, back) end
+      user_less(pid, user, back)
     end
-    user_less(pid, user, back)
     redis.call('HDEL', RK.GATE_HELD .. pid, id)
   end
   -- Most failures held nothing (the gate refused them): no DEL then.
@@ -259,7 +260,6 @@ local function finish(keys, args, j, done)
     if status == 'completed' then
       ordered = {}
       for _, l in ipairs(split_lines(args[j + 6])) do ordered[l[1]] = l[2] end
-      redis.call('INCR', keys[3])
       redis.call('DEL', RK.CART_LINES .. user)
     elseif status == 'waitlisted' then
       local pid, created = string.match(args[j + 9], '^(%x+)|(.*)$')
@@ -317,6 +317,10 @@ local function batch_finish(keys, args)
   publish_all(args[3], done.events)
   for status, n in pairs(done.counts) do
     redis.call('HINCRBY', keys[2], status, n)
+  end
+  -- The catalog's stock moved: once for the batch, by its orders.
+  if done.counts.completed then
+    redis.call('INCRBY', keys[3], done.counts.completed)
   end
   if #done.acks > 0 then
     redis.call('XACK', keys[1], args[1], unpack(done.acks))
