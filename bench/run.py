@@ -784,7 +784,8 @@ def sc_profile(s, shop, out):
         for name, pids in targets.items():
             recs[name] = subprocess.Popen(
                 ["perf", "record", "-F", "499", "--call-graph",
-                 "dwarf,16384", "--no-inherit", "-o", str(tmp / f"perf-{name}.data"), "-p",
+                 "dwarf,16384", "--no-inherit",
+                 "-o", str(tmp / f"perf-{name}.data"), "-p",
                  ",".join(map(str, pids))], stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL)
         time.sleep(1)
