@@ -52,6 +52,7 @@ each was measured, under "measured").
 import asyncio
 import collections
 import datetime
+import hashlib
 import json
 import os
 import platform
@@ -1213,8 +1214,9 @@ def sc_positions(s, shop, out):
 
 def payer(s, admin, pid, first_wave, pay_share, stop, seen):
     """Pays the sale's orders as a payment provider would: a share of
-    the first STOCK orders (chosen by their ids, so repeatable), every
-    later one (they came off the waitlist)."""
+    the first STOCK orders (chosen by a hash of their ids, so
+    repeatable: the ids' own digits are a counter, and the first wave's
+    are consecutive), every later one (they came off the waitlist)."""
     sess = requests.Session()
     h = {"Authorization": f"Bearer {admin}"}
     while not stop.is_set():
@@ -1226,8 +1228,9 @@ def payer(s, admin, pid, first_wave, pay_share, stop, seen):
                 continue
             if len(first_wave) < STOCK:
                 first_wave.add(oid)
-            seen[oid] = oid not in first_wave or \
-                int(oid[-6:], 16) % 100 < pay_share * 100
+            seen[oid] = oid not in first_wave or int.from_bytes(
+                hashlib.sha256(oid.encode()).digest()[:4], "big") % 100 < \
+                pay_share * 100
             if seen[oid]:
                 sess.post(s.url(f"/api/orders/{oid}/payment"), headers=h,
                           json={"reference": f"bench-{oid}",
