@@ -32,9 +32,9 @@ LDLIBS	+= $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -lpthread
 KORE_CFLAGS := $(shell cat /usr/share/kore/features 2>/dev/null)
 
 SHARED_SRC	:= $(filter-out %_test.c,$(wildcard shared/*.c))
-TEST_SRC	:= $(wildcard shared/*_test.c) tests/unit.c
+TEST_SRC	:= $(wildcard shared/*_test.c worker/*_test.c) tests/unit.c
 API_SRC		:= $(wildcard api/*.c api/runtime/*.c)
-WORKER_SRC	:= $(wildcard worker/*.c)
+WORKER_SRC	:= $(filter-out %_test.c,$(wildcard worker/*.c))
 NOTIFIER_SRC	:= $(wildcard notifier/*.c)
 CTL_SRC		:= $(wildcard shopctl/*.c)
 
@@ -126,7 +126,7 @@ $(B)/shopctl: $(call obj,$(CTL_SRC)) $(SHARED_OBJ)
 	@echo "LD $@"
 	@$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-$(B)/unit: $(call obj,$(TEST_SRC)) $(SHARED_OBJ)
+$(B)/unit: $(call obj,$(TEST_SRC) worker/handoff.c) $(SHARED_OBJ)
 	@echo "LD $@"
 	@$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 

@@ -126,7 +126,8 @@ proc_json(json_t *flat)
 		    strcmp(k, "ordersPerSec") == 0)
 			json_object_set_new(o, k, json_real(atof(
 			    json_string_value(v))));
-		else if (strcmp(k, "batches") == 0 || strcmp(k, "orders") == 0)
+		else if (strcmp(k, "batches") == 0 || strcmp(k, "orders") == 0 ||
+		    strcmp(k, "lockHandoffs") == 0)
 			json_object_set_new(o, k, json_integer(num(v)));
 	}
 	for (i = 0, at = 0, last = 0; i + 1 < json_array_size(flat); i += 2) {

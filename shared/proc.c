@@ -29,15 +29,21 @@ static pthread_cond_t	cv;
 static int		stopping;	/* guarded by mu; read atomically */
 static pthread_once_t	once = PTHREAD_ONCE_INIT;
 
-static void
-init(void)
+void
+proc_cond_init(pthread_cond_t *c)
 {
 	pthread_condattr_t	a;
 
 	pthread_condattr_init(&a);
 	pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-	pthread_cond_init(&cv, &a);
+	pthread_cond_init(c, &a);
 	pthread_condattr_destroy(&a);
+}
+
+static void
+init(void)
+{
+	proc_cond_init(&cv);
 }
 
 void

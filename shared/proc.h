@@ -6,16 +6,23 @@
  * main() calls proc_init() before it starts any thread, proc_start() for
  * each thread, then proc_wait(), which returns the signal once SIGTERM or
  * SIGINT has arrived, and proc_stop(), which returns once every thread
- * has seen the stop flag and has been joined.  Threads loop while !stop_requested() and sleep only
- * with stop_sleep_ms(), so a stop wakes them at once.
+ * has seen the stop flag and has been joined.  Threads loop while
+ * !stop_requested() and sleep only with stop_sleep_ms(), so a stop wakes
+ * them at once; the one exception, a worker's consumer waiting for a
+ * lock another consumer hands on (worker/handoff.c), looks every 5 ms.
  */
 #ifndef SHARED_PROC_H
 #define SHARED_PROC_H
+
+#include <pthread.h>
 
 void	proc_init(void);
 void	proc_start(void *(*fn)(void *), void *arg);
 int	proc_wait(void);
 void	proc_stop(void);
+
+/* A condition variable whose timed waits are on CLOCK_MONOTONIC. */
+void	proc_cond_init(pthread_cond_t *);
 
 void	stop_request(void);
 int	stop_requested(void);

@@ -393,3 +393,33 @@ def test_a_sold_out_refusal_needs_no_user_lock(fresh_stack):
     pending = s.redis.xpending_range("checkout:jobs", "checkout-workers",
                                      "-", "+", 10)
     assert [p["message_id"] for p in pending] == [jobs[1][1]]
+
+
+def test_a_hot_products_lock_is_handed_on_and_released(fresh_stack):
+    """One product's orders queue up behind its lock (worker/lock.c).  The
+    consumers of one process hand it to each other without Redis
+    (worker/handoff.c); the other process still gets its turn; every
+    checkout completes once, and no product lock is left behind."""
+    s = fresh_stack(workers=0, env={"WORKER_CONSUMERS": "2",
+                                    "BATCH_MAX": "4"})
+    pid = product(s, 1.5, 1000)
+    people = buyers(s, 400, pid)
+    ids = submit_all(s, people)        # queued first: every consumer waits
+    s.start_worker()
+    s.start_worker()
+    check_invariants(s, pid, 1000, people, ids)
+    assert s.redis.keys("lock:product:*") == []
+
+    procs = []
+
+    def counted():
+        procs[:] = [p for p in (dict(zip(h[::2], h[1::2])) for h in
+                                s.redis.execute_command("FCALL",
+                                                        "procs_alive", 0))
+                    if p["kind"] == "worker"]
+        return sum(int(p["orders"]) for p in procs) == 400
+
+    wait_until(counted, 10, "the heartbeats count every order")
+    assert len(procs) == 2
+    assert all(int(p["orders"]) > 0 for p in procs), procs
+    assert sum(int(p["lockHandoffs"]) for p in procs) > 0, procs

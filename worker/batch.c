@@ -574,7 +574,8 @@ plocks_take(struct plocks *l, struct job **jobs, int n)
 		}
 	}
 	lock_token(l->token, sizeof(l->token));
-	l->held = lock_products(l->c, l->ids, l->n, l->token);
+	l->held = lock_products(l->c, l->ids, l->n, l->token,
+	    sizeof(l->token));
 }
 
 static void
@@ -606,7 +607,8 @@ on_rerun(void *arg, char (*pids)[25], int n)
 	memcpy(l->ids, pids, (size_t)n * sizeof(*l->ids));
 	l->n = n;
 	lock_token(l->token, sizeof(l->token));
-	l->held = lock_products(l->c, l->ids, l->n, l->token);
+	l->held = lock_products(l->c, l->ids, l->n, l->token,
+	    sizeof(l->token));
 }
 
 /* Run the batch transaction until the database answers. */

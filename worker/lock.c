@@ -17,7 +17,8 @@
  * other instead of aborting each other with write conflicts, and two
  * holders never wait for each other in a circle.  A lock not taken
  * within LOCK_TTL_MS is given up: the transaction stays correct without
- * it, only slower.
+ * it, only slower.  A single product's lock passes between consumers of
+ * this process without Redis when one waits for it (handoff.c).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -27,9 +28,11 @@
 #include "../shared/config.h"
 #include "../shared/protocol.h"
 #include "../shared/redis.h"
+#include "handoff.h"
 #include "worker.h"
 
 #define PRODUCT_POLL_MS	1
+#define HANDOFF_MS	100	/* a chain of handoffs, at most (handoff.c) */
 
 void
 lock_token(char *token, size_t len)
@@ -49,45 +52,70 @@ names(struct rargs *a, char (*ids)[25], int n)
 		rargs_addf(a, "%s%s", RK_LOCK_PRODUCT, ids[i]);
 }
 
+/* One try at the locks in Redis: 1 taken. */
+static int
+take(struct consumer *c, const struct rargs *a)
+{
+	redisReply	*r;
+	int		 got;
+
+	r = rconn_argv(&c->rc, a);
+	got = r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer == 1;
+	if (r != NULL)
+		freeReplyObject(r);
+	return (got);
+}
+
 /*
- * Take the locks of n products (hex ids) with token, all at once,
- * waiting up to LOCK_TTL_MS.  Returns 1 if taken, 0 if not (given up,
- * or the worker is stopping).
+ * Take the locks of n products (hex ids), all at once, waiting up to
+ * LOCK_TTL_MS.  token (len bytes) is the new lock's; a lock handed on by
+ * another consumer of this process comes with its own, written there.
+ * Returns 1 if taken, 0 if not (given up, or the worker is stopping).
  */
 int
-lock_products(struct consumer *c, char (*ids)[25], int n, const char *token)
+lock_products(struct consumer *c, char (*ids)[25], int n, char *token,
+    size_t len)
 {
 	struct rargs	 a;
-	redisReply	*r;
-	int64_t		 waited;
-	int		 got;
+	int64_t		 deadline;
+	int		 got, local;
 
 	rargs_fcall(&a, FN_LOCKS_TAKE, 0);
 	rargs_add(&a, token);
 	rargs_addf(&a, "%ld", cfg.lock_ttl_ms);
 	names(&a, ids, n);
 	got = 0;
-	for (waited = 0; waited < cfg.lock_ttl_ms && !stop_requested();
-	    waited += PRODUCT_POLL_MS) {
-		r = rconn_argv(&c->rc, &a);
-		got = r != NULL && r->type == REDIS_REPLY_INTEGER &&
-		    r->integer == 1;
-		if (r != NULL)
-			freeReplyObject(r);
-		if (got)
+	deadline = handoff_now_ms() + cfg.lock_ttl_ms;
+	while (handoff_now_ms() < deadline && !stop_requested()) {
+		local = n == 1 ? handoff_wait(ids[0], token, len, deadline,
+		    stop_requested) : HANDOFF_NONE;
+		if ((got = local == HANDOFF_TAKEN))
 			break;
-		stop_sleep_ms(PRODUCT_POLL_MS);
+		if (local == HANDOFF_NONE && (got = take(c, &a))) {
+			if (n == 1)
+				handoff_taken(ids[0], token);
+			break;
+		}
+		/* Released at the end of a chain: other processes first. */
+		stop_sleep_ms(local == HANDOFF_RELEASED ? 2 * PRODUCT_POLL_MS :
+		    PRODUCT_POLL_MS);
 	}
 	rargs_free(&a);
 	return (got);
 }
 
-/* Release the product locks still holding token. */
+/*
+ * Release the product locks still holding token, or hand a single one on
+ * to a consumer of this process that waits for it.
+ */
 void
 unlock_products(struct consumer *c, char (*ids)[25], int n, const char *token)
 {
 	struct rargs	a;
 
+	if (n == 1 && handoff_give(ids[0], token, cfg.lock_ttl_ms / 4 <
+	    HANDOFF_MS ? cfg.lock_ttl_ms / 4 : HANDOFF_MS))
+		return;
 	rargs_fcall(&a, FN_LOCKS_RELEASE, 0);
 	rargs_add(&a, token);
 	names(&a, ids, n);

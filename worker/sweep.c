@@ -32,6 +32,7 @@
 #include "../shared/log.h"
 #include "../shared/protocol.h"
 #include "../shared/redis.h"
+#include "handoff.h"
 #include "worker.h"
 
 #define REPAIR_MAX	512	/* orders one repair pass looks at */
@@ -322,7 +323,7 @@ waitlists(struct consumer *c)
 
 /*
  * Step 4: this process is alive (its heartbeat, with its batches and
- * orders per second), and the console's sample of this second.
+ * orders per second and its product locks handed on), and the console's sample of this second.
  */
 static void
 heartbeat(struct consumer *c, long *batches, long *orders, int64_t *at)
@@ -335,9 +336,9 @@ heartbeat(struct consumer *c, long *batches, long *orders, int64_t *at)
 	now = db_now_ms();
 	secs = *at > 0 && now > *at ? (double)(now - *at) / 1000.0 : 1.0;
 	freeReplyObject(rconn_cmd(&c->rc, "FCALL %s 0 %s worker %lld %ld %ld %lld "
-	    "%.1f %.1f %d", FN_HEARTBEAT, c->rc.name, (long long)now, b, o,
-	    (long long)last, (double)(b - *batches) / secs,
-	    (double)(o - *orders) / secs, HEARTBEAT_TTL_S));
+	    "%.1f %.1f %d %ld", FN_HEARTBEAT, c->rc.name, (long long)now, b,
+	    o, (long long)last, (double)(b - *batches) / secs,
+	    (double)(o - *orders) / secs, HEARTBEAT_TTL_S, handoff_count()));
 	freeReplyObject(rconn_cmd(&c->rc, "FCALL %s 2 %s %s %lld %s",
 	    FN_HISTORY_TICK, RK_HISTORY, RK_STREAM, (long long)(now / 1000),
 	    RK_GROUP));

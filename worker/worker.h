@@ -80,7 +80,7 @@ struct job {
 /* lock.c */
 void		lock_token(char *token, size_t len);
 int		lock_products(struct consumer *, char (*ids)[25], int n,
-		    const char *token);
+		    char *token, size_t len);
 void		unlock_products(struct consumer *, char (*ids)[25], int n,
 		    const char *token);
 

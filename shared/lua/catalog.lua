@@ -102,7 +102,9 @@ heartbeat: a worker or notifier process says it is alive, with its
 counters (the ops console's workers view, GET /api/admin/workers).
 KEYS: none.  ARGV: [1] its name, [2] kind ("worker", "notifier"),
       [3] now in ms, [4] batches so far, [5] orders so far, [6] ms of
-      its last batch (0: none), [7] batches/s, [8] orders/s, [9] TTL s.
+      its last batch (0: none), [7] batches/s, [8] orders/s, [9] TTL s,
+      [10] product locks handed between its consumers so far (a
+      worker's; worker/handoff.c).
 Reply: 1.
 ]]
 local function heartbeat(keys, args)
@@ -110,6 +112,7 @@ local function heartbeat(keys, args)
   redis.call('HSET', key, 'name', args[1], 'kind', args[2], 'at', args[3],
     'batches', args[4], 'orders', args[5], 'lastBatchAt', args[6],
     'batchesPerSec', args[7], 'ordersPerSec', args[8])
+  if args[10] then redis.call('HSET', key, 'lockHandoffs', args[10]) end
   redis.call('EXPIRE', key, args[9])
   redis.call('SADD', RK.PROCS, args[1])
   return 1
