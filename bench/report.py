@@ -103,6 +103,14 @@ def goal_rows():
          "the database's ceiling)", e2e),
         ("the ceiling: the batch transaction alone, 64 per transaction",
          lambda r: fmt(get(r, "ceiling", "hot_product", "orders_per_s"))),
+        ("orders/s end to end the machine's CPUs allow at that run's CPU "
+         "per order (hot product, 2 workers), over the ceiling",
+         lambda r: "-" if get(r, "orders", "hot_product_2_workers",
+                              "cpu_bound_orders_per_s") is None else
+         fmt(get(r, "orders", "hot_product_2_workers",
+                 "cpu_bound_orders_per_s")) + " (" + share(
+             r, ("orders", "hot_product_2_workers", "cpu_bound_orders_per_s"),
+             ("ceiling", "hot_product", "orders_per_s")) + ")"),
         ("flash sale: every buyer final after the last submit answered "
          "(goal: 3 s)",
          lambda r: fmt(get(r, "flash", "final_after_last_answer_s"), " s")),
@@ -144,6 +152,9 @@ def front_door_rows():
             ratio(get(r, "submit", "requests_per_s"),
                   get(r, "health", "requests_per_s")), 0.35,
             at_most=False)),
+        ("submits/s over /health's that their CPU allows here (/health's "
+         "CPU per request, every process and wrk, over a submit's)",
+         cpu_allowed_share),
         ("submit p99", lambda r: judged(get(r, "submit", "p99_ms"), 10.0,
                                         " ms")),
         ("submits/s with WAIT for a replica over without", wait_share),
@@ -168,6 +179,28 @@ def front_door_rows():
     ]
 
 
+def request_cpu(r, name):
+    """A wrk scenario's CPU per request, every part and wrk."""
+    return get(r, name, "cpu_us_per_request") or {}
+
+
+def cpu_parts(r, name):
+    cpu = request_cpu(r, name)
+    if not cpu:
+        return "-"
+    return (" / ".join(fmt(cpu.get(p)) for p in ("api", "redis", "wrk")) +
+            f" µs; all {fmt(round(sum(cpu.values()), 1))} µs")
+
+
+def cpu_allowed_share(r):
+    """The submit rate over /health's that their CPU per request allows
+    if both use the whole machine: /health's CPU over a submit's."""
+    h, c = request_cpu(r, "health"), request_cpu(r, "submit")
+    if not h or not c:
+        return "-"
+    return fmt(round(sum(h.values()) / sum(c.values()), 2))
+
+
 def rate_rows():
     def rate(name):
         return lambda r: (fmt(get(r, name, "requests_per_s")) + " (" +
@@ -177,6 +210,8 @@ def rate_rows():
                           spread(r, (name,), "requests_per_s", "/s") + ")")
 
     return [("GET /health (the ceiling)", rate("health")),
+            ("  CPU per request: API / Redis / wrk",
+             lambda r: cpu_parts(r, "health")),
             ("GET /api/products?limit=20", rate("products")),
             ("POST /api/cart/me", rate("cart")),
             ("  MongoDB operations per cart update",
@@ -185,7 +220,21 @@ def rate_rows():
             ("  /health p99 during logins",
              lambda r: fmt(get(r, "login", "health_during_logins_p99_ms"),
                            " ms")),
-            ("POST /api/checkout, submit only", rate("submit"))]
+            ("POST /api/checkout, submit only", rate("submit")),
+            ("  CPU per submit: API / Redis / wrk",
+             lambda r: cpu_parts(r, "submit"))]
+
+
+def cpu_bound(r, k):
+    """An end-to-end run's CPU per order and the rate it allows here."""
+    cpu = get(r, "orders", k, "cpu_us_per_order")
+    if not cpu:
+        return ""
+    return ("; CPU per order " + " / ".join(
+        fmt(cpu.get(p)) for p in ("api", "redis", "workers", "database")) +
+        " µs (API / Redis / workers / database): at most " +
+        fmt(get(r, "orders", k, "cpu_bound_orders_per_s")) +
+        " orders/s on these CPUs")
 
 
 def order_rows(runs):
@@ -199,7 +248,8 @@ def order_rows(runs):
         rows.append((k.replace("_", " "), lambda r, k=k: fmt(
             get(r, "orders", k, "orders_per_s")) + " orders/s, " +
             fmt(get(r, "orders", k, "db_ops_per_order")) + " ops/order, "
-            "mean batch " + fmt(get(r, "orders", k, "batches", "mean"))))
+            "mean batch " + fmt(get(r, "orders", k, "batches", "mean")) +
+            cpu_bound(r, k)))
     for k in ("hot_product", "hot_product_1_per_txn", "100_products",
               "3_line_carts"):
         rows.append(("ceiling: " + k.replace("_", " "), lambda r, k=k: fmt(
@@ -461,7 +511,10 @@ def render_all():
     out += ["## Orders, end to end and the database's ceiling", "",
             "End to end: every buyer's checkout submitted at once, timed "
             "until every one is final.  The ceiling: `build/ceiling`, the "
-            "worker's own batch transaction run alone by one client.", ""]
+            "worker's own batch transaction run alone by one client.  "
+            "\"At most\": the run's CPU (every process and the load "
+            "generator) spread over every CPU of the machine, the rate "
+            "that cost would allow if nothing ever waited.", ""]
     out += table(runs, order_rows(runs))
     out += ["## The flash sale", "", "The sale is run `BENCH_RUNS` times "
             "(3), each with a product and 10,000 buyers of its own; the "

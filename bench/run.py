@@ -57,6 +57,7 @@ import json
 import os
 import platform
 import re
+import resource
 import subprocess
 import sys
 import threading
@@ -119,18 +120,36 @@ def median_run(runs, key, spread):
 
 # ----- tools -----
 
-def wrk(url, seconds=SECONDS, connections=64, script=None):
+def wrk(url, seconds=SECONDS, connections=64, script=None, stack=None):
+    """wrk's figures; with stack, also the CPU per request of each part
+    of the system and of wrk itself (cpu_us_per_request)."""
     args = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency"]
     if script is not None:
         args += ["-s", str(script)]
+    if stack is not None:
+        cpu0, kids0 = cpu_by_process(stack, []), children_cpu()
     out = subprocess.run(args + [url], capture_output=True,
                          text=True).stdout
     lat = dict(re.findall(r"^\s+(\d+)%\s+(\S+)", out, re.M))
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {"requests_per_s": float(re.search(r"Requests/sec:\s+([\d.]+)",
-                                              out).group(1)),
-            "p50_ms": to_ms(lat.get("50")), "p99_ms": to_ms(lat.get("99")),
-            "non_2xx": int(non2xx.group(1)) if non2xx else 0}
+    fig = {"requests_per_s": float(re.search(r"Requests/sec:\s+([\d.]+)",
+                                             out).group(1)),
+           "p50_ms": to_ms(lat.get("50")), "p99_ms": to_ms(lat.get("99")),
+           "non_2xx": int(non2xx.group(1)) if non2xx else 0}
+    if stack is not None:
+        n = fig["requests_per_s"] * seconds
+        used = {k: v - cpu0.get(k, 0)
+                for k, v in cpu_by_process(stack, []).items()}
+        used["wrk"] = children_cpu() - kids0
+        fig["cpu_us_per_request"] = {k: round(v * 1e6 / n, 1)
+                                     for k, v in used.items()}
+    return fig
+
+
+def children_cpu():
+    """CPU seconds of this process's finished children (wrk)."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
 
 
 def to_ms(text):
@@ -324,7 +343,8 @@ def batch_sizes(before, after):
 # ----- scenarios -----
 
 def sc_health(s, shop, out, runs=RUNS):
-    out["health"] = median_run([wrk(s.url("/health")) for _ in range(runs)],
+    out["health"] = median_run([wrk(s.url("/health"), stack=s)
+                                for _ in range(runs)],
                                "requests_per_s", ["requests_per_s"])
 
 
@@ -391,7 +411,7 @@ def sc_submit(s, shop, out, runs=RUNS):
     script = lua_post("/api/checkout", ["{}"] * n, tokens, "submit")
     figs = []
     for _ in range(runs):
-        figs.append(wrk(s.url("/api/checkout"), script=script))
+        figs.append(wrk(s.url("/api/checkout"), script=script, stack=s))
         figs[-1]["queued"] = s.redis.xlen("checkout:jobs")
         shop.reset_queue()
     out["submit"] = median_run(figs, "requests_per_s",
@@ -426,16 +446,26 @@ def end_to_end(s, shop, workers, pids, lines):
     time.sleep(0.5)
     before, stats0 = db_ops(s), worker_stats(s)
     base = finals(s)
+    cpu0, cpu1 = cpu_by_process(s, procs), {}
     res = checkouts(s, tokens, 64)
     ids = res.ids
-    done = wait_final(s, ids, 600, base)
+    # The CPU up to the counters' last order, not the statuses' check.
+    done = wait_final(s, ids, 600, base,
+                      counted=lambda: cpu1.update(cpu_by_process(s, procs)))
     took = done - res.started
     st = statuses(s, ids)
+    cpu = {k: (cpu1[k] - cpu0.get(k, 0)) * 1e6 / n for k in cpu1}
     row = {"orders": st.count("completed"), "failed": st.count("failed"),
            "seconds": round(took, 2),
            "orders_per_s": round(st.count("completed") / took, 1),
            "db_ops_per_order": round((db_ops(s) - before) / max(1, n), 2),
-           "batches": batch_sizes(stats0, worker_stats(s))}
+           "batches": batch_sizes(stats0, worker_stats(s)),
+           "cpu_us_per_order": {k: round(v, 1) for k, v in cpu.items()},
+           # The run's CPU (every process and wrk) spread over every CPU:
+           # the most orders/s this machine could give at that cost.
+           "cpu_bound_orders_per_s": round(
+               (os.cpu_count() or 1) * 1e6 /
+               (sum(cpu.values()) + res.cpu_s * 1e6 / n), 1)}
     for p in procs:
         s.stop_worker(p)
     return row
