@@ -130,6 +130,9 @@ def wrk(url, seconds=SECONDS, connections=64, script=None, stack=None):
         cpu0, kids0 = cpu_by_process(stack, []), children_cpu()
     out = subprocess.run(args + [url], capture_output=True,
                          text=True).stdout
+    if stack is not None:
+        # Before cpu_by_process() runs pgrep, a child as well.
+        kids = children_cpu() - kids0
     lat = dict(re.findall(r"^\s+(\d+)%\s+(\S+)", out, re.M))
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     fig = {"requests_per_s": float(re.search(r"Requests/sec:\s+([\d.]+)",
@@ -140,7 +143,7 @@ def wrk(url, seconds=SECONDS, connections=64, script=None, stack=None):
         n = fig["requests_per_s"] * seconds
         used = {k: v - cpu0.get(k, 0)
                 for k, v in cpu_by_process(stack, []).items()}
-        used["wrk"] = children_cpu() - kids0
+        used["wrk"] = kids
         fig["cpu_us_per_request"] = {k: round(v * 1e6 / n, 1)
                                      for k, v in used.items()}
     return fig
@@ -454,18 +457,17 @@ def end_to_end(s, shop, workers, pids, lines):
                       counted=lambda: cpu1.update(cpu_by_process(s, procs)))
     took = done - res.started
     st = statuses(s, ids)
-    cpu = {k: (cpu1[k] - cpu0.get(k, 0)) * 1e6 / n for k in cpu1}
+    cpu_s = {k: cpu1[k] - cpu0.get(k, 0) for k in cpu1}
     row = {"orders": st.count("completed"), "failed": st.count("failed"),
            "seconds": round(took, 2),
            "orders_per_s": round(st.count("completed") / took, 1),
            "db_ops_per_order": round((db_ops(s) - before) / max(1, n), 2),
            "batches": batch_sizes(stats0, worker_stats(s)),
-           "cpu_us_per_order": {k: round(v, 1) for k, v in cpu.items()},
-           # The run's CPU (every process and wrk) spread over every CPU:
-           # the most orders/s this machine could give at that cost.
+           "cpu_us_per_order": {k: round(v * 1e6 / n, 1)
+                                for k, v in cpu_s.items()},
+           # The most orders/s this machine could give at that cost.
            "cpu_bound_orders_per_s": round(
-               (os.cpu_count() or 1) * 1e6 /
-               (sum(cpu.values()) + res.cpu_s * 1e6 / n), 1)}
+               n / cpu_floor_s(cpu_s, res.cpu_s), 1)}
     for p in procs:
         s.stop_worker(p)
     return row
@@ -610,10 +612,9 @@ def flash_sale(s, shop, picture=None, ready=None, over=None):
                                for k, v in fig["cpu_s"].items()}
     # The load generator's own, for comparison (not the system's).
     fig["client_cpu_us_per_buyer"] = round(res.cpu_s * 1e6 / BUYERS, 1)
-    # All of it spread over every CPU: the least time the sale (first
-    # submit to every buyer final) could take on this machine.
-    fig["cpu_floor_s"] = round((sum(fig["cpu_s"].values()) + res.cpu_s) /
-                               (os.cpu_count() or 1), 2)
+    # The least time the sale (first submit to every buyer final) could
+    # take on this machine.
+    fig["cpu_floor_s"] = round(cpu_floor_s(fig["cpu_s"], res.cpu_s), 2)
     if picture:
         try:
             draw_flash(trace, BUYERS, res.started - t0[0],
@@ -977,6 +978,12 @@ def cpu_seconds(pid):
     fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
     return round((int(fields[11]) + int(fields[12])) /
                  os.sysconf("SC_CLK_TCK"), 2)
+
+
+def cpu_floor_s(cpu_s, client_s):
+    """A run's CPU seconds, every process's (cpu_s, by part) and the load
+    generator's, spread over every CPU: the least time it could take."""
+    return (sum(cpu_s.values()) + client_s) / (os.cpu_count() or 1)
 
 
 def cpu_by_process(s, workers):
