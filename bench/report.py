@@ -566,10 +566,11 @@ def render_all():
         out += table(runs, after_sale_rows())
     if any(get(r, "console") for _, _, r in runs):
         out += ["## The consoles", "",
-                "The 10,000-buyer flash sale three times with the ops "
+                "The 10,000-buyer flash sale six times with the ops "
                 "console open (its four views polled every second, as "
-                "admin.js does) and three times without, alternating; "
-                "then each view under wrk (8 "
+                "admin.js does) and six times without, in the order "
+                "closed, open, open, closed, on a stack of its own; the "
+                "medians compared.  Then each view under wrk (8 "
                 "connections) with 100,000 orders in the database and "
                 "100,000 jobs waiting in the stream.", ""]
         out += table(runs, console_rows())
