@@ -58,8 +58,8 @@ enum { WS_START, WS_READ, WS_READ_DB };
 struct submit {
 	char		 id[25];	/* the new checkout's id */
 	int		 waitlist;	/* {"waitlist": true} */
-	char		 key[300];	/* "idem:<user>:<Idempotency-Key>" */
-	char		 hash[65];	/* of the canonical body, with a key */
+	char		 key[IDEM_KEY_SIZE];	/* its Idempotency-Key's */
+	char		 hash[IDEM_HASH_HEX + 1];	/* of the canonical body */
 	char		 now[40];	/* createdAt */
 	long		 wait;		/* seconds to hold the request */
 	struct call	*waiter;	/* events.c, while waiting */
@@ -136,7 +136,8 @@ prefer_wait(struct http_request *req)
 	return (n > cfg.checkout_wait_max ? cfg.checkout_wait_max : n);
 }
 
-/* SHA-256 of the body in canonical form (sorted keys), as hex. */
+/* SHA-256 of the body in canonical form (sorted keys): its first
+ * IDEM_HASH_HEX hex digits. */
 static void
 body_hash(json_t *body, char *hex)
 {
@@ -145,7 +146,7 @@ body_hash(json_t *body, char *hex)
 
 	text = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
 	crypto_hash_sha256(d, (const unsigned char *)text, strlen(text));
-	sodium_bin2hex(hex, 65, d, sizeof(d));
+	sodium_bin2hex(hex, IDEM_HASH_HEX + 1, d, IDEM_HASH_HEX / 2);
 	free(text);
 }
 
@@ -264,8 +265,7 @@ submit_check(struct http_request *req, struct ctx *ctx, struct submit *s)
 			api_error(req, e, NULL);
 			return (-1);
 		}
-		snprintf(s->key, sizeof(s->key), "%s%s:%s", RK_IDEM,
-		    ctx->who.sub, key);
+		protocol_idem_key(s->key, ctx->who.sub, key);
 		body_hash(ctx->body, s->hash);
 	}
 	s->wait = prefer_wait(req);

@@ -1,14 +1,18 @@
 /*
- * protocol.c -- the checkout states, the status body, failures and the
- * lines a job carries (protocol.h), and the Redis library they go with
- * (the files of shared/lua/, compiled in as protocol_library).
+ * protocol.c -- the checkout states, the status body, failures, the
+ * lines a job carries and the Redis names of Idempotency-Keys
+ * (protocol.h), and the Redis library they go with (the files of
+ * shared/lua/, compiled in as protocol_library).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "db.h"
 #include "protocol.h"
+#include "redis.h"
 
 /* shared/lua/ as one C string, made by scripts/lua_library.py. */
 #include "checkout_lua.h"
@@ -167,4 +171,27 @@ protocol_lines_parse(const char *text, struct cart *c)
 		}
 	}
 	return (0);
+}
+
+_Static_assert(sizeof(RK_IDEM) - 1 + sodium_base64_ENCODED_LEN(16,
+    sodium_base64_VARIANT_URLSAFE_NO_PADDING) == IDEM_KEY_SIZE,
+    "IDEM_KEY_SIZE is RK_IDEM and 128 bits in base64url");
+
+void
+protocol_idem_key(char out[IDEM_KEY_SIZE], const char *user, const char *key)
+{
+	crypto_hash_sha256_state	st;
+	unsigned char			d[crypto_hash_sha256_BYTES];
+	const size_t			prefix = sizeof(RK_IDEM) - 1;
+
+	crypto_hash_sha256_init(&st);
+	crypto_hash_sha256_update(&st, (const unsigned char *)user,
+	    strlen(user));
+	crypto_hash_sha256_update(&st, (const unsigned char *)":", 1);
+	crypto_hash_sha256_update(&st, (const unsigned char *)key,
+	    strlen(key));
+	crypto_hash_sha256_final(&st, d);
+	memcpy(out, RK_IDEM, prefix);
+	sodium_bin2base64(out + prefix, IDEM_KEY_SIZE - prefix, d, 16,
+	    sodium_base64_VARIANT_URLSAFE_NO_PADDING);
 }

@@ -124,4 +124,20 @@ int	protocol_lines_parse(const char *text, struct cart *c);
 /* Longest lines text for lines lines: 24 + 1 + 20 + 1 bytes each. */
 #define PROTOCOL_LINES_MAX(lines)	((size_t)(lines) * 46 + 1)
 
+/*
+ * An Idempotency-Key as Redis keeps it (checkout_submit, 24 h): under a
+ * name of fixed length, RK_IDEM and 128 bits of SHA-256 over
+ * "<user>:<key>" in base64url (22 characters, whatever the key's
+ * length), with 64 bits of the request body's SHA-256 (IDEM_HASH_HEX
+ * hex digits) in its value: "p|<hash>" while it is being recorded,
+ * "d|<hash>|<checkoutId>" once it is.  ~180 bytes of Redis a key; the
+ * key in clear and the whole hash took ~290.
+ */
+#define IDEM_KEY_SIZE	28	/* "idem:" + 22, and the NUL */
+#define IDEM_HASH_HEX	16
+
+/* The Redis key of user's Idempotency-Key key, into out. */
+void	protocol_idem_key(char out[IDEM_KEY_SIZE], const char *user,
+	    const char *key);
+
 #endif

@@ -22,7 +22,8 @@
  *                        createdAt, lines ("<productId>:<qty>,...")
  *   checkout:dead        dead-lettered jobs: msgid, checkoutId, userId, reason
  *   checkout:events      pub/sub channel of status bodies
- *   idem:<user>:<key>    "pending|<hash>" or "done|<hash>|<checkoutId>"
+ *   idem:<digest>        an Idempotency-Key: "p|<hash>" or
+ *                        "d|<hash>|<checkoutId>" (protocol_idem_key())
  *   cart:lines:<user>    the cart hint, "<rev>|<cartId>|<productId>:<qty>,..."
  *   catalog:version      bumped by every product write
  *   catalog:stock        bumped by every completed order
@@ -53,7 +54,7 @@
 #define RK_EVENTS	"checkout:events"	/* pub/sub of status changes */
 #define RK_CHECKOUT	"checkout:"		/* + id: status hash */
 #define RK_SEQ		"checkout:seq"		/* counts the stream's XADDs */
-#define RK_IDEM		"idem:"			/* + user:key: idempotency */
+#define RK_IDEM		"idem:"			/* + digest: idempotency */
 #define RK_LOCK		"lock:user:"		/* + user id: per-user lock */
 #define RK_LOCK_PRODUCT	"lock:product:"		/* + product id: contention */
 #define RK_CATALOG	"catalog:version"	/* bumped by product writes */

@@ -7,9 +7,11 @@
  * refuses a negative stock or price even from a buggy writer.  Running
  * it twice changes nothing.  The first admin (ADMIN_EMAIL) is created,
  * or an existing account promoted only when ADMIN_PASSWORD is its own
- * password.
+ * password.  In Redis: the checkout library, and Idempotency-Keys moved
+ * to the names this build looks them up by.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -18,6 +20,7 @@
 #include "../shared/jwt.h"
 #include "../shared/log.h"
 #include "../shared/password.h"
+#include "../shared/protocol.h"
 #include "../shared/redis.h"
 #include "../shared/lifecycle.h"
 #include "../shared/outbox.h"
@@ -319,21 +322,150 @@ migrate_run(mongoc_client_t *client)
 	return (migrate_admin(client, cfg.admin_email, cfg.admin_password));
 }
 
+/* ----- Redis ----- */
+
+/*
+ * An Idempotency-Key as a build before the compact form kept it (name
+ * "idem:<user>:<key>", value "pending|<hash>" or "done|<hash>|<id>",
+ * with the whole hash): its name and value now (protocol.h), or -1 if
+ * it is not one.
+ */
+static int
+idem_compact(const char *old, const char *v, char name[IDEM_KEY_SIZE],
+    char *value, size_t len)
+{
+	const char	*user, *key, *hash, *id;
+	char		 uid[25];
+
+	user = old + strlen(RK_IDEM);
+	if ((key = strchr(user, ':')) == NULL || key - user != 24 ||
+	    (v[0] != 'p' && v[0] != 'd') || (hash = strchr(v, '|')) == NULL)
+		return (-1);
+	memcpy(uid, user, 24);
+	uid[24] = '\0';
+	hash++;
+	if ((id = strchr(hash, '|')) == NULL)
+		id = hash + strlen(hash);
+	if (!validate_oid(uid) || id - hash < IDEM_HASH_HEX)
+		return (-1);
+	protocol_idem_key(name, uid, key + 1);
+	snprintf(value, len, "%c|%.*s%s", v[0], IDEM_HASH_HEX, hash, id);
+	return (0);
+}
+
+/* Read n pipelined replies into out (NULL: free them); -1 if the
+ * connection failed. */
+static int
+replies(redisContext *r, size_t n, redisReply **out)
+{
+	size_t	 i;
+	void	*rep;
+
+	for (i = 0; i < n; i++) {
+		if (redisGetReply(r, &rep) != REDIS_OK)
+			return (-1);
+		if (out != NULL)
+			out[i] = rep;
+		else
+			freeReplyObject(rep);
+	}
+	return (0);
+}
+
+/* Move one SCAN step's legacy keys (names) to their compact form. */
+static int
+idem_step(redisContext *r, const redisReply *names, long *moved)
+{
+	redisReply	**got;
+	char		  name[IDEM_KEY_SIZE], value[128];
+	size_t		  i, n;
+	int		  ret;
+
+	got = calloc(names->elements * 2 + 1, sizeof(*got));
+	for (i = 0; i < names->elements; i++) {
+		redisAppendCommand(r, "GET %s", names->element[i]->str);
+		redisAppendCommand(r, "PTTL %s", names->element[i]->str);
+	}
+	ret = replies(r, names->elements * 2, got);
+	for (i = 0, n = 0; ret == 0 && i < names->elements; i++) {
+		if (got[2 * i]->type != REDIS_REPLY_STRING ||
+		    got[2 * i + 1]->type != REDIS_REPLY_INTEGER ||
+		    got[2 * i + 1]->integer <= 0 ||
+		    idem_compact(names->element[i]->str, got[2 * i]->str, name,
+		    value, sizeof(value)) == -1)
+			continue;
+		redisAppendCommand(r, "SET %s %s PX %lld NX", name, value,
+		    got[2 * i + 1]->integer);
+		redisAppendCommand(r, "DEL %s", names->element[i]->str);
+		n++;
+	}
+	for (i = 0; got[i] != NULL; i++)
+		freeReplyObject(got[i]);
+	free(got);
+	if (ret == 0)
+		ret = replies(r, n * 2, NULL);
+	*moved += (long)n;
+	return (ret);
+}
+
+/*
+ * Idempotency-Keys kept by a build before the compact form go to their
+ * compact names with the time they had left, so that a retry after the
+ * upgrade still gets its replay.  Compact names have no ':' after
+ * "idem:", so a pass finds only what is left to move (an old API still
+ * running during an upgrade may add some: run migrate again once it is
+ * gone).
+ */
+static int
+migrate_idem_keys(redisContext *r)
+{
+	redisReply	*scan;
+	char		 cursor[32] = "0";
+	long		 moved = 0;
+	int		 ret;
+
+	do {
+		scan = redisCommand(r, "SCAN %s MATCH %s*:* COUNT 1000", cursor,
+		    RK_IDEM);
+		if (scan == NULL || scan->type != REDIS_REPLY_ARRAY ||
+		    scan->elements != 2) {
+			log_error("migrate: scanning Idempotency-Keys failed",
+			    "{s:s}", "error", scan != NULL && scan->type ==
+			    REDIS_REPLY_ERROR ? scan->str : r->errstr);
+			freeReplyObject(scan);
+			return (-1);
+		}
+		snprintf(cursor, sizeof(cursor), "%s", scan->element[0]->str);
+		ret = idem_step(r, scan->element[1], &moved);
+		freeReplyObject(scan);
+		if (ret == -1) {
+			log_error("migrate: moving Idempotency-Keys failed",
+			    "{s:s}", "error", r->errstr);
+			return (-1);
+		}
+	} while (strcmp(cursor, "0") != 0);
+	if (moved > 0)
+		log_info("migrate: Idempotency-Keys moved to compact names",
+		    "{s:I}", "keys", (json_int_t)moved);
+	return (0);
+}
+
 int
 migrate_redis(void)
 {
 	redisContext	*r;
 	char		 err[512];
-	int		 i;
+	int		 i, ret;
 
 	/* Redis may be starting as MongoDB may be (make run, systemd). */
 	for (i = 0; i < 60; i++) {
 		if ((r = redis_connect(err, sizeof(err))) != NULL) {
-			redisFree(r);
 			log_info("migrate: the checkout library is in Redis",
 			    "{s:s, s:i}", "host", cfg.redis_host, "port",
 			    cfg.redis_port);
-			return (0);
+			ret = migrate_idem_keys(r);
+			redisFree(r);
+			return (ret);
 		}
 		usleep(500 * 1000);
 	}

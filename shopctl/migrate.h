@@ -9,7 +9,8 @@
 /* Apply every migration; 0, or -1 after logging what failed. */
 int	migrate_run(mongoc_client_t *);
 
-/* Load the checkout library into Redis (waiting for Redis): 0 or -1. */
+/* Load the checkout library into Redis (waiting for Redis) and move
+ * older Idempotency-Keys to their compact names: 0 or -1. */
 int	migrate_redis(void);
 
 /*

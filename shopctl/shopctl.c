@@ -10,7 +10,8 @@
  *                            validators, create the first admin; load
  *                            the checkout library into Redis (only
  *                            shopctl loads it: the other programs
- *                            check that it is there)
+ *                            check that it is there) and move the
+ *                            Idempotency-Keys an older build kept
  *   shopctl admin EMAIL      create EMAIL as an admin (password from
  *                            ADMIN_PASSWORD or stdin), or promote that
  *                            account if the password is its own

@@ -4,7 +4,9 @@ status, long-poll, Prefer: wait, idempotency, backpressure, orders and
 the WebSocket push.  The invariants under load and failure are in
 test_invariants.py.
 """
+import base64
 import concurrent.futures
+import hashlib
 import itertools
 import json
 import time
@@ -175,6 +177,65 @@ def test_idempotent_replay_and_reuse(stack):
     r = stack.post("/api/checkout", {}, token=other, headers=key)
     assert r.status_code == 202
     assert r.json()["checkoutId"] != first.json()["checkoutId"]
+
+
+def idem_name(user_id, key):
+    """Where Redis keeps a user's Idempotency-Key (protocol_idem_key())."""
+    d = hashlib.sha256(f"{user_id}:{key}".encode()).digest()[:16]
+    return "idem:" + base64.urlsafe_b64encode(d).rstrip(b"=").decode()
+
+
+def test_an_idempotency_key_is_kept_compact_for_its_ttl(stack):
+    """Redis keeps a key under a short name of its digest, with 64 bits of
+    the body's hash: not the key in clear, not the whole hash."""
+    a = product(stack, 3, 5)
+    user, token = buyer(stack, [(a, 1)])
+    key = f"order-{time.time_ns()}-" + "x" * 200
+    r = stack.post("/api/checkout", {}, token=token,
+                   headers={"Idempotency-Key": key})
+    assert r.status_code == 202
+    name = idem_name(user["id"], key)
+    body = hashlib.sha256(b"{}").hexdigest()[:16]
+    assert stack.redis.get(name) == f"d|{body}|{r.json()['checkoutId']}"
+    assert 86400 - 60 < stack.redis.ttl(name) <= 86400
+    assert not list(stack.redis.scan_iter(f"idem:{user['id']}*"))
+    assert stack.redis.memory_usage(name) <= 150   # 216+ in clear
+
+
+def test_migrate_moves_an_older_builds_idempotency_keys(stack):
+    """An upgrade keeps every key's replay: shopctl migrate moves keys kept
+    as "idem:<user>:<key>" with the whole hash to their compact names,
+    with the time they had left."""
+    a = product(stack, 3, 5)
+    user, token = buyer(stack, [(a, 1)])
+    done, pending = f"old-{time.time_ns()}", f"older-{time.time_ns()}"
+    first = stack.post("/api/checkout", {}, token=token,
+                       headers={"Idempotency-Key": done})
+    cid = first.json()["checkoutId"]
+    final(stack, cid, token)
+    body = hashlib.sha256(b"{}").hexdigest()
+    stack.redis.delete(idem_name(user["id"], done))
+    stack.redis.set(f"idem:{user['id']}:{done}", f"done|{body}|{cid}",
+                    px=3_600_000)
+    stack.redis.set(f"idem:{user['id']}:{pending}", f"pending|{body}",
+                    px=60_000)
+    r = stack.shopctl("migrate")
+    assert r.returncode == 0, r.stderr
+    assert not list(stack.redis.scan_iter(f"idem:{user['id']}:*"))
+    assert stack.redis.get(idem_name(user["id"], done)) == \
+        f"d|{body[:16]}|{cid}"
+    assert 3_500_000 < stack.redis.pttl(idem_name(user["id"], done)) \
+        <= 3_600_000
+    again = stack.post("/api/checkout", {}, token=token,
+                       headers={"Idempotency-Key": done})
+    assert again.status_code == 200 and again.json() == first.json()
+    r = stack.post("/api/checkout", {"waitlist": True}, token=token,
+                   headers={"Idempotency-Key": done})
+    assert r.status_code == 422
+    r = stack.post("/api/checkout", {}, token=token,
+                   headers={"Idempotency-Key": pending})
+    assert r.status_code == 409
+    assert error(r)["code"] == "idempotency_in_progress"
 
 
 def test_concurrent_submits_with_one_key_make_one_checkout(stack):

@@ -35,8 +35,9 @@ MongoDB then refuses: see gate_seed_set.
 
 --[[
 checkout_submit: record a checkout and queue its job, in one call.
-KEYS: [1] checkout:<id>, [2] checkout:jobs, [3] idem:<user>:<key> (any
-      key when ARGV[7] is empty), [4] cart:lines:<user>,
+KEYS: [1] checkout:<id>, [2] checkout:jobs, [3] the Idempotency-Key's
+      (protocol_idem_key(); any key when ARGV[7] is empty),
+      [4] cart:lines:<user>,
       [5] auth:epoch:<user>, [6] auth:revoked:<token signature>,
       [7] rl:submit:<user>
 ARGV: [1] id, [2] userId, [3] rid, [4] the queued body, [5] status TTL,
@@ -69,9 +70,11 @@ local function checkout_submit(keys, args)
   if haskey then
     local v = redis.call('GET', keys[3])
     if v then
-      local kind, hash, id = string.match(v, '^(%a+)|([^|]*)|?(.*)$')
+      -- "p|<hash>" or "d|<hash>|<id>" (protocol.h); a build before
+      -- wrote "pending|" and "done|", which shopctl migrate converts.
+      local kind, hash, id = string.match(v, '^(%a)%a*|([^|]*)|?(.*)$')
       if hash ~= args[7] then return {'mismatch'} end
-      if kind == 'done' then return {'replay', id} end
+      if kind == 'd' then return {'replay', id} end
       if args[10] == '' then return {'pending'} end
       -- pending with lines: our own marker, set by "nocart" below
     end
@@ -88,7 +91,7 @@ local function checkout_submit(keys, args)
     lines = hint and string.match(hint, '^%d+|%x*|(.+)$')
     if not lines then
       if haskey then
-        redis.call('SET', keys[3], 'pending|' .. args[7], 'EX', args[11])
+        redis.call('SET', keys[3], 'p|' .. args[7], 'EX', args[11])
       end
       return {'nocart'}
     end
@@ -107,7 +110,7 @@ local function checkout_submit(keys, args)
   redis.call('XADD', keys[2], '*', unpack(job_fields(args[1], args[2],
     args[3], args[9], lines, args[16] == '1')))
   if haskey then
-    redis.call('SET', keys[3], 'done|' .. args[7] .. '|' .. args[1],
+    redis.call('SET', keys[3], 'd|' .. args[7] .. '|' .. args[1],
       'EX', args[8])
   end
   return {'queued'}
@@ -115,11 +118,11 @@ end
 
 --[[
 checkout_unidem: forget a pending Idempotency-Key (the submit failed).
-KEYS: [1] idem:<user>:<key>.  ARGV: [1] hash of the body.
+KEYS: [1] the key's (protocol_idem_key()).  ARGV: [1] hash of the body.
 Reply: 1 if it was ours and is gone, else 0.
 ]]
 local function checkout_unidem(keys, args)
-  if redis.call('GET', keys[1]) == 'pending|' .. args[1] then
+  if redis.call('GET', keys[1]) == 'p|' .. args[1] then
     return redis.call('DEL', keys[1])
   end
   return 0
