@@ -171,8 +171,9 @@ local function user_less(pid, user, units)
 end
 
 -- Settle checkout id's reservation; ordered: productId -> units ordered
--- (nil when the checkout failed: everything goes back).
-local function settle(id, user, ordered)
+-- (nil when the checkout failed: everything goes back).  Its keys and
+-- fields to delete go to done (done_deletes writes them for the batch).
+local function settle(id, user, ordered, done)
   local resv = RK.GATE_RESV .. id
   local held = redis.call('HGETALL', resv)
   for i = 1, #held, 2 do
@@ -184,10 +185,21 @@ local function settle(id, user, ordered)
       if cur and cur ~= 'gone' then redis.call('INCRBY', key, back) end
       user_less(pid, user, back)
     end
-    redis.call('HDEL', RK.GATE_HELD .. pid, id)
+    local ids = done.unheld[pid] or {}
+    ids[#ids + 1] = id
+    done.unheld[pid] = ids
   end
   -- Most failures held nothing (the gate refused them): no DEL then.
-  if #held > 0 then redis.call('DEL', resv) end
+  if #held > 0 then done.dels[#done.dels + 1] = resv end
+end
+
+-- A batch's deletes, one command per kind rather than one per job:
+-- nothing in batch_finish reads these keys again.
+local function done_deletes(done)
+  for pid, ids in pairs(done.unheld) do
+    redis.call('HDEL', RK.GATE_HELD .. pid, unpack(ids))
+  end
+  if #done.dels > 0 then redis.call('DEL', unpack(done.dels)) end
 end
 
 -- The dead-letter entry of a job: why, and the job as it was submitted
@@ -263,12 +275,12 @@ local function finish(keys, args, j, done)
     if status == 'completed' then
       ordered = {}
       for _, l in ipairs(split_lines(args[j + 6])) do ordered[l[1]] = l[2] end
-      redis.call('DEL', RK.CART_LINES .. user)
+      done.dels[#done.dels + 1] = RK.CART_LINES .. user
     elseif status == 'waitlisted' then
       local pid, created = string.match(args[j + 9], '^(%x+)|(.*)$')
       waitlist_add(id, pid, created, args[j + 6])
     end
-    settle(id, user, ordered)
+    settle(id, user, ordered, done)
     if args[j + 5] ~= '' then
       -- This failure is the one a replay may take back (dlq_replay).
       redis.call('HSET', key, 'dead', args[j])
@@ -279,7 +291,7 @@ local function finish(keys, args, j, done)
   done.acks[#done.acks + 1] = args[j]
   if args[j + 7] ~= '' and
       redis.call('GET', RK.LOCK .. user) == args[j + 7] then
-    redis.call('DEL', RK.LOCK .. user)
+    done.dels[#done.dels + 1] = RK.LOCK .. user
   end
   return cur or ''
 end
@@ -312,11 +324,12 @@ local function batch_finish(keys, args)
   local out = {}
   -- Counted, acknowledged and published once for the batch, not once
   -- per job.
-  local done = {counts = {}, acks = {}, events = {},
-    mine = pending_mine(keys, args, (#args - 8) / 10)}
+  local done = {counts = {}, acks = {}, events = {}, dels = {},
+    unheld = {}, mine = pending_mine(keys, args, (#args - 8) / 10)}
   for j = 9, #args, 10 do
     out[#out + 1] = finish(keys, args, j, done)
   end
+  done_deletes(done)
   publish_all(args[3], done.events)
   for status, n in pairs(done.counts) do
     redis.call('HINCRBY', keys[2], status, n)
@@ -367,9 +380,11 @@ end
 -- What one call has read of the gate, so that a batch reads each
 -- product's counter and rules once: stock[pid], the counter (kept in
 -- step with the call's own reservations), and rules[pid] (false: none
--- stored, for both).
+-- stored, for both); and what its reservations took, written once per
+-- product by gate_write: taken[pid], units off the counter, and
+-- held[pid], gate:held's checkoutId, units pairs.
 local function gate_view()
-  return {stock = {}, rules = {}}
+  return {stock = {}, rules = {}, taken = {}, held = {}}
 end
 
 local function view_stock(g, pid)
@@ -405,16 +420,30 @@ local function refusal(g, l, v, user, now)
   return nil
 end
 
--- Reserve lines for checkout id of user (every refusal checked first).
+-- Reserve lines for checkout id of user (every refusal checked first,
+-- so each counter is in g.stock); gate_write() writes the counters.
 local function reserve(g, id, user, lines)
   for _, l in ipairs(lines) do
-    g.stock[l[1]] = redis.call('DECRBY', RK.GATE_STOCK .. l[1], l[2])
-    redis.call('HSET', RK.GATE_HELD .. l[1], id, l[2])
+    local held = g.held[l[1]] or {}
+    g.stock[l[1]] = tonumber(g.stock[l[1]]) - l[2]
+    g.taken[l[1]] = (g.taken[l[1]] or 0) + l[2]
+    held[#held + 1] = id
+    held[#held + 1] = l[2]
+    g.held[l[1]] = held
     redis.call('HSET', RK.GATE_RESV .. id, l[1], l[2])
     local r = view_rules(g, l[1])
     if r and r.limit then
       redis.call('HINCRBY', RK.GATE_USER .. l[1], user, l[2])
     end
+  end
+end
+
+-- Write what g's reservations took: one DECRBY and one HSET a product,
+-- not one each a checkout.
+local function gate_write(g)
+  for pid, units in pairs(g.taken) do
+    redis.call('DECRBY', RK.GATE_STOCK .. pid, units)
+    redis.call('HSET', RK.GATE_HELD .. pid, unpack(g.held[pid]))
   end
 end
 
@@ -468,6 +497,7 @@ local function gate_reserve(keys, args)
       end
     end
   end
+  gate_write(g)
   return out
 end
 
@@ -584,6 +614,7 @@ local function serve(pid, now)
       end
     end
   end
+  gate_write(g)
   return n
 end
 
