@@ -62,6 +62,14 @@ local function limit_forgive(keys, args)
   return 1
 end
 
+-- A token's user's epoch (false if not known) and whether the token
+-- was revoked, in one read: the keys auth:epoch:<user> and
+-- auth:revoked:<signature>.
+local function token_read(epoch_key, revoked_key)
+  local got = redis.call('MGET', epoch_key, revoked_key)
+  return got[1], got[2] ~= false
+end
+
 --[[
 token_state: is a token still good?  (Every authenticated request asks,
 through a per-process cache of 1 s: api/tokens.c.)
@@ -70,7 +78,8 @@ ARGV: none.
 Reply: {epoch or false, 1 if revoked else 0}.
 ]]
 local function token_state(keys, args)
-  return {redis.call('GET', keys[1]) or false, redis.call('EXISTS', keys[2])}
+  local epoch, revoked = token_read(keys[1], keys[2])
+  return {epoch, revoked and 1 or 0}
 end
 
 --[[

@@ -61,8 +61,8 @@ Reply: {"queued"}; {"replay", id}; {"mismatch"} (the key was used with
 ]]
 local function checkout_submit(keys, args)
   if args[12] ~= '-' then
-    if redis.call('EXISTS', keys[6]) == 1 then return {'revoked'} end
-    local epoch = redis.call('GET', keys[5])
+    local epoch, revoked = token_read(keys[5], keys[6])
+    if revoked then return {'revoked'} end
     if not epoch then return {'noepoch'} end
     if epoch ~= args[12] then return {'revoked'} end
   end
