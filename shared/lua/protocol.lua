@@ -542,8 +542,8 @@ the gate refuses as short of stock is finished here, as batch_finish
 would: recorded failed, acknowledged and counted, without its user's
 lock (a sold-out sale is nearly all such jobs: each costs one call, not
 three, and no lock written and deleted).  The bodies are published in
-one message.  A lock already held with the
-job's own token is its own (the call is being repeated).
+one message.  A lock already held with the job's own token is its own
+(the call is being repeated).
 KEYS: [1] checkout:jobs, [2] stats:worker.
 ARGV: [1] lock TTL in ms, [2] the events channel, [3] group, [4] TTL of
       a final status (CHECKOUT_FINAL_TTL), then eight per job:
