@@ -64,8 +64,7 @@ lost_library(struct rconn *c, redisReply *r)
 		rconn_drop(c);
 		return (1);
 	}
-	if (r == NULL || r->type != REDIS_REPLY_ERROR ||
-	    strstr(r->str, "Function not found") == NULL)
+	if (!redis_no_library(r))
 		return (0);
 	/* Reconnecting checks for it again (shopctl migrate loads it). */
 	log_warn("redis lost the checkout library; run shopctl migrate",

@@ -271,6 +271,13 @@ redis_connect(char *err, size_t errlen)
 }
 
 int
+redis_no_library(const redisReply *r)
+{
+	return (r != NULL && r->type == REDIS_REPLY_ERROR &&
+	    strstr(r->str, "Function not found") != NULL);
+}
+
+int
 redis_readonly(const redisReply *r)
 {
 	return (r != NULL && r->type == REDIS_REPLY_ERROR &&

@@ -142,6 +142,10 @@ int		 sentinel_vote(struct sentinel_votes *votes,
  */
 int		 redis_readonly(const redisReply *);
 
+/* Redis has no such function: it lost our library (FUNCTION FLUSH or
+ * DELETE, a new empty server); shopctl migrate loads it again. */
+int		 redis_no_library(const redisReply *);
+
 /*
  * A command's arguments, built one at a time: every added string is
  * copied, so the caller's buffers may go.  For redisAppendCommandArgv()

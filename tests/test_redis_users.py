@@ -64,3 +64,23 @@ def test_a_redis_without_this_builds_library_is_refused(fresh_stack):
     assert s.shopctl("migrate").returncode == 0
     wait_until(lambda: s.get("/ready").status_code == 200, 15,
                "ready once migrated")
+
+
+def test_a_library_lost_under_a_running_api_is_a_503(fresh_stack):
+    """FUNCTION DELETE while the API runs: a submit is answered 503 with
+    Retry-After (Redis is not ready for us), never a 500; the API says
+    to run shopctl migrate, and checkouts go on once it has."""
+    s = fresh_stack(workers=0)
+    _, token = buyer(s, [(product(s, 2.0, 5), 1)])
+    s.redis.execute_command("FUNCTION", "DELETE", "checkout")
+    r = s.post("/api/checkout", {}, token=token)
+    assert r.status_code == 503, r.text
+    assert "retry-after" in {k.lower() for k in r.headers}
+    wait_until(lambda: "redis lost the checkout library" in s.log("api"),
+               15, "the API's complaint")
+    assert s.get("/ready").status_code == 503
+    assert s.shopctl("migrate").returncode == 0
+    wait_until(lambda: s.get("/ready").status_code == 200, 15,
+               "ready once migrated")
+    r = s.post("/api/checkout", {}, token=token)
+    assert r.status_code == 202, r.text

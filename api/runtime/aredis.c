@@ -655,7 +655,12 @@ reply_json(const redisReply *r)
 	}
 }
 
-/* The server was demoted by a failover: find the primary again. */
+/*
+ * The server cannot take our calls: a failover demoted it, or it lost
+ * our library.  Find the primary again; its setup checks the library
+ * (refusing the connection, so that calls get 503, until shopctl
+ * migrate loads it).
+ */
 static void
 demoted(redisAsyncContext *ac, const redisReply *r)
 {
@@ -663,8 +668,9 @@ demoted(redisAsyncContext *ac, const redisReply *r)
 
 	if (!rc->up)
 		return;
-	log_warn("redis: no longer the primary; reconnecting", "{s:s, s:s}",
-	    "conn", rc->name, "error", r->str);
+	log_warn(redis_no_library(r) ? "redis lost the checkout library; "
+	    "run shopctl migrate" : "redis: no longer the primary; "
+	    "reconnecting", "{s:s, s:s}", "conn", rc->name, "error", r->str);
 	rc->up = 0;
 	rc->located = 0;
 	redisAsyncDisconnect(ac);
@@ -676,7 +682,7 @@ take_reply(redisAsyncContext *ac, struct call *c, const redisReply *r)
 {
 	if (r == NULL) {
 		c->err = ERR_REDIS_DOWN;
-	} else if (redis_readonly(r)) {
+	} else if (redis_readonly(r) || redis_no_library(r)) {
 		c->err = ERR_REDIS_DOWN;
 		demoted(ac, r);
 	} else {
