@@ -636,9 +636,14 @@ def sc_flash(s0, shop0, out):
     µs in three sales in a row, 38 for the same sale on a new stack).
     A rehash comes once per doubling of the keyspace; these sales start
     small, so theirs (at 65,536 keys) is small."""
-    s = Stack(workers=0, name="bench-flash", env=BENCH_ENV).start()
+    on_own_stack("bench-flash", flash_runs, out)
+
+
+def on_own_stack(name, runs, out):
+    """runs(s, shop, out) on a new stack of its own, stopped after."""
+    s = Stack(workers=0, name=name, env=BENCH_ENV).start()
     try:
-        flash_runs(s, Shop(s), out)
+        runs(s, Shop(s), out)
     finally:
         s.cleanup()
 
@@ -1383,11 +1388,7 @@ def sc_console(s0, shop0, out):
     15-30% from one run to the next here: as closed, open three times on
     the shared stack ("open" always the later), the ratio of the means
     moved from 0.78 to 1.25 between runs."""
-    s = Stack(workers=0, name="bench-console", env=BENCH_ENV).start()
-    try:
-        console_runs(s, Shop(s), out)
-    finally:
-        s.cleanup()
+    on_own_stack("bench-console", console_runs, out)
 
 
 def console_runs(s, shop, out):
