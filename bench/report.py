@@ -369,6 +369,8 @@ def after_sale_rows():
             r, "positions", "off", "submits_share_of_health"))),
         ("on / off: submits (goal: no measurable cost, ~1.0)",
          pos("submit_share_on_over_off")),
+        ("on / off: API and Redis CPU per submit",
+         pos("submit_cpu_on_over_off")),
         ("on / off: orders/s draining one hot product, 2 workers",
          pos("drain_on_over_off")),
         ("payment-window sale: expired unpaid orders / resold from the "

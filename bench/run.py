@@ -1218,8 +1218,10 @@ def sc_cancel(s, shop, out):
 
 def sc_positions(s, shop, out):
     """Queue positions on and off (QUEUE_POSITIONS): submits/s beside
-    /health, and the drain of one hot product with 2 workers, each on a
-    stack of its own; twice each, alternating, for the noise."""
+    /health, the CPU of a submit (API and Redis: one run's rate moves by
+    10-25% here, its cost per request much less), and the drain of one
+    hot product with 2 workers, each on a stack of its own; twice each,
+    alternating, for the noise."""
     rows = {"on": [], "off": []}
     for flag in ("1", "0", "1", "0"):
         ps = Stack(workers=0, name="bench-pos", env=dict(
@@ -1232,6 +1234,9 @@ def sc_positions(s, shop, out):
             row = {"health_per_s": fig["health"]["requests_per_s"],
                    "submits_per_s": fig["submit"]["requests_per_s"],
                    "submit_p99_ms": fig["submit"]["p99_ms"],
+                   "submit_cpu_us": round(sum(
+                       fig["submit"]["cpu_us_per_request"].get(k, 0)
+                       for k in ("api", "redis")), 1),
                    "orders_per_s": end_to_end(ps, pshop, 2,
                                               pshop.product(10 ** 9),
                                               1)["orders_per_s"]}
@@ -1250,6 +1255,8 @@ def sc_positions(s, shop, out):
     res["submit_share_on_over_off"] = round(
         res["on"]["submits_share_of_health"] /
         res["off"]["submits_share_of_health"], 3)
+    res["submit_cpu_on_over_off"] = round(res["on"]["submit_cpu_us"] /
+                                          res["off"]["submit_cpu_us"], 3)
     res["drain_on_over_off"] = round(res["on"]["orders_per_s"] /
                                      res["off"]["orders_per_s"], 3)
     out["positions"] = res
