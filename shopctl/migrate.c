@@ -21,6 +21,7 @@
 #include "../shared/log.h"
 #include "../shared/password.h"
 #include "../shared/protocol.h"
+#include "../shared/rconn.h"
 #include "../shared/redis.h"
 #include "../shared/lifecycle.h"
 #include "../shared/outbox.h"
@@ -353,58 +354,81 @@ idem_compact(const char *old, const char *v, char name[IDEM_KEY_SIZE],
 	return (0);
 }
 
-/* Read n pipelined replies into out (NULL: free them); -1 if the
- * connection failed. */
-static int
-replies(redisContext *r, size_t n, redisReply **out)
+/* GET and PTTL of each of names, the cmds to pipeline (2 per name). */
+static struct rargs *
+idem_reads(const redisReply *names)
 {
-	size_t	 i;
-	void	*rep;
+	struct rargs	*cmds;
+	size_t		 i;
 
-	for (i = 0; i < n; i++) {
-		if (redisGetReply(r, &rep) != REDIS_OK)
-			return (-1);
-		if (out != NULL)
-			out[i] = rep;
-		else
-			freeReplyObject(rep);
+	cmds = calloc(names->elements * 2, sizeof(*cmds));
+	for (i = 0; i < names->elements; i++) {
+		rargs_init(&cmds[2 * i], "GET");
+		rargs_add(&cmds[2 * i], names->element[i]->str);
+		rargs_init(&cmds[2 * i + 1], "PTTL");
+		rargs_add(&cmds[2 * i + 1], names->element[i]->str);
 	}
-	return (0);
+	return (cmds);
 }
 
-/* Move one SCAN step's legacy keys (names) to their compact form. */
+/*
+ * The moves of the legacy keys among names, from their GET and PTTL
+ * replies (got): SET the compact key with the time left, DEL the old
+ * one; into moves (2 per name at most), their count returned.
+ */
 static int
-idem_step(redisContext *r, const redisReply *names, long *moved)
+idem_moves(const redisReply *names, redisReply **got, struct rargs *moves)
 {
-	redisReply	**got;
-	char		  name[IDEM_KEY_SIZE], value[128];
-	size_t		  i, n;
-	int		  ret;
+	char	name[IDEM_KEY_SIZE], value[128];
+	size_t	i;
+	int	k;
 
-	got = calloc(names->elements * 2 + 1, sizeof(*got));
-	for (i = 0; i < names->elements; i++) {
-		redisAppendCommand(r, "GET %s", names->element[i]->str);
-		redisAppendCommand(r, "PTTL %s", names->element[i]->str);
-	}
-	ret = replies(r, names->elements * 2, got);
-	for (i = 0, n = 0; ret == 0 && i < names->elements; i++) {
+	for (i = 0, k = 0; i < names->elements; i++) {
 		if (got[2 * i]->type != REDIS_REPLY_STRING ||
 		    got[2 * i + 1]->type != REDIS_REPLY_INTEGER ||
 		    got[2 * i + 1]->integer <= 0 ||
 		    idem_compact(names->element[i]->str, got[2 * i]->str, name,
 		    value, sizeof(value)) == -1)
 			continue;
-		redisAppendCommand(r, "SET %s %s PX %lld NX", name, value,
-		    got[2 * i + 1]->integer);
-		redisAppendCommand(r, "DEL %s", names->element[i]->str);
-		n++;
+		rargs_init(&moves[k], "SET");
+		rargs_add(&moves[k], name);
+		rargs_add(&moves[k], value);
+		rargs_add(&moves[k], "PX");
+		rargs_addf(&moves[k], "%lld", got[2 * i + 1]->integer);
+		rargs_add(&moves[k++], "NX");
+		rargs_init(&moves[k], "DEL");
+		rargs_add(&moves[k++], names->element[i]->str);
 	}
-	for (i = 0; got[i] != NULL; i++)
-		freeReplyObject(got[i]);
+	return (k);
+}
+
+/* Move one SCAN step's legacy keys (names) to their compact form. */
+static int
+idem_step(struct rconn *r, const redisReply *names, long *moved)
+{
+	struct rargs	 *reads, *moves;
+	redisReply	**got;
+	int		  n, k, ret;
+
+	if ((n = (int)names->elements * 2) == 0)
+		return (0);
+	reads = idem_reads(names);
+	moves = calloc((size_t)n, sizeof(*moves));
+	got = calloc((size_t)n, sizeof(*got));
+	k = 0;
+	if ((ret = rconn_pipeline(r, reads, n, got)) == 0) {
+		k = idem_moves(names, got, moves);
+		rconn_free(got, NULL, n);
+		memset(got, 0, (size_t)n * sizeof(*got));
+		if (k > 0 && (ret = rconn_pipeline(r, moves, k, got)) == 0)
+			rconn_free(got, NULL, k);
+	}
+	rconn_free(NULL, reads, n);
+	rconn_free(NULL, moves, k);
+	free(reads);
+	free(moves);
 	free(got);
-	if (ret == 0)
-		ret = replies(r, n * 2, NULL);
-	*moved += (long)n;
+	*moved += ret == 0 ? k / 2 : 0;
 	return (ret);
 }
 
@@ -417,7 +441,7 @@ idem_step(redisContext *r, const redisReply *names, long *moved)
  * gone).
  */
 static int
-migrate_idem_keys(redisContext *r)
+migrate_idem_keys(struct rconn *r)
 {
 	redisReply	*scan;
 	char		 cursor[32] = "0";
@@ -425,14 +449,15 @@ migrate_idem_keys(redisContext *r)
 	int		 ret;
 
 	do {
-		scan = redisCommand(r, "SCAN %s MATCH %s*:* COUNT 1000", cursor,
+		scan = rconn_cmd(r, "SCAN %s MATCH %s*:* COUNT 1000", cursor,
 		    RK_IDEM);
 		if (scan == NULL || scan->type != REDIS_REPLY_ARRAY ||
 		    scan->elements != 2) {
 			log_error("migrate: scanning Idempotency-Keys failed",
 			    "{s:s}", "error", scan != NULL && scan->type ==
-			    REDIS_REPLY_ERROR ? scan->str : r->errstr);
-			freeReplyObject(scan);
+			    REDIS_REPLY_ERROR ? scan->str : "connection lost");
+			if (scan != NULL)
+				freeReplyObject(scan);
 			return (-1);
 		}
 		snprintf(cursor, sizeof(cursor), "%s", scan->element[0]->str);
@@ -440,7 +465,7 @@ migrate_idem_keys(redisContext *r)
 		freeReplyObject(scan);
 		if (ret == -1) {
 			log_error("migrate: moving Idempotency-Keys failed",
-			    "{s:s}", "error", r->errstr);
+			    "{s:s}", "error", "connection lost");
 			return (-1);
 		}
 	} while (strcmp(cursor, "0") != 0);
@@ -453,18 +478,18 @@ migrate_idem_keys(redisContext *r)
 int
 migrate_redis(void)
 {
-	redisContext	*r;
-	char		 err[512];
-	int		 i, ret;
+	struct rconn	r = { .name = "shopctl" };
+	char		err[512];
+	int		i, ret;
 
 	/* Redis may be starting as MongoDB may be (make run, systemd). */
 	for (i = 0; i < 60; i++) {
-		if ((r = redis_connect(err, sizeof(err))) != NULL) {
+		if ((r.redis = redis_connect(err, sizeof(err))) != NULL) {
 			log_info("migrate: the checkout library is in Redis",
 			    "{s:s, s:i}", "host", cfg.redis_host, "port",
 			    cfg.redis_port);
-			ret = migrate_idem_keys(r);
-			redisFree(r);
+			ret = migrate_idem_keys(&r);
+			rconn_drop(&r);
 			return (ret);
 		}
 		usleep(500 * 1000);
