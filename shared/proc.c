@@ -40,6 +40,22 @@ proc_cond_init(pthread_cond_t *c)
 	pthread_condattr_destroy(&a);
 }
 
+int64_t
+proc_now_ms(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+}
+
+void
+proc_timespec(int64_t ms, struct timespec *ts)
+{
+	ts->tv_sec = ms / 1000;
+	ts->tv_nsec = (ms % 1000) * 1000000;
+}
+
 static void
 init(void)
 {
@@ -69,13 +85,7 @@ stop_sleep_ms(long ms)
 	struct timespec	until;
 
 	pthread_once(&once, init);
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_sec += ms / 1000;
-	until.tv_nsec += (ms % 1000) * 1000000;
-	if (until.tv_nsec >= 1000000000) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000;
-	}
+	proc_timespec(proc_now_ms() + ms, &until);
 	pthread_mutex_lock(&mu);
 	while (!stopping &&
 	    pthread_cond_timedwait(&cv, &mu, &until) != ETIMEDOUT)

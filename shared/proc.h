@@ -15,6 +15,8 @@
 #define SHARED_PROC_H
 
 #include <pthread.h>
+#include <stdint.h>
+#include <time.h>
 
 void	proc_init(void);
 void	proc_start(void *(*fn)(void *), void *arg);
@@ -23,6 +25,9 @@ void	proc_stop(void);
 
 /* A condition variable whose timed waits are on CLOCK_MONOTONIC. */
 void	proc_cond_init(pthread_cond_t *);
+/* Milliseconds on that clock, and such a time for a timed wait. */
+int64_t	proc_now_ms(void);
+void	proc_timespec(int64_t ms, struct timespec *);
 
 void	stop_request(void);
 int	stop_requested(void);

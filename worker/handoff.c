@@ -55,15 +55,6 @@ init(void)
 	proc_cond_init(&cv);
 }
 
-int64_t
-handoff_now_ms(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
-}
-
 /* pid's slot, or a free one when add; NULL if none.  Under mu. */
 static struct slot *
 slot_of(const char *pid, int add)
@@ -98,11 +89,10 @@ wait_slice(int64_t deadline)
 	struct timespec	ts;
 	int64_t		until;
 
-	until = handoff_now_ms() + SLICE_MS;
+	until = proc_now_ms() + SLICE_MS;
 	if (until > deadline)
 		until = deadline;
-	ts.tv_sec = until / 1000;
-	ts.tv_nsec = (until % 1000) * 1000000;
+	proc_timespec(until, &ts);
 	pthread_cond_timedwait(&cv, &mu, &ts);
 }
 
@@ -121,7 +111,7 @@ handoff_wait(const char *pid, char *token, size_t len, int64_t deadline,
 	}
 	s->waiting++;
 	while (s->held && !s->handed && !stopping() &&
-	    handoff_now_ms() < deadline)
+	    proc_now_ms() < deadline)
 		wait_slice(deadline);
 	s->waiting--;
 	if (s->handed) {
@@ -145,7 +135,7 @@ handoff_taken(const char *pid, const char *token)
 		snprintf(s->token, sizeof(s->token), "%s", token);
 		s->held = 1;
 		s->handed = 0;
-		s->since = handoff_now_ms();
+		s->since = proc_now_ms();
 	}
 	pthread_mutex_unlock(&mu);
 }
@@ -162,7 +152,7 @@ handoff_give(const char *pid, const char *token, int64_t max_age)
 	if ((s = slot_of(pid, 0)) != NULL && s->held &&
 	    strcmp(s->token, token) == 0) {
 		if (s->waiting > 0 &&
-		    handoff_now_ms() - s->since < max_age) {
+		    proc_now_ms() - s->since < max_age) {
 			s->handed = 1;
 			given = 1;
 			handed_total++;

@@ -15,7 +15,7 @@
 					   let others try first */
 
 /*
- * Wait, until deadline (handoff_now_ms()) or stopping(), for the lock of
+ * Wait, until deadline (proc_now_ms()) or stopping(), for the lock of
  * product pid while a consumer of this process holds it.
  */
 int	handoff_wait(const char *pid, char *token, size_t len,
@@ -31,6 +31,5 @@ int	handoff_give(const char *pid, const char *token, int64_t max_age);
 int	handoff_waiters(const char *pid);
 /* Handoffs so far, for the heartbeat. */
 long	handoff_count(void);
-int64_t	handoff_now_ms(void);
 
 #endif

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../shared/proc.h"
 #include "../tests/unit.h"
 #include "handoff.h"
 
@@ -38,7 +39,7 @@ wait_main(void *arg)
 
 	strcpy(w->token, "mine");
 	w->ret = handoff_wait(w->pid, w->token, sizeof(w->token),
-	    handoff_now_ms() + w->for_ms, never);
+	    proc_now_ms() + w->for_ms, never);
 	return (NULL);
 }
 
@@ -61,7 +62,7 @@ TEST(handoff_a_lock_not_held_here_is_taken_in_redis)
 	char	token[40] = "mine";
 
 	CHECK(handoff_wait("p-none", token, sizeof(token),
-	    handoff_now_ms() + 1000, never) == HANDOFF_NONE);
+	    proc_now_ms() + 1000, never) == HANDOFF_NONE);
 	CHECK(strcmp(token, "mine") == 0);
 	/* Nobody holds it here: the holder releases it in Redis. */
 	CHECK(handoff_give("p-none", "mine", AGE) == 0);
@@ -81,7 +82,7 @@ TEST(handoff_a_waiter_gets_the_lock_with_its_token)
 	/* The new holder, with no one waiting, releases it in Redis. */
 	CHECK(handoff_give("p-hand", "theirs", AGE) == 0);
 	CHECK(handoff_wait("p-hand", w.token, sizeof(w.token),
-	    handoff_now_ms() + 1000, never) == HANDOFF_NONE);
+	    proc_now_ms() + 1000, never) == HANDOFF_NONE);
 }
 
 TEST(handoff_only_the_holders_token_hands_it_on)
@@ -116,14 +117,14 @@ TEST(handoff_a_wait_ends_at_its_deadline_or_a_stop)
 	int64_t	t0;
 
 	handoff_taken("p-slow", "theirs");
-	t0 = handoff_now_ms();
+	t0 = proc_now_ms();
 	CHECK(handoff_wait("p-slow", token, sizeof(token), t0 + 30,
 	    never) == HANDOFF_NONE);
-	CHECK(handoff_now_ms() - t0 >= 30);
-	t0 = handoff_now_ms();
+	CHECK(proc_now_ms() - t0 >= 30);
+	t0 = proc_now_ms();
 	CHECK(handoff_wait("p-slow", token, sizeof(token), t0 + 5000,
 	    always) == HANDOFF_NONE);
-	CHECK(handoff_now_ms() - t0 < 1000);
+	CHECK(proc_now_ms() - t0 < 1000);
 	CHECK(strcmp(token, "mine") == 0);
 	CHECK(handoff_waiters("p-slow") == 0);
 	CHECK(handoff_give("p-slow", "theirs", AGE) == 0);

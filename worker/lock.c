@@ -85,8 +85,8 @@ lock_products(struct consumer *c, char (*ids)[25], int n, char *token,
 	rargs_addf(&a, "%ld", cfg.lock_ttl_ms);
 	names(&a, ids, n);
 	got = 0;
-	deadline = handoff_now_ms() + cfg.lock_ttl_ms;
-	while (handoff_now_ms() < deadline && !stop_requested()) {
+	deadline = proc_now_ms() + cfg.lock_ttl_ms;
+	while (proc_now_ms() < deadline && !stop_requested()) {
 		local = n == 1 ? handoff_wait(ids[0], token, len, deadline,
 		    stop_requested) : HANDOFF_NONE;
 		if ((got = local == HANDOFF_TAKEN))

@@ -323,7 +323,8 @@ waitlists(struct consumer *c)
 
 /*
  * Step 4: this process is alive (its heartbeat, with its batches and
- * orders per second and its product locks handed on), and the console's sample of this second.
+ * orders per second and its product locks handed on), and the console's
+ * sample of this second.
  */
 static void
 heartbeat(struct consumer *c, long *batches, long *orders, int64_t *at)
