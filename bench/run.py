@@ -142,11 +142,9 @@ def wrk(url, seconds=SECONDS, connections=64, script=None, stack=None):
            "non_2xx": int(non2xx.group(1)) if non2xx else 0}
     if stack is not None:
         n = fig["requests_per_s"] * seconds
-        used = {k: v - cpu0.get(k, 0)
-                for k, v in cpu_by_process(stack, []).items()}
+        used = cpu_since(cpu0, cpu_by_process(stack, []))
         used["wrk"] = kids
-        fig["cpu_us_per_request"] = {k: round(v * 1e6 / n, 1)
-                                     for k, v in used.items()}
+        fig["cpu_us_per_request"] = us_each(used, n)
     return fig
 
 
@@ -458,14 +456,13 @@ def end_to_end(s, shop, workers, pids, lines):
                       counted=lambda: cpu1.update(cpu_by_process(s, procs)))
     took = done - res.started
     st = statuses(s, ids)
-    cpu_s = {k: cpu1[k] - cpu0.get(k, 0) for k in cpu1}
+    cpu_s = cpu_since(cpu0, cpu1)
     row = {"orders": st.count("completed"), "failed": st.count("failed"),
            "seconds": round(took, 2),
            "orders_per_s": round(st.count("completed") / took, 1),
            "db_ops_per_order": round((db_ops(s) - before) / max(1, n), 2),
            "batches": batch_sizes(stats0, worker_stats(s)),
-           "cpu_us_per_order": {k: round(v * 1e6 / n, 1)
-                                for k, v in cpu_s.items()},
+           "cpu_us_per_order": us_each(cpu_s, n),
            # The most orders/s this machine could give at that cost.
            "cpu_bound_orders_per_s": round(
                n / cpu_floor_s(cpu_s, res.cpu_s), 1)}
@@ -602,15 +599,14 @@ def flash_sale(s, shop, picture=None, ready=None, over=None):
         "queue_peak": peaks["queue"],
         "api_rss_mb": round(peaks["api_kb"] / 1024, 1),
         "workers_rss_mb": round(peaks["workers_kb"] / 1024, 1),
-        "cpu_s": {k: round(cpu1[k] - cpu0.get(k, 0), 2) for k in cpu1},
+        "cpu_s": {k: round(v, 2) for k, v in cpu_since(cpu0, cpu1).items()},
         # A rewrite's fork and copy-on-write are in Redis' CPU above;
         # the child's own work is not.
         "aof_rewrites": s.redis.info("persistence")["aof_rewrites"] -
         rewrites,
         "ok": orders == STOCK and stock == 0 and five == 0,
     }
-    fig["cpu_us_per_buyer"] = {k: round(v * 1e6 / BUYERS, 1)
-                               for k, v in fig["cpu_s"].items()}
+    fig["cpu_us_per_buyer"] = us_each(fig["cpu_s"], BUYERS)
     # The load generator's own, for comparison (not the system's).
     fig["client_cpu_us_per_buyer"] = round(res.cpu_s * 1e6 / BUYERS, 1)
     # The least time the sale (first submit to every buyer final) could
@@ -990,6 +986,16 @@ def cpu_floor_s(cpu_s, client_s):
     """A run's CPU seconds, every process's (cpu_s, by part) and the load
     generator's, spread over every CPU: the least time it could take."""
     return (sum(cpu_s.values()) + client_s) / (os.cpu_count() or 1)
+
+
+def cpu_since(before, after):
+    """CPU seconds by part between two cpu_by_process() readings."""
+    return {k: v - before.get(k, 0) for k, v in after.items()}
+
+
+def us_each(cpu_s, n):
+    """CPU seconds by part as µs per one of n (requests, orders, buyers)."""
+    return {k: round(v * 1e6 / n, 1) for k, v in cpu_s.items()}
 
 
 def cpu_by_process(s, workers):
