@@ -88,36 +88,40 @@ submit_free(void *arg)
 	free(s);
 }
 
-/* The 202 (or replayed 200) body for checkout id (new). */
-static json_t *
-accepted(const char *id, const char *state)
-{
-	char	url[64];
-
-	snprintf(url, sizeof(url), "/api/checkout/%s", id);
-	return (json_pack("{s:s, s:s, s:s}", "checkoutId", id, "status",
-	    state, "statusUrl", url));
-}
-
 static void
 answer_accepted(struct http_request *req, const char *id, int status)
 {
 	answer_state(req, id, status, "queued");
 }
 
-/* The same, with the state it is in (queued, or waitlisted). */
+/*
+ * The 202 (or replayed 200) for checkout id, in the state it is in
+ * (queued, or waitlisted): {checkoutId, status, statusUrl} and Location.
+ * Printed, not built with jansson, when the id needs no escaping (ours
+ * are hex): every submit answers this.
+ */
 static void
 answer_state(struct http_request *req, const char *id, int status,
     const char *state)
 {
-	json_t	*body;
+	char	url[64], text[192];
+	int	n;
 
-	body = accepted(id, state);
-	http_response_header(req, "location", json_string_value(
-	    json_object_get(body, "statusUrl")));
+	if (id == NULL) {		/* not a string in Redis' reply */
+		api_error(req, ERR_INTERNAL, NULL);
+		return;
+	}
+	snprintf(url, sizeof(url), "/api/checkout/%s", id);
+	http_response_header(req, "location", url);
 	if (status == 200)
 		http_response_header(req, "idempotent-replayed", "true");
-	api_json(req, status, body);
+	n = snprintf(text, sizeof(text), "{\"checkoutId\":\"%s\",\"status\":"
+	    "\"%s\",\"statusUrl\":\"%s\"}", id, state, url);
+	if (json_plain(id) && n > 0 && (size_t)n < sizeof(text))
+		api_json_text(req, status, text, (size_t)n);
+	else
+		api_json(req, status, json_pack("{s:s, s:s, s:s}", "checkoutId",
+		    id, "status", state, "statusUrl", url));
 }
 
 /* Prefer: wait=N, else CHECKOUT_WAIT_DEFAULT; capped at the maximum. */

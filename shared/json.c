@@ -53,7 +53,19 @@ char *
 json_dump_body(const json_t *v)
 {
 	return (json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER |
-	    JSON_REAL_PRECISION(15)));
+	    JSON_REAL_PRECISION(15) | JSON_ENCODE_ANY));
+}
+
+int
+json_plain(const char *s)
+{
+	const unsigned char	*c;
+
+	for (c = (const unsigned char *)s; *c != '\0'; c++) {
+		if (*c < 0x20 || *c > 0x7e || *c == '"' || *c == '\\')
+			return (0);
+	}
+	return (1);
 }
 
 /*

@@ -25,8 +25,18 @@
 enum err	json_parse_body(const void *data, size_t len, json_t **out,
 		    char *where, size_t wherelen);
 
-/* Dump compactly, with reals precise to the cent; new, free() it. */
+/* Dump compactly, with reals precise to the cent; new, free() it.  Any
+ * value: an object, or a string or number alone. */
 char		*json_dump_body(const json_t *v);
+
+/*
+ * Whether s can stand between quotes in JSON as it is: printable ASCII
+ * but '"' and '\\'.  The hot path's bodies of a fixed shape (a submit's
+ * answer, a checkout's status) are printed directly when their strings
+ * pass, rather than built and dumped by jansson, which cost a worker a
+ * third of its CPU (bench/NOTES.md, section 18).
+ */
+int		json_plain(const char *s);
 
 /*
  * The string at key (borrowed).  ERR_MISSING_FIELD when absent (or null

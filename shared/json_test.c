@@ -65,3 +65,15 @@ TEST(unknown_fields_are_named)
 	CHECK(json_only_fields(o, allowed, &bad) == ERR_NONE);
 	json_decref(o);
 }
+
+TEST(plain_strings_are_printable_ascii_without_quotes_or_backslashes)
+{
+	CHECK(json_plain("65f0c0ffee0123456789abcd"));
+	CHECK(json_plain("2026-12-04T06:00:00.123Z"));
+	CHECK(json_plain(""));
+	CHECK(!json_plain("a\"b"));
+	CHECK(!json_plain("a\\b"));
+	CHECK(!json_plain("a\nb"));
+	CHECK(!json_plain("caf\xc3\xa9"));
+	CHECK(!json_plain("\x7f"));
+}

@@ -11,6 +11,7 @@
 #include <sodium.h>
 
 #include "db.h"
+#include "json.h"
 #include "protocol.h"
 #include "redis.h"
 
@@ -74,28 +75,82 @@ protocol_body(const char *checkout_id, enum checkout_state s,
 	    error));
 }
 
-char *
-protocol_body_at(const char *checkout_id, enum checkout_state s,
-    const char *created_at, const char *updated_at, json_t *order,
-    json_t *error)
+/* The status body built and dumped by jansson: any strings. */
+static char *
+body_packed(const char *checkout_id, const char *state, const char *created,
+    const char *updated, json_t *order, json_t *error)
 {
 	json_t	*b;
-	char	 now[40], *text;
+	char	*text;
 
-	db_iso_time(db_now_ms(), now, sizeof(now));
 	b = json_pack("{s:s, s:s, s:s, s:s}", "checkoutId", checkout_id,
-	    "status", protocol_state_name(s), "createdAt",
-	    created_at != NULL && *created_at != '\0' ? created_at : now,
-	    "updatedAt", updated_at != NULL ? updated_at : now);
+	    "status", state, "createdAt", created, "updatedAt", updated);
 	if (order != NULL) {
 		json_object_set(b, "orderId", json_object_get(order, "id"));
 		json_object_set(b, "order", order);
 	}
 	if (error != NULL)
 		json_object_set(b, "error", error);
-	text = json_dumps(b, JSON_COMPACT | JSON_PRESERVE_ORDER |
-	    JSON_REAL_PRECISION(15));
+	text = json_dump_body(b);
 	json_decref(b);
+	return (text);
+}
+
+/* v dumped as in a body (new); "" for NULL; NULL if it cannot be. */
+static char *
+dump_any(json_t *v)
+{
+	return (v != NULL ? json_dump_body(v) : strdup(""));
+}
+
+/*
+ * The same text, printed: the four strings of every body need no
+ * escaping (ids are hex, times ISO), so only order and error, when
+ * given, go through jansson.  NULL if a string needs escaping.
+ */
+static char *
+body_printed(const char *checkout_id, const char *state, const char *created,
+    const char *updated, json_t *order, json_t *error)
+{
+	char	*id, *ord, *err, *text;
+
+	if (!json_plain(checkout_id) || !json_plain(created) ||
+	    !json_plain(updated))
+		return (NULL);
+	id = dump_any(order != NULL ? json_object_get(order, "id") : NULL);
+	ord = dump_any(order);
+	err = dump_any(error);
+	text = NULL;
+	if (id != NULL && ord != NULL && err != NULL && asprintf(&text,
+	    "{\"checkoutId\":\"%s\",\"status\":\"%s\",\"createdAt\":\"%s\","
+	    "\"updatedAt\":\"%s\"%s%s%s%s%s%s}", checkout_id, state, created,
+	    updated, *id ? ",\"orderId\":" : "", id, *ord ? ",\"order\":" : "",
+	    ord, *err ? ",\"error\":" : "", err) == -1)
+		text = NULL;
+	free(id);
+	free(ord);
+	free(err);
+	return (text);
+}
+
+char *
+protocol_body_at(const char *checkout_id, enum checkout_state s,
+    const char *created_at, const char *updated_at, json_t *order,
+    json_t *error)
+{
+	const char	*state = protocol_state_name(s);
+	char		 now[40], *text;
+
+	db_iso_time(db_now_ms(), now, sizeof(now));
+	if (created_at == NULL || *created_at == '\0')
+		created_at = now;
+	if (updated_at == NULL)
+		updated_at = now;
+	text = body_printed(checkout_id, state, created_at, updated_at, order,
+	    error);
+	if (text == NULL)
+		text = body_packed(checkout_id, state, created_at, updated_at,
+		    order, error);
 	return (text);
 }
 

@@ -1,9 +1,12 @@
 /*
- * protocol_test.c -- the Redis names of Idempotency-Keys.
+ * protocol_test.c -- the Redis names of Idempotency-Keys, and status
+ * bodies.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "../tests/unit.h"
+#include "json.h"
 #include "protocol.h"
 
 TEST(idempotency_key_names_are_short_and_per_user)
@@ -21,4 +24,63 @@ TEST(idempotency_key_names_are_short_and_per_user)
 	longer[255] = '\0';
 	protocol_idem_key(b, "65f0c0ffee0123456789abcd", longer);
 	CHECK(strlen(b) == IDEM_KEY_SIZE - 1 && strchr(b + 5, ':') == NULL);
+}
+
+/* protocol_body_at()'s text against jansson's dump of the same object,
+ * in the same order: byte for byte. */
+static int
+body_is(const char *id, enum checkout_state st, const char *created,
+    json_t *order, json_t *error)
+{
+	json_t	*want;
+	char	*got, *text;
+	int	 same;
+
+	want = json_pack("{s:s, s:s, s:s, s:s}", "checkoutId", id, "status",
+	    protocol_state_name(st), "createdAt", created, "updatedAt",
+	    "2026-12-04T06:00:01.000Z");
+	if (order != NULL) {
+		json_object_set(want, "orderId", json_object_get(order, "id"));
+		json_object_set(want, "order", order);
+	}
+	if (error != NULL)
+		json_object_set(want, "error", error);
+	text = json_dump_body(want);
+	got = protocol_body_at(id, st, created, "2026-12-04T06:00:01.000Z",
+	    order, error);
+	same = got != NULL && text != NULL && strcmp(got, text) == 0;
+	free(got);
+	free(text);
+	json_decref(want);
+	return (same);
+}
+
+TEST(status_bodies_are_what_jansson_would_dump)
+{
+	json_t	*order, *error;
+	char	*text;
+
+	order = json_pack("{s:s, s:f, s:[{s:s, s:i}], s:n}", "id",
+	    "65f0c0ffee0123456789abcd", "total", 19.99, "items", "title",
+	    "Caf\xc3\xa9 \"au lait\"\n", "quantity", 2, "payBy");
+	error = protocol_failure(ERR_OUT_OF_STOCK, "65f0c0ffee0123456789abce");
+	CHECK(body_is("65f0c0ffee0123456789abcf", CK_QUEUED,
+	    "2026-12-04T06:00:00.000Z", NULL, NULL));
+	CHECK(body_is("65f0c0ffee0123456789abcf", CK_COMPLETED,
+	    "2026-12-04T06:00:00.000Z", order, NULL));
+	CHECK(body_is("65f0c0ffee0123456789abcf", CK_FAILED,
+	    "2026-12-04T06:00:00.000Z", NULL, error));
+	/* Strings that need escaping go through jansson. */
+	CHECK(body_is("a\"b\\c", CK_PROCESSING, "caf\xc3\xa9", NULL, NULL));
+	/* An order without an id has no orderId. */
+	json_object_del(order, "id");
+	CHECK(body_is("65f0c0ffee0123456789abcf", CK_COMPLETED,
+	    "2026-12-04T06:00:00.000Z", order, NULL));
+	/* No createdAt: now, as updatedAt when that is not given. */
+	text = protocol_body("65f0c0ffee0123456789abcf", CK_QUEUED, NULL,
+	    NULL, NULL);
+	CHECK(text != NULL && strstr(text, "\"createdAt\":\"20") != NULL);
+	free(text);
+	json_decref(order);
+	json_decref(error);
 }
