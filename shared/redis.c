@@ -289,29 +289,45 @@ redis_readonly(const redisReply *r)
 /* ----- argument lists ----- */
 
 static void
-grow(struct rargs *a)
+no_memory(void)
 {
-	if (a->n < a->cap)
-		return;
-	a->cap = a->cap == 0 ? 16 : a->cap * 2;
-	if ((a->own = realloc(a->own, (size_t)a->cap * sizeof(*a->own))) ==
-	    NULL ||
-	    (a->v = realloc(a->v, (size_t)a->cap * sizeof(*a->v))) == NULL ||
-	    (a->len = realloc(a->len, (size_t)a->cap * sizeof(*a->len))) ==
-	    NULL) {
-		fprintf(stderr, "rargs: out of memory\n");
-		abort();
-	}
+	fprintf(stderr, "rargs: out of memory\n");
+	abort();
 }
 
-/* Append s, which a now owns. */
+/* Room for one more argument of n bytes (and its NUL) in a. */
 static void
-put(struct rargs *a, char *s)
+grow(struct rargs *a, size_t n)
 {
-	grow(a);
-	a->own[a->n] = s;
-	a->v[a->n] = s;
-	a->len[a->n] = strlen(s);
+	size_t	off;
+	int	i;
+
+	if (a->n == a->cap) {
+		a->cap = a->cap == 0 ? 32 : a->cap * 2;
+		if ((a->v = realloc(a->v, (size_t)a->cap * sizeof(*a->v))) ==
+		    NULL || (a->len = realloc(a->len, (size_t)a->cap *
+		    sizeof(*a->len))) == NULL)
+			no_memory();
+	}
+	if (a->used + n + 1 <= a->size)
+		return;
+	while (a->used + n + 1 > a->size)
+		a->size = a->size == 0 ? 512 : a->size * 2;
+	if ((a->buf = realloc(a->buf, a->size)) == NULL)
+		no_memory();
+	/* The buffer may have moved: point v at it again. */
+	for (i = 0, off = 0; i < a->n; off += a->len[i] + 1, i++)
+		a->v[i] = a->buf + off;
+}
+
+/* The argument just written at the end of buf, n bytes long. */
+static void
+put(struct rargs *a, size_t n)
+{
+	a->v[a->n] = a->buf + a->used;
+	a->len[a->n] = n;
+	a->buf[a->used + n] = '\0';
+	a->used += n + 1;
 	a->n++;
 }
 
@@ -333,39 +349,39 @@ rargs_fcall(struct rargs *a, const char *fn, int nkeys)
 void
 rargs_add(struct rargs *a, const char *s)
 {
-	char	*copy;
+	size_t	n = strlen(s);
 
-	if ((copy = strdup(s)) == NULL) {
-		fprintf(stderr, "rargs: out of memory\n");
-		abort();
-	}
-	put(a, copy);
+	grow(a, n);
+	memcpy(a->buf + a->used, s, n);
+	put(a, n);
 }
 
 void
 rargs_addf(struct rargs *a, const char *fmt, ...)
 {
-	va_list	 ap;
-	char	*s;
+	va_list	ap;
+	int	n;
 
+	grow(a, 0);
 	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) == -1) {
-		fprintf(stderr, "rargs: out of memory\n");
-		abort();
-	}
+	n = vsnprintf(a->buf + a->used, a->size - a->used, fmt, ap);
 	va_end(ap);
-	put(a, s);
+	if (n < 0)
+		no_memory();
+	if ((size_t)n >= a->size - a->used) {	/* cut short: again */
+		grow(a, (size_t)n);
+		va_start(ap, fmt);
+		vsnprintf(a->buf + a->used, (size_t)n + 1, fmt, ap);
+		va_end(ap);
+	}
+	put(a, (size_t)n);
 }
 
 void
 rargs_free(struct rargs *a)
 {
-	int	i;
-
-	for (i = 0; i < a->n; i++)
-		free(a->own[i]);
-	free(a->own);
 	free(a->v);
 	free(a->len);
+	free(a->buf);
 	memset(a, 0, sizeof(*a));
 }

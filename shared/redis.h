@@ -149,14 +149,18 @@ int		 redis_no_library(const redisReply *);
 /*
  * A command's arguments, built one at a time: every added string is
  * copied, so the caller's buffers may go.  For redisAppendCommandArgv()
- * and aredis_cmdv(), which take v and len as they are.
+ * and aredis_cmdv(), which take v and len as they are.  The copies
+ * share one buffer (a submit has 24 arguments, a worker's batch call
+ * hundreds: one allocation each was a measurable part of a submit).
  */
 struct rargs {
 	int	 n;		/* arguments so far */
-	int	 cap;		/* allocated */
-	char	**own;		/* the copies, owned */
-	const char **v;		/* the same, for hiredis */
+	int	 cap;		/* slots in v and len */
+	const char **v;		/* the arguments, inside buf */
 	size_t	*len;		/* their lengths */
+	char	*buf;		/* the copies, each ending in NUL */
+	size_t	 used;		/* bytes of buf in use */
+	size_t	 size;		/* allocated */
 };
 
 /* Start args with its first word (the command, e.g. "FCALL"). */
