@@ -143,6 +143,8 @@ main(int argc, char **argv)
 		}
 		for (i = 0; i < b.n; i++) {
 			failed += b.reqs[i].state != CK_COMPLETED;
+			/* As the worker: the ceiling's figures keep this. */
+			order_req_json(&b.reqs[i]);
 			order_req_clear(&b.reqs[i]);
 		}
 	}

@@ -479,6 +479,7 @@ take_result(struct job *j, struct order_req *r)
 {
 	if (r->state == CK_UNKNOWN)
 		return;
+	order_req_json(r);
 	j->state = r->state;
 	j->order = r->order;
 	r->order = NULL;

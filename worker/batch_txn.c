@@ -114,8 +114,22 @@ undecide(struct order_batch *b)
 }
 
 void
+order_req_json(struct order_req *r)
+{
+	if (r->doc == NULL)
+		return;
+	json_decref(r->order);
+	r->order = orders_json(r->doc);
+	bson_destroy(r->doc);
+	r->doc = NULL;
+}
+
+void
 order_req_clear(struct order_req *r)
 {
+	if (r->doc != NULL)
+		bson_destroy(r->doc);
+	r->doc = NULL;
 	json_decref(r->order);
 	r->order = NULL;
 	r->state = CK_UNKNOWN;
@@ -196,7 +210,9 @@ look(struct txn *t, mongoc_collection_t *orders, const bson_t *opts,
 		    (i = req_of_checkout(t->b, bson_iter_utf8(&it, NULL))) < 0)
 			continue;
 		t->b->reqs[i].state = CK_COMPLETED;
-		t->b->reqs[i].order = orders_json(doc);
+		if (t->b->reqs[i].doc != NULL)
+			bson_destroy(t->b->reqs[i].doc);
+		t->b->reqs[i].doc = bson_copy(doc);
 	}
 	ret = mongoc_cursor_error(cur, err) ? -1 : 0;
 	mongoc_cursor_destroy(cur);
@@ -783,8 +799,10 @@ order_batch_place(mongoc_client_t *client, struct order_batch *b)
 	t.outbox = db_coll(client, DB_OUTBOX);
 	ret = run_transaction(client, &t);
 	for (i = 0; ret == 0 && i < b->n; i++) {
-		if (t.docs[i] != NULL && b->reqs[i].state == CK_COMPLETED)
-			b->reqs[i].order = orders_json(t.docs[i]);
+		if (t.docs[i] != NULL && b->reqs[i].state == CK_COMPLETED) {
+			b->reqs[i].doc = t.docs[i];	/* moved */
+			t.docs[i] = NULL;
+		}
 	}
 	if (ret == -1)
 		undecide(b);
