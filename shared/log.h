@@ -29,9 +29,33 @@ int	log_enabled(enum log_level);
 void	log_event(enum log_level, const char *msg, const char *fmt, ...);
 
 /*
- * One request line (msg "request") at info, formatted without building
- * a JSON tree: the API writes one per request it logs.  checkout_id and
- * user may be NULL.  Strings are escaped as JSON needs.
+ * One extra field of log_fields(): a string (NULL: the field is left
+ * out), an integer, a boolean, or a real printed with three decimals.
+ */
+enum log_kind { LOG_STR, LOG_INT, LOG_BOOL, LOG_REAL };
+struct log_field {
+	const char	*name;
+	enum log_kind	 kind;
+	const char	*s;
+	long long	 i;
+	double		 d;
+};
+#define LOG_F_STR(n, v)		{ (n), LOG_STR, (v), 0, 0 }
+#define LOG_F_INT(n, v)		{ (n), LOG_INT, NULL, (long long)(v), 0 }
+#define LOG_F_BOOL(n, v)	{ (n), LOG_BOOL, NULL, (v) != 0, 0 }
+#define LOG_F_REAL(n, v)	{ (n), LOG_REAL, NULL, 0, (v) }
+
+/*
+ * log_event() with the extra fields f[0..n), printed without building a
+ * JSON tree: for the lines written per request (the API) and per
+ * checkout (the worker).  Strings are escaped as JSON needs.
+ */
+void	log_fields(enum log_level, const char *msg,
+	    const struct log_field *f, size_t n);
+
+/*
+ * One request line (msg "request") at info: the API writes one per
+ * request it logs.  checkout_id and user may be NULL.
  */
 void	log_request(const char *rid, const char *method, const char *path,
 	    const char *route, int status, double ms, const char *checkout_id,

@@ -75,3 +75,53 @@ TEST(a_log_line_is_one_json_object_with_its_fields)
 	json_decref(a);
 	json_decref(b);
 }
+
+static void
+printed_lines(void)
+{
+	const struct log_field	f[] = {
+		LOG_F_STR("rid", "r\"1\n"), LOG_F_STR("left_out", NULL),
+		LOG_F_INT("ms", -12345678901LL), LOG_F_BOOL("gate", 0),
+		LOG_F_REAL("took", 1.5), LOG_F_STR("code", "")
+	};
+
+	log_init("unit");
+	log_fields(LOG_LVL_INFO, "checkout", f, sizeof(f) / sizeof(f[0]));
+	log_request("r2", "POST", "/api/checkout", "/api/checkout", 202, 0.25,
+	    "0123456789abcdef01234567", NULL);
+}
+
+TEST(a_printed_line_is_the_same_json_object)
+{
+	char		 buf[4096], *nl;
+	json_t		*a, *b;
+
+	CHECK(captured(printed_lines, buf, sizeof(buf)) > 0);
+	if ((nl = strchr(buf, '\n')) == NULL) {
+		CHECK(nl != NULL);
+		return;
+	}
+	a = json_loadb(buf, (size_t)(nl - buf), 0, NULL);
+	b = json_loads(nl + 1, JSON_DISABLE_EOF_CHECK, NULL);
+	CHECK(a != NULL && b != NULL);
+	if (a == NULL || b == NULL)
+		return;
+	CHECK(strcmp(json_string_value(json_object_get(a, "msg")),
+	    "checkout") == 0);
+	CHECK(strcmp(json_string_value(json_object_get(a, "rid")),
+	    "r\"1\n") == 0);
+	CHECK(json_object_get(a, "left_out") == NULL);
+	CHECK(json_integer_value(json_object_get(a, "ms")) == -12345678901LL);
+	CHECK(json_is_false(json_object_get(a, "gate")));
+	CHECK(json_real_value(json_object_get(a, "took")) == 1.5);
+	CHECK(strcmp(json_string_value(json_object_get(a, "code")), "") == 0);
+	CHECK(json_object_size(a) == 10);
+	CHECK(json_integer_value(json_object_get(b, "status")) == 202);
+	CHECK(json_real_value(json_object_get(b, "ms")) == 0.25);
+	CHECK(strcmp(json_string_value(json_object_get(b, "checkoutId")),
+	    "0123456789abcdef01234567") == 0);
+	CHECK(json_object_get(b, "userId") == NULL);
+	CHECK(json_object_size(b) == 12);
+	json_decref(a);
+	json_decref(b);
+}

@@ -318,15 +318,21 @@ finish_args(struct rargs *a, struct job *j)
 static void
 log_done(struct consumer *c, const struct job *j, int batch, int moved)
 {
-	log_info("checkout", "{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:i, "
-	    "s:i, s:b}", "rid", j->rid, "checkoutId", j->id, "userId", j->user,
-	    "consumer", c->rc.name, "status", moved ? "moved" : j->ack_only ?
-	    "acked" : protocol_state_name(j->state), "code",
-	    !moved && j->state == CK_FAILED ?
-	    err_info(j->code)->code : "", "ms",
-	    (json_int_t)(db_now_ms() - j->start), "deliveries",
-	    (json_int_t)j->deliveries, "attempts", j->attempts, "batch", batch,
-	    "gate", j->by_gate);
+	const struct log_field	f[] = {
+		LOG_F_STR("rid", j->rid), LOG_F_STR("checkoutId", j->id),
+		LOG_F_STR("userId", j->user), LOG_F_STR("consumer", c->rc.name),
+		LOG_F_STR("status", moved ? "moved" : j->ack_only ? "acked" :
+		    protocol_state_name(j->state)),
+		LOG_F_STR("code", !moved && j->state == CK_FAILED ?
+		    err_info(j->code)->code : ""),
+		LOG_F_INT("ms", db_now_ms() - j->start),
+		LOG_F_INT("deliveries", j->deliveries),
+		LOG_F_INT("attempts", j->attempts), LOG_F_INT("batch", batch),
+		LOG_F_BOOL("gate", j->by_gate)
+	};
+
+	/* A line per checkout: printed, not built with jansson. */
+	log_fields(LOG_LVL_INFO, "checkout", f, sizeof(f) / sizeof(f[0]));
 	if (j->dead != NULL)
 		log_error("worker: job dead-lettered", "{s:s, s:s, s:s}",
 		    "msgid", j->msgid, "checkoutId", j->id, "reason", j->dead);
