@@ -440,6 +440,32 @@ def sc_ceiling(s, shop, out):
     }
 
 
+def completed_trace(stack, stop, trace):
+    """Every 5 ms until stop: (perf_counter, orders completed so far)."""
+    while not stop.is_set():
+        st = stack.redis.hget("stats:worker", "completed")
+        trace.append((time.perf_counter(), int(st or 0)))
+        time.sleep(0.005)
+
+
+def drain_split(trace, res, done):
+    """The orders/s drained while the submits ran and after the last was
+    answered: the drain shares the CPUs with the front door only in the
+    first part."""
+    if not trace:
+        return {}
+    first = trace[0][1]
+    mid = max((c for t, c in trace if t <= res.finished), default=first)
+    last = trace[-1][1]
+    during = res.finished - res.started
+    after = done - res.finished
+    return {"during_submits_orders_per_s":
+            round((mid - first) / during, 1) if during > 0 else None,
+            "after_submits_orders_per_s":
+            round((last - mid) / after, 1) if after > 0 else None,
+            "done_when_submits_ended": mid - first}
+
+
 def end_to_end(s, shop, workers, pids, lines):
     """n buyers' orders through the whole system: orders/s, ops/order."""
     n = int(ORDERS * SCALE)
@@ -449,11 +475,20 @@ def end_to_end(s, shop, workers, pids, lines):
     before, stats0 = db_ops(s), worker_stats(s)
     base = finals(s)
     cpu0, cpu1 = cpu_by_process(s, procs), {}
-    res = checkouts(s, tokens, 64)
-    ids = res.ids
-    # The CPU up to the counters' last order, not the statuses' check.
-    done = wait_final(s, ids, 600, base,
-                      counted=lambda: cpu1.update(cpu_by_process(s, procs)))
+    stop, trace = threading.Event(), []
+    tracer = threading.Thread(target=completed_trace, args=(s, stop, trace),
+                              daemon=True)
+    tracer.start()
+    try:
+        res = checkouts(s, tokens, 64)
+        ids = res.ids
+        # The CPU up to the counters' last order, not the statuses' check.
+        done = wait_final(
+            s, ids, 600, base,
+            counted=lambda: cpu1.update(cpu_by_process(s, procs)))
+    finally:
+        stop.set()
+        tracer.join()
     took = done - res.started
     st = statuses(s, ids)
     cpu_s = cpu_since(cpu0, cpu1)
@@ -465,7 +500,8 @@ def end_to_end(s, shop, workers, pids, lines):
            "cpu_us_per_order": us_each(cpu_s, n),
            # The most orders/s this machine could give at that cost.
            "cpu_bound_orders_per_s": round(
-               n / cpu_floor_s(cpu_s, res.cpu_s), 1)}
+               n / cpu_floor_s(cpu_s, res.cpu_s), 1),
+           "drain": drain_split(trace, res, done)}
     for p in procs:
         s.stop_worker(p)
     return row
