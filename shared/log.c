@@ -105,6 +105,8 @@ timestamp(char *buf, size_t len)
 	static __thread char	date[80];
 	struct timeval		tv;
 	struct tm		tm;
+	size_t			n;
+	int			ms;
 
 	gettimeofday(&tv, NULL);
 	if (tv.tv_sec != last) {
@@ -114,22 +116,97 @@ timestamp(char *buf, size_t len)
 		    tm.tm_min, tm.tm_sec);
 		last = tv.tv_sec;
 	}
-	snprintf(buf, len, "%.24s.%03ldZ", date, (long)(tv.tv_usec / 1000));
+	ms = (int)(tv.tv_usec / 1000);
+	n = strlen(date);
+	if (n + 6 > len) {
+		buf[0] = '\0';
+		return;
+	}
+	memcpy(buf, date, n);
+	buf[n] = '.';
+	buf[n + 1] = (char)('0' + ms / 100);
+	buf[n + 2] = (char)('0' + ms / 10 % 10);
+	buf[n + 3] = (char)('0' + ms % 10);
+	buf[n + 4] = 'Z';
+	buf[n + 5] = '\0';
 }
 
-/* Append s to buf at *off as a JSON string (quoted, escaped). */
+/* Append the n bytes at p, if they fit with room for the line's end. */
+static int
+put_raw(char *buf, size_t len, size_t *off, const char *p, size_t n)
+{
+	if (*off + n + 2 >= len)
+		return (-1);
+	memcpy(buf + *off, p, n);
+	*off += n;
+	return (0);
+}
+
+/* Append v in decimal (printf's %lld, which is slow for a line a call). */
+static int
+put_int(char *buf, size_t len, size_t *off, long long v)
+{
+	char			 t[24];
+	size_t			 i = sizeof(t);
+	unsigned long long	 u;
+
+	u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+	do {
+		t[--i] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u > 0);
+	if (v < 0)
+		t[--i] = '-';
+	return (put_raw(buf, len, off, t + i, sizeof(t) - i));
+}
+
+/* Append ,"name": (names are ours: not escaped). */
+static int
+put_key(char *buf, size_t len, size_t *off, const char *name)
+{
+	if (put_raw(buf, len, off, ",\"", 2) == -1 ||
+	    put_raw(buf, len, off, name, strlen(name)) == -1)
+		return (-1);
+	return (put_raw(buf, len, off, "\":", 2));
+}
+
+/* Whether s is ASCII or valid UTF-8 (jansson checks the rare rest). */
+static int
+utf8_valid(const char *s)
+{
+	const char	*p;
+	json_t		*v;
+
+	for (p = s; *p != '\0' && ((unsigned char)*p & 0x80) == 0; p++)
+		;
+	if (*p == '\0')
+		return (1);
+	v = json_string(s);
+	json_decref(v);
+	return (v != NULL);
+}
+
+/*
+ * Append s to buf at *off as a JSON string (quoted, escaped).  Bytes of
+ * a string that is not UTF-8 (a corrupt job's field) are written as
+ * '?', so that the line stays JSON.
+ */
 static void
 put_string(char *buf, size_t len, size_t *off, const char *s)
 {
 	static const char	hex[] = "0123456789abcdef";
 	unsigned char		c;
+	int			utf8;
 
 	if (*off + 2 >= len)
 		return;
+	utf8 = utf8_valid(s);
 	buf[(*off)++] = '"';
 	for (; *s != '\0' && *off + 8 < len; s++) {
 		c = (unsigned char)*s;
-		if (c == '"' || c == '\\') {
+		if (c >= 0x80 && !utf8) {
+			buf[(*off)++] = '?';
+		} else if (c == '"' || c == '\\') {
 			buf[(*off)++] = '\\';
 			buf[(*off)++] = (char)c;
 		} else if (c < 0x20 || c == 0x7f) {
@@ -149,13 +226,8 @@ static void
 put_field(char *buf, size_t len, size_t *off, const char *name,
     const char *s)
 {
-	int	n;
-
-	n = snprintf(buf + *off, len - *off, ",\"%s\":", name);
-	if (n > 0 && (size_t)n < len - *off) {
-		*off += (size_t)n;
+	if (put_key(buf, len, off, name) == 0)
 		put_string(buf, len, off, s);
-	}
 }
 
 /*
@@ -166,15 +238,18 @@ static int
 head(char *buf, size_t len, enum log_level level, const char *msg)
 {
 	char	ts[64];
-	size_t	off;
-	int	n;
+	size_t	off = 0;
 
 	timestamp(ts, sizeof(ts));
-	n = snprintf(buf, len, "{\"ts\":\"%s\",\"level\":\"%s\","
-	    "\"svc\":\"%s\",\"pid\":%d", ts, levels[level], service, pid);
-	if (n < 0 || (size_t)n >= len)
+	if (put_raw(buf, len, &off, "{\"ts\":\"", 7) == -1 ||
+	    put_raw(buf, len, &off, ts, strlen(ts)) == -1 ||
+	    put_raw(buf, len, &off, "\",\"level\":\"", 11) == -1 ||
+	    put_raw(buf, len, &off, levels[level], strlen(levels[level])) == -1 ||
+	    put_raw(buf, len, &off, "\",\"svc\":\"", 9) == -1 ||
+	    put_raw(buf, len, &off, service, strlen(service)) == -1 ||
+	    put_raw(buf, len, &off, "\",\"pid\":", 8) == -1 ||
+	    put_int(buf, len, &off, pid) == -1)
 		return (-1);
-	off = (size_t)n;
 	put_field(buf, len, &off, "msg", msg);
 	return ((int)off);
 }
@@ -183,30 +258,28 @@ head(char *buf, size_t len, enum log_level level, const char *msg)
 static int
 put_value(char *buf, size_t len, size_t *off, const struct log_field *f)
 {
+	char	d[48];
 	int	n;
 
-	switch (f->kind) {
-	case LOG_STR:
+	if (f->kind == LOG_STR) {
 		if (f->s != NULL)
 			put_field(buf, len, off, f->name, f->s);
 		return (0);
-	case LOG_INT:
-		n = snprintf(buf + *off, len - *off, ",\"%s\":%lld", f->name,
-		    f->i);
-		break;
-	case LOG_BOOL:
-		n = snprintf(buf + *off, len - *off, ",\"%s\":%s", f->name,
-		    f->i ? "true" : "false");
-		break;
-	default:
-		n = snprintf(buf + *off, len - *off, ",\"%s\":%.3f", f->name,
-		    f->d);
-		break;
 	}
-	if (n < 0 || (size_t)n >= len - *off)
+	if (put_key(buf, len, off, f->name) == -1)
 		return (-1);
-	*off += (size_t)n;
-	return (0);
+	switch (f->kind) {
+	case LOG_INT:
+		return (put_int(buf, len, off, f->i));
+	case LOG_BOOL:
+		return (f->i ? put_raw(buf, len, off, "true", 4) :
+		    put_raw(buf, len, off, "false", 5));
+	default:
+		n = snprintf(d, sizeof(d), "%.3f", f->d);
+		if (n < 0 || (size_t)n >= sizeof(d))
+			return (-1);
+		return (put_raw(buf, len, off, d, (size_t)n));
+	}
 }
 
 void

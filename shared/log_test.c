@@ -43,6 +43,7 @@ two_lines(void)
 TEST(a_log_line_is_one_json_object_with_its_fields)
 {
 	char		 buf[4096], *nl;
+	const char	*ts;
 	json_t		*a, *b;
 
 	CHECK(captured(two_lines, buf, sizeof(buf)) > 0);
@@ -63,7 +64,10 @@ TEST(a_log_line_is_one_json_object_with_its_fields)
 	CHECK(strcmp(json_string_value(json_object_get(a, "svc")),
 	    "unit") == 0);
 	CHECK(json_integer_value(json_object_get(a, "pid")) == getpid());
-	CHECK(json_string_value(json_object_get(a, "ts")) != NULL);
+	ts = json_string_value(json_object_get(a, "ts"));
+	/* "2026-11-25T14:42:14.123Z" */
+	CHECK(ts != NULL && strlen(ts) == 24 && ts[10] == 'T' &&
+	    ts[19] == '.' && ts[23] == 'Z' && strspn(ts + 20, "0123456789") == 3);
 	CHECK(strcmp(json_string_value(json_object_get(a, "rid")),
 	    "r\\1") == 0);
 	CHECK(json_integer_value(json_object_get(a, "ms")) == 5);
@@ -124,4 +128,32 @@ TEST(a_printed_line_is_the_same_json_object)
 	CHECK(json_object_size(b) == 12);
 	json_decref(a);
 	json_decref(b);
+}
+
+static void
+odd_bytes(void)
+{
+	const struct log_field	f[] = {
+		LOG_F_STR("rid", "r\xff\xfe" "1"), LOG_F_STR("title", "caf\xc3\xa9")
+	};
+
+	log_init("unit");
+	log_fields(LOG_LVL_INFO, "checkout", f, sizeof(f) / sizeof(f[0]));
+}
+
+TEST(a_field_that_is_not_utf8_keeps_the_line_json)
+{
+	char	 buf[4096];
+	json_t	*a;
+
+	CHECK(captured(odd_bytes, buf, sizeof(buf)) > 0);
+	a = json_loads(buf, JSON_DISABLE_EOF_CHECK, NULL);
+	CHECK(a != NULL);
+	if (a == NULL)
+		return;
+	CHECK(strcmp(json_string_value(json_object_get(a, "rid")),
+	    "r??1") == 0);
+	CHECK(strcmp(json_string_value(json_object_get(a, "title")),
+	    "caf\xc3\xa9") == 0);
+	json_decref(a);
 }
