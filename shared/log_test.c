@@ -31,6 +31,26 @@ captured(void (*fn)(void), char *buf, size_t len)
 	return (n > 0 ? (size_t)n : 0);
 }
 
+/* The two lines fn writes, as JSON objects (new); -1 if they are not. */
+static int
+two_objects(void (*fn)(void), json_t **a, json_t **b)
+{
+	char	buf[4096], *nl;
+
+	*a = *b = NULL;
+	if (captured(fn, buf, sizeof(buf)) == 0 ||
+	    (nl = strchr(buf, '\n')) == NULL ||
+	    strchr(nl + 1, '\n') != buf + strlen(buf) - 1)
+		return (-1);
+	*a = json_loadb(buf, (size_t)(nl - buf), 0, NULL);
+	*b = json_loads(nl + 1, JSON_DISABLE_EOF_CHECK, NULL);
+	if (*a != NULL && *b != NULL)
+		return (0);
+	json_decref(*a);
+	json_decref(*b);
+	return (-1);
+}
+
 static void
 two_lines(void)
 {
@@ -42,19 +62,10 @@ two_lines(void)
 
 TEST(a_log_line_is_one_json_object_with_its_fields)
 {
-	char		 buf[4096], *nl;
 	const char	*ts;
 	json_t		*a, *b;
 
-	CHECK(captured(two_lines, buf, sizeof(buf)) > 0);
-	if ((nl = strchr(buf, '\n')) == NULL) {
-		CHECK(nl != NULL);
-		return;
-	}
-	CHECK(strchr(nl + 1, '\n') == buf + strlen(buf) - 1);
-	a = json_loadb(buf, (size_t)(nl - buf), 0, NULL);
-	b = json_loads(nl + 1, JSON_DISABLE_EOF_CHECK, NULL);
-	CHECK(a != NULL && b != NULL);
+	CHECK(two_objects(two_lines, &a, &b) == 0);
 	if (a == NULL || b == NULL)
 		return;
 	CHECK(strcmp(json_string_value(json_object_get(a, "msg")),
@@ -67,7 +78,8 @@ TEST(a_log_line_is_one_json_object_with_its_fields)
 	ts = json_string_value(json_object_get(a, "ts"));
 	/* "2026-11-25T14:42:14.123Z" */
 	CHECK(ts != NULL && strlen(ts) == 24 && ts[10] == 'T' &&
-	    ts[19] == '.' && ts[23] == 'Z' && strspn(ts + 20, "0123456789") == 3);
+	    ts[19] == '.' && ts[23] == 'Z' &&
+	    strspn(ts + 20, "0123456789") == 3);
 	CHECK(strcmp(json_string_value(json_object_get(a, "rid")),
 	    "r\\1") == 0);
 	CHECK(json_integer_value(json_object_get(a, "ms")) == 5);
@@ -97,17 +109,9 @@ printed_lines(void)
 
 TEST(a_printed_line_is_the_same_json_object)
 {
-	char		 buf[4096], *nl;
-	json_t		*a, *b;
+	json_t	*a, *b;
 
-	CHECK(captured(printed_lines, buf, sizeof(buf)) > 0);
-	if ((nl = strchr(buf, '\n')) == NULL) {
-		CHECK(nl != NULL);
-		return;
-	}
-	a = json_loadb(buf, (size_t)(nl - buf), 0, NULL);
-	b = json_loads(nl + 1, JSON_DISABLE_EOF_CHECK, NULL);
-	CHECK(a != NULL && b != NULL);
+	CHECK(two_objects(printed_lines, &a, &b) == 0);
 	if (a == NULL || b == NULL)
 		return;
 	CHECK(strcmp(json_string_value(json_object_get(a, "msg")),
