@@ -237,14 +237,15 @@ put_field(char *buf, size_t len, size_t *off, const char *name,
 static int
 head(char *buf, size_t len, enum log_level level, const char *msg)
 {
-	char	ts[64];
-	size_t	off = 0;
+	const char	*lvl = levels[level];
+	char		 ts[64];
+	size_t		 off = 0;
 
 	timestamp(ts, sizeof(ts));
 	if (put_raw(buf, len, &off, "{\"ts\":\"", 7) == -1 ||
 	    put_raw(buf, len, &off, ts, strlen(ts)) == -1 ||
 	    put_raw(buf, len, &off, "\",\"level\":\"", 11) == -1 ||
-	    put_raw(buf, len, &off, levels[level], strlen(levels[level])) == -1 ||
+	    put_raw(buf, len, &off, lvl, strlen(lvl)) == -1 ||
 	    put_raw(buf, len, &off, "\",\"svc\":\"", 9) == -1 ||
 	    put_raw(buf, len, &off, service, strlen(service)) == -1 ||
 	    put_raw(buf, len, &off, "\",\"pid\":", 8) == -1 ||

@@ -138,7 +138,8 @@ static void
 odd_bytes(void)
 {
 	const struct log_field	f[] = {
-		LOG_F_STR("rid", "r\xff\xfe" "1"), LOG_F_STR("title", "caf\xc3\xa9")
+		LOG_F_STR("rid", "r\xff\xfe" "1"),
+		LOG_F_STR("title", "caf\xc3\xa9")
 	};
 
 	log_init("unit");
