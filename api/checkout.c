@@ -568,7 +568,7 @@ order_record(const bson_t *doc)
 		db_iso_time(at, created, sizeof(created));
 	body = protocol_body_at(checkout != NULL ? checkout : "",
 	    CK_COMPLETED, created, json_string_value(json_object_get(order,
-	    "createdAt")), order, NULL);
+	    "createdAt")), doc, NULL);
 	r = json_pack("[s, O, s, s, s, s]", "userId", json_object_get(order,
 	    "userId"), "status", protocol_state_name(CK_COMPLETED), "body",
 	    body);

@@ -19,6 +19,7 @@
 
 #include "../shared/config.h"
 #include "../shared/db.h"
+#include "../shared/order_json.h"
 #include "../worker/batch_txn.h"
 
 static double
@@ -144,7 +145,8 @@ main(int argc, char **argv)
 		for (i = 0; i < b.n; i++) {
 			failed += b.reqs[i].state != CK_COMPLETED;
 			/* As the worker: the ceiling's figures keep this. */
-			order_req_json(&b.reqs[i]);
+			if (b.reqs[i].doc != NULL)
+				free(orders_text(b.reqs[i].doc));
 			order_req_clear(&b.reqs[i]);
 		}
 	}

@@ -75,6 +75,25 @@ money_to_json(int64_t cents)
 	return (json_real((double)cents / 100.0));
 }
 
+int
+money_text(int64_t cents, char *buf, size_t len)
+{
+	uint64_t	abs;
+	int		n;
+
+	abs = cents < 0 ? -(uint64_t)cents : (uint64_t)cents;
+	if (abs % 100 == 0)
+		n = snprintf(buf, len, "%s%" PRIu64, cents < 0 ? "-" : "",
+		    abs / 100);
+	else if (abs % 10 == 0)
+		n = snprintf(buf, len, "%s%" PRIu64 ".%" PRIu64,
+		    cents < 0 ? "-" : "", abs / 100, abs % 100 / 10);
+	else
+		n = snprintf(buf, len, "%s%" PRIu64 ".%02" PRIu64,
+		    cents < 0 ? "-" : "", abs / 100, abs % 100);
+	return (n >= 0 && (size_t)n < len ? n : -1);
+}
+
 void
 money_format(int64_t cents, char *buf, size_t len)
 {

@@ -29,6 +29,13 @@ enum err	money_from_json(const json_t *v, int64_t max_cents,
 /* A new JSON number for cents: an integer when whole, else a real. */
 json_t		*money_to_json(int64_t cents);
 
+/*
+ * money_to_json(cents) as text into buf, printed from the cents: 19.99,
+ * 19.9, 20 (the same text json_dump_body() gives below 10^15 cents, and
+ * exact above).  Its length, or -1 if buf is too short.
+ */
+int		money_text(int64_t cents, char *buf, size_t len);
+
 /* Format cents as "1234.50" into buf. */
 void		money_format(int64_t cents, char *buf, size_t len);
 

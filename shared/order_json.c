@@ -1,59 +1,200 @@
 /*
  * order_json.c -- orders documents to JSON (order_json.h).
  */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdio_ext.h>
+#include <stdlib.h>
+
 #include "db.h"
+#include "json.h"
 #include "money.h"
 #include "order_json.h"
 
-static json_t *
-oid_string(bson_iter_t *it)
+/*
+ * The order is printed from its document, not built as a jansson tree
+ * and dumped: the worker records one for every order it places, and the
+ * tree cost it a fifth of its CPU (bench/NOTES.md, section 20).  Strings
+ * that need escaping, and those jansson refuses (not UTF-8: the member
+ * is left out, as jansson leaves it), still go through jansson.
+ */
+
+/* An object or array being printed: its members so far. */
+struct pr {
+	FILE	*f;
+	int	 n;
+};
+
+/* s as JSON text: new, or NULL if jansson refuses it (not UTF-8). */
+static char *
+quoted(const char *s)
+{
+	json_t	*v;
+	char	*t;
+
+	if (json_plain(s)) {
+		if (asprintf(&t, "\"%s\"", s) == -1)
+			return (NULL);
+		return (t);
+	}
+	if ((v = json_string(s)) == NULL)
+		return (NULL);
+	t = json_dump_body(v);
+	json_decref(v);
+	return (t);
+}
+
+/* Plain s (json_plain()) between quotes. */
+static void
+put_quoted(FILE *f, const char *s)
+{
+	fputc('"', f);
+	fputs(s, f);
+	fputc('"', f);
+}
+
+/* The separator and "key": before a member (k NULL in an array). */
+static void
+member(struct pr *p, const char *k)
+{
+	char	*q;
+
+	if (p->n++ > 0)
+		fputc(',', p->f);
+	if (k == NULL)
+		return;
+	if (json_plain(k)) {
+		put_quoted(p->f, k);
+		fputc(':', p->f);
+		return;
+	}
+	q = quoted(k);
+	fputs(q, p->f);
+	fputc(':', p->f);
+	free(q);
+}
+
+/* Member k with its value as text. */
+static void
+put_raw(struct pr *p, const char *k, const char *text)
+{
+	member(p, k);
+	fputs(text, p->f);
+}
+
+/* Member k, a string; left out when k or s is not UTF-8. */
+static void
+put_string(struct pr *p, const char *k, const char *s)
+{
+	char	*q, *kq;
+
+	if (json_plain(s) && json_plain(k)) {
+		member(p, k);
+		put_quoted(p->f, s);
+		return;
+	}
+	kq = quoted(k);
+	if ((q = quoted(s)) != NULL && kq != NULL)
+		put_raw(p, k, q);
+	free(q);
+	free(kq);
+}
+
+static void
+put_int(struct pr *p, const char *k, int64_t v)
+{
+	member(p, k);
+	fprintf(p->f, "%" PRId64, v);
+}
+
+static void
+put_money(struct pr *p, const char *k, int64_t cents)
+{
+	char	buf[32];
+
+	money_text(cents, buf, sizeof(buf));
+	put_raw(p, k, buf);
+}
+
+static void
+put_time(struct pr *p, const char *k, int64_t ms)
+{
+	char	when[32];
+
+	db_iso_time(ms, when, sizeof(when));
+	put_string(p, k, when);
+}
+
+/* An id as hex, or null when the field holds no ObjectId. */
+static void
+put_oid(struct pr *p, const char *k, bson_iter_t *it)
 {
 	char	hex[25];
 
-	if (!BSON_ITER_HOLDS_OID(it))
-		return (json_null());
+	if (!BSON_ITER_HOLDS_OID(it)) {
+		put_raw(p, k, "null");
+		return;
+	}
 	db_oid_hex(bson_iter_oid(it), hex);
-	return (json_string(hex));
+	put_string(p, k, hex);
 }
 
-static json_t *
-line_json(bson_iter_t *line)
+/* Field of doc, when it holds a date, as ISO 8601. */
+static void
+put_doc_time(struct pr *p, const bson_t *doc, const char *field)
 {
-	json_t	*l;
+	bson_iter_t	it;
 
-	l = json_object();
+	if (bson_iter_init_find(&it, doc, field) &&
+	    BSON_ITER_HOLDS_DATE_TIME(&it))
+		put_time(p, field, bson_iter_date_time(&it));
+}
+
+/* Open an object or array as member k of p (k NULL in an array). */
+static void
+open_in(struct pr *p, const char *k, struct pr *in, char bracket)
+{
+	member(p, k);
+	fputc(bracket, p->f);
+	in->f = p->f;
+	in->n = 0;
+}
+
+static void
+line_text(struct pr *items, bson_iter_t *line)
+{
+	struct pr	l;
+
+	open_in(items, NULL, &l, '{');
 	while (bson_iter_next(line)) {
 		if (BSON_ITER_IS_KEY(line, "productId"))
-			json_object_set_new(l, "productId", oid_string(line));
+			put_oid(&l, "productId", line);
 		else if (BSON_ITER_IS_KEY(line, "title") &&
 		    BSON_ITER_HOLDS_UTF8(line))
-			json_object_set_new(l, "title",
-			    json_string(bson_iter_utf8(line, NULL)));
+			put_string(&l, "title", bson_iter_utf8(line, NULL));
 		else if (BSON_ITER_IS_KEY(line, "quantity"))
-			json_object_set_new(l, "quantity",
-			    json_integer(bson_iter_as_int64(line)));
+			put_int(&l, "quantity", bson_iter_as_int64(line));
 		else if (BSON_ITER_IS_KEY(line, "price"))
-			json_object_set_new(l, "price",
-			    money_to_json(bson_iter_as_int64(line)));
+			put_money(&l, "price", bson_iter_as_int64(line));
 	}
-	return (l);
+	fputc('}', l.f);
 }
 
-static json_t *
-items_json(bson_iter_t *it)
+static void
+items_text(struct pr *o, bson_iter_t *it)
 {
 	bson_iter_t	 arr, line;
-	json_t		*items;
+	struct pr	 items;
 
-	items = json_array();
-	if (!BSON_ITER_HOLDS_ARRAY(it) || !bson_iter_recurse(it, &arr))
-		return (items);
-	while (bson_iter_next(&arr)) {
-		if (BSON_ITER_HOLDS_DOCUMENT(&arr) &&
-		    bson_iter_recurse(&arr, &line))
-			json_array_append_new(items, line_json(&line));
+	open_in(o, "items", &items, '[');
+	if (BSON_ITER_HOLDS_ARRAY(it) && bson_iter_recurse(it, &arr)) {
+		while (bson_iter_next(&arr)) {
+			if (BSON_ITER_HOLDS_DOCUMENT(&arr) &&
+			    bson_iter_recurse(&arr, &line))
+				line_text(&items, &line);
+		}
 	}
-	return (items);
+	fputc(']', o->f);
 }
 
 /*
@@ -61,98 +202,125 @@ items_json(bson_iter_t *it)
  * or a history entry: strings as they are, dates in ISO 8601, amounts
  * as decimals.
  */
-static json_t *
-sub_json(bson_iter_t *it)
+static void
+sub_text(struct pr *p, const char *k, bson_iter_t *it)
 {
 	bson_iter_t	 f;
-	json_t		*o;
-	char		 when[32];
+	struct pr	 o;
 
-	o = json_object();
-	if (!bson_iter_recurse(it, &f))
-		return (o);
-	while (bson_iter_next(&f)) {
-		if (BSON_ITER_HOLDS_UTF8(&f)) {
-			json_object_set_new(o, bson_iter_key(&f),
-			    json_string(bson_iter_utf8(&f, NULL)));
-		} else if (BSON_ITER_HOLDS_DATE_TIME(&f)) {
-			db_iso_time(bson_iter_date_time(&f), when,
-			    sizeof(when));
-			json_object_set_new(o, bson_iter_key(&f),
-			    json_string(when));
-		} else if (BSON_ITER_IS_KEY(&f, "amount")) {
-			json_object_set_new(o, "amount",
-			    money_to_json(bson_iter_as_int64(&f)));
+	open_in(p, k, &o, '{');
+	if (bson_iter_recurse(it, &f)) {
+		while (bson_iter_next(&f)) {
+			if (BSON_ITER_HOLDS_UTF8(&f))
+				put_string(&o, bson_iter_key(&f),
+				    bson_iter_utf8(&f, NULL));
+			else if (BSON_ITER_HOLDS_DATE_TIME(&f))
+				put_time(&o, bson_iter_key(&f),
+				    bson_iter_date_time(&f));
+			else if (BSON_ITER_IS_KEY(&f, "amount"))
+				put_money(&o, "amount",
+				    bson_iter_as_int64(&f));
 		}
 	}
-	return (o);
+	fputc('}', o.f);
 }
 
-static json_t *
-history_json(const bson_t *doc)
+static void
+history_text(struct pr *o, const bson_t *doc)
 {
 	bson_iter_t	 it, arr;
-	json_t		*h;
+	struct pr	 h;
 
-	h = json_array();
-	if (!bson_iter_init_find(&it, doc, "history") ||
-	    !BSON_ITER_HOLDS_ARRAY(&it) || !bson_iter_recurse(&it, &arr))
-		return (h);
-	while (bson_iter_next(&arr)) {
-		if (BSON_ITER_HOLDS_DOCUMENT(&arr))
-			json_array_append_new(h, sub_json(&arr));
+	open_in(o, "history", &h, '[');
+	if (bson_iter_init_find(&it, doc, "history") &&
+	    BSON_ITER_HOLDS_ARRAY(&it) && bson_iter_recurse(&it, &arr)) {
+		while (bson_iter_next(&arr)) {
+			if (BSON_ITER_HOLDS_DOCUMENT(&arr))
+				sub_text(&h, NULL, &arr);
+		}
 	}
-	return (h);
+	fputc(']', o->f);
 }
 
-/* status, history, payBy and the lifecycle subdocuments of doc into o. */
+/* status, history, payBy and the lifecycle subdocuments of doc. */
 static void
-lifecycle_json(json_t *o, const bson_t *doc)
+lifecycle_text(struct pr *o, const bson_t *doc)
 {
 	static const char *const subs[] = { "payment", "fulfilment",
 	    "cancellation", "refund", NULL };
 	bson_iter_t	 it;
 	int		 i;
 
-	json_object_set_new(o, "status", json_string(
-	    bson_iter_init_find(&it, doc, "status") &&
+	put_string(o, "status", bson_iter_init_find(&it, doc, "status") &&
 	    BSON_ITER_HOLDS_UTF8(&it) ? bson_iter_utf8(&it, NULL) :
-	    "confirmed"));
-	json_object_set_new(o, "history", history_json(doc));
-	db_time_json(o, doc, "payBy");
+	    "confirmed");
+	history_text(o, doc);
+	put_doc_time(o, doc, "payBy");
 	for (i = 0; subs[i] != NULL; i++) {
 		if (bson_iter_init_find(&it, doc, subs[i]) &&
 		    BSON_ITER_HOLDS_DOCUMENT(&it))
-			json_object_set_new(o, subs[i], sub_json(&it));
+			sub_text(o, subs[i], &it);
 	}
-	db_time_json(o, doc, "updatedAt");
+	put_doc_time(o, doc, "updatedAt");
+}
+
+static void
+order_text(FILE *f, const bson_t *doc)
+{
+	bson_iter_t	it;
+	struct pr	o;
+
+	o.f = f;
+	o.n = 0;
+	fputc('{', f);
+	if (bson_iter_init_find(&it, doc, "_id")) {
+		put_oid(&o, "id", &it);
+		put_oid(&o, "_id", &it);
+	}
+	if (bson_iter_init_find(&it, doc, "checkoutId") &&
+	    BSON_ITER_HOLDS_UTF8(&it))
+		put_string(&o, "checkoutId", bson_iter_utf8(&it, NULL));
+	if (bson_iter_init_find(&it, doc, "userId"))
+		put_oid(&o, "userId", &it);
+	if (bson_iter_init_find(&it, doc, "items"))
+		items_text(&o, &it);
+	if (bson_iter_init_find(&it, doc, "total"))
+		put_money(&o, "total", bson_iter_as_int64(&it));
+	put_doc_time(&o, doc, "createdAt");
+	lifecycle_text(&o, doc);
+	fputc('}', f);
+}
+
+char *
+orders_text(const bson_t *doc)
+{
+	FILE	*f;
+	char	*text;
+	size_t	 len;
+
+	text = NULL;
+	if ((f = open_memstream(&text, &len)) == NULL)
+		return (NULL);
+	/* One thread writes it: no lock per character. */
+	__fsetlocking(f, FSETLOCKING_BYCALLER);
+	order_text(f, doc);
+	if (fclose(f) != 0) {
+		free(text);
+		return (NULL);
+	}
+	return (text);
 }
 
 json_t *
 orders_json(const bson_t *doc)
 {
-	bson_iter_t	 it;
-	json_t		*o, *id;
+	json_t	*o;
+	char	*text;
 
-	o = json_object();
-	if (bson_iter_init_find(&it, doc, "_id")) {
-		id = oid_string(&it);
-		json_object_set(o, "id", id);
-		json_object_set_new(o, "_id", id);
-	}
-	if (bson_iter_init_find(&it, doc, "checkoutId") &&
-	    BSON_ITER_HOLDS_UTF8(&it))
-		json_object_set_new(o, "checkoutId",
-		    json_string(bson_iter_utf8(&it, NULL)));
-	if (bson_iter_init_find(&it, doc, "userId"))
-		json_object_set_new(o, "userId", oid_string(&it));
-	if (bson_iter_init_find(&it, doc, "items"))
-		json_object_set_new(o, "items", items_json(&it));
-	if (bson_iter_init_find(&it, doc, "total"))
-		json_object_set_new(o, "total",
-		    money_to_json(bson_iter_as_int64(&it)));
-	db_time_json(o, doc, "createdAt");
-	lifecycle_json(o, doc);
+	if ((text = orders_text(doc)) == NULL)
+		return (NULL);
+	o = json_loads(text, 0, NULL);
+	free(text);
 	return (o);
 }
 

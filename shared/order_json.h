@@ -16,8 +16,13 @@
 #include <jansson.h>
 #include <mongoc/mongoc.h>
 
-/* A new JSON order (decimal prices, ISO time) from an orders document. */
+/* A new JSON order (decimal prices, ISO time) from an orders document;
+ * NULL only when out of memory. */
 json_t	*orders_json(const bson_t *doc);
+
+/* The same order as compact JSON text, as json_dump_body() would print
+ * it (new; free() it); NULL only when out of memory. */
+char	*orders_text(const bson_t *doc);
 
 /* What an order listing asks for (GET /api/orders, shopctl orders). */
 struct orders_query {

@@ -12,6 +12,7 @@
 
 #include "db.h"
 #include "json.h"
+#include "order_json.h"
 #include "protocol.h"
 #include "redis.h"
 
@@ -69,7 +70,7 @@ protocol_rank(enum checkout_state s)
 
 char *
 protocol_body(const char *checkout_id, enum checkout_state s,
-    const char *created_at, json_t *order, json_t *error)
+    const char *created_at, const bson_t *order, json_t *error)
 {
 	return (protocol_body_at(checkout_id, s, created_at, NULL, order,
 	    error));
@@ -78,16 +79,16 @@ protocol_body(const char *checkout_id, enum checkout_state s,
 /* The status body built and dumped by jansson: any strings. */
 static char *
 body_packed(const char *checkout_id, const char *state, const char *created,
-    const char *updated, json_t *order, json_t *error)
+    const char *updated, const bson_t *order, json_t *error)
 {
-	json_t	*b;
+	json_t	*b, *o;
 	char	*text;
 
 	b = json_pack("{s:s, s:s, s:s, s:s}", "checkoutId", checkout_id,
 	    "status", state, "createdAt", created, "updatedAt", updated);
-	if (order != NULL) {
-		json_object_set(b, "orderId", json_object_get(order, "id"));
-		json_object_set(b, "order", order);
+	if (order != NULL && (o = orders_json(order)) != NULL) {
+		json_object_set(b, "orderId", json_object_get(o, "id"));
+		json_object_set_new(b, "order", o);
 	}
 	if (error != NULL)
 		json_object_set(b, "error", error);
@@ -103,22 +104,41 @@ dump_any(json_t *v)
 	return (v != NULL ? json_dump_body(v) : strdup(""));
 }
 
+/* The order's id as orders_text() shows it (new): "" when there is
+ * none, null when it is not an ObjectId. */
+static char *
+order_id_text(const bson_t *order)
+{
+	bson_iter_t	 it;
+	char		 hex[25], *text;
+
+	if (order == NULL || !bson_iter_init_find(&it, order, "_id"))
+		return (strdup(""));
+	if (!BSON_ITER_HOLDS_OID(&it))
+		return (strdup("null"));
+	db_oid_hex(bson_iter_oid(&it), hex);
+	if (asprintf(&text, "\"%s\"", hex) == -1)
+		return (NULL);
+	return (text);
+}
+
 /*
  * The same text, printed: the four strings of every body need no
- * escaping (ids are hex, times ISO), so only order and error, when
- * given, go through jansson.  NULL if a string needs escaping.
+ * escaping (ids are hex, times ISO); the order is printed by
+ * orders_text() and only an error goes through jansson.  NULL if a
+ * string needs escaping.
  */
 static char *
 body_printed(const char *checkout_id, const char *state, const char *created,
-    const char *updated, json_t *order, json_t *error)
+    const char *updated, const bson_t *order, json_t *error)
 {
 	char	*id, *ord, *err, *text;
 
 	if (!json_plain(checkout_id) || !json_plain(created) ||
 	    !json_plain(updated))
 		return (NULL);
-	id = dump_any(order != NULL ? json_object_get(order, "id") : NULL);
-	ord = dump_any(order);
+	id = order_id_text(order);
+	ord = order != NULL ? orders_text(order) : strdup("");
 	err = dump_any(error);
 	text = NULL;
 	if (id != NULL && ord != NULL && err != NULL && asprintf(&text,
@@ -135,7 +155,7 @@ body_printed(const char *checkout_id, const char *state, const char *created,
 
 char *
 protocol_body_at(const char *checkout_id, enum checkout_state s,
-    const char *created_at, const char *updated_at, json_t *order,
+    const char *created_at, const char *updated_at, const bson_t *order,
     json_t *error)
 {
 	const char	*state = protocol_state_name(s);

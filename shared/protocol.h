@@ -92,16 +92,17 @@ enum checkout_state	 protocol_state(const char *);
 int			 protocol_rank(enum checkout_state);
 
 /*
- * The public status body as compact JSON text (new; free() it).  order
- * (its id becomes orderId) and error are borrowed and may be NULL.
+ * The public status body as compact JSON text (new; free() it).  order,
+ * an orders document shown as orders_text() shows it (its id becomes
+ * orderId), and error are borrowed and may be NULL.
  */
 char	*protocol_body(const char *checkout_id, enum checkout_state,
-	    const char *created_at, json_t *order, json_t *error);
+	    const char *created_at, const bson_t *order, json_t *error);
 
 /* The same, updated at updated_at rather than now (NULL: now). */
 char	*protocol_body_at(const char *checkout_id, enum checkout_state,
-	    const char *created_at, const char *updated_at, json_t *order,
-	    json_t *error);
+	    const char *created_at, const char *updated_at,
+	    const bson_t *order, json_t *error);
 
 /*
  * The error object of a failed checkout (new): {code, message,

@@ -7,6 +7,7 @@
 
 #include "../tests/unit.h"
 #include "json.h"
+#include "order_json.h"
 #include "protocol.h"
 
 TEST(idempotency_key_names_are_short_and_per_user)
@@ -30,9 +31,9 @@ TEST(idempotency_key_names_are_short_and_per_user)
  * in the same order: byte for byte. */
 static int
 body_is(const char *id, enum checkout_state st, const char *created,
-    json_t *order, json_t *error)
+    const bson_t *order, json_t *error)
 {
-	json_t	*want;
+	json_t	*want, *o;
 	char	*got, *text;
 	int	 same;
 
@@ -40,8 +41,9 @@ body_is(const char *id, enum checkout_state st, const char *created,
 	    protocol_state_name(st), "createdAt", created, "updatedAt",
 	    "2026-12-04T06:00:01.000Z");
 	if (order != NULL) {
-		json_object_set(want, "orderId", json_object_get(order, "id"));
-		json_object_set(want, "order", order);
+		o = orders_json(order);
+		json_object_set(want, "orderId", json_object_get(o, "id"));
+		json_object_set_new(want, "order", o);
 	}
 	if (error != NULL)
 		json_object_set(want, "error", error);
@@ -57,12 +59,16 @@ body_is(const char *id, enum checkout_state st, const char *created,
 
 TEST(status_bodies_are_what_jansson_would_dump)
 {
-	json_t	*order, *error;
-	char	*text;
+	json_t		*error;
+	bson_t		*order, *no_id;
+	bson_oid_t	 oid;
+	char		*text;
 
-	order = json_pack("{s:s, s:f, s:[{s:s, s:i}], s:n}", "id",
-	    "65f0c0ffee0123456789abcd", "total", 19.99, "items", "title",
-	    "Caf\xc3\xa9 \"au lait\"\n", "quantity", 2, "payBy");
+	bson_oid_init_from_string(&oid, "65f0c0ffee0123456789abcd");
+	order = BCON_NEW("_id", BCON_OID(&oid), "total", BCON_INT64(1999),
+	    "items", "[", "{", "title", BCON_UTF8("Caf\xc3\xa9 \"au lait\"\n"),
+	    "quantity", BCON_INT64(2), "}", "]");
+	no_id = BCON_NEW("total", BCON_INT64(1999));
 	error = protocol_failure(ERR_OUT_OF_STOCK, "65f0c0ffee0123456789abce");
 	CHECK(body_is("65f0c0ffee0123456789abcf", CK_QUEUED,
 	    "2026-12-04T06:00:00.000Z", NULL, NULL));
@@ -73,14 +79,14 @@ TEST(status_bodies_are_what_jansson_would_dump)
 	/* Strings that need escaping go through jansson. */
 	CHECK(body_is("a\"b\\c", CK_PROCESSING, "caf\xc3\xa9", NULL, NULL));
 	/* An order without an id has no orderId. */
-	json_object_del(order, "id");
 	CHECK(body_is("65f0c0ffee0123456789abcf", CK_COMPLETED,
-	    "2026-12-04T06:00:00.000Z", order, NULL));
+	    "2026-12-04T06:00:00.000Z", no_id, NULL));
 	/* No createdAt: now, as updatedAt when that is not given. */
 	text = protocol_body("65f0c0ffee0123456789abcf", CK_QUEUED, NULL,
 	    NULL, NULL);
 	CHECK(text != NULL && strstr(text, "\"createdAt\":\"20") != NULL);
 	free(text);
-	json_decref(order);
+	bson_destroy(order);
+	bson_destroy(no_id);
 	json_decref(error);
 }

@@ -120,7 +120,8 @@ job_clear(struct job *j)
 	free(j->lines);
 	j->lines = NULL;
 	carts_free(&j->want);
-	json_decref(j->order);
+	if (j->order != NULL)
+		bson_destroy(j->order);
 	j->order = NULL;
 }
 
@@ -234,21 +235,31 @@ begin(struct consumer *c, struct job **jobs, int n)
 
 /* The order's lines as "<productId>:<qty>,..." (new). */
 static char *
-ordered_lines(json_t *order)
+ordered_lines(const bson_t *order)
 {
-	json_t	*items, *it;
-	size_t	 i, len, off;
-	char	*buf;
+	bson_iter_t	 it, arr, line;
+	char		*buf, hex[25];
+	size_t		 len, off;
 
-	items = json_object_get(order, "items");
-	len = json_array_size(items) * 48 + 1;
+	if (!bson_iter_init_find(&it, order, "items") ||
+	    !BSON_ITER_HOLDS_ARRAY(&it) || !bson_iter_recurse(&it, &arr))
+		return (strdup(""));
+	len = 1;
+	while (bson_iter_next(&arr))
+		len += 48;
 	buf = calloc(1, len);
-	off = 0;
-	json_array_foreach(items, i, it) {
+	bson_iter_recurse(&it, &arr);
+	for (off = 0; buf != NULL && bson_iter_next(&arr);) {
+		if (!BSON_ITER_HOLDS_DOCUMENT(&arr) ||
+		    !bson_iter_recurse(&arr, &line) ||
+		    !bson_iter_find(&line, "productId") ||
+		    !BSON_ITER_HOLDS_OID(&line))
+			continue;
+		db_oid_hex(bson_iter_oid(&line), hex);
+		bson_iter_recurse(&arr, &line);
 		off += (size_t)snprintf(buf + off, len - off, "%s%s:%lld",
-		    i > 0 ? "," : "", json_string_value(json_object_get(it,
-		    "productId")), (long long)json_integer_value(
-		    json_object_get(it, "quantity")));
+		    off > 0 ? "," : "", hex, (long long)(bson_iter_find(&line,
+		    "quantity") ? bson_iter_as_int64(&line) : 0));
 	}
 	return (buf);
 }
@@ -485,10 +496,9 @@ take_result(struct job *j, struct order_req *r)
 {
 	if (r->state == CK_UNKNOWN)
 		return;
-	order_req_json(r);
 	j->state = r->state;
-	j->order = r->order;
-	r->order = NULL;
+	j->order = r->doc;
+	r->doc = NULL;
 	j->code = r->code;
 	j->limit = r->limit;
 	j->held = r->held;

@@ -41,7 +41,6 @@
 #include "../shared/db.h"
 #include "../shared/lifecycle.h"
 #include "../shared/outbox.h"
-#include "../shared/order_json.h"
 #include "batch_txn.h"
 
 #define PRODUCTS_MAX	4096	/* distinct products in one batch */
@@ -114,24 +113,11 @@ undecide(struct order_batch *b)
 }
 
 void
-order_req_json(struct order_req *r)
-{
-	if (r->doc == NULL)
-		return;
-	json_decref(r->order);
-	r->order = orders_json(r->doc);
-	bson_destroy(r->doc);
-	r->doc = NULL;
-}
-
-void
 order_req_clear(struct order_req *r)
 {
 	if (r->doc != NULL)
 		bson_destroy(r->doc);
 	r->doc = NULL;
-	json_decref(r->order);
-	r->order = NULL;
 	r->state = CK_UNKNOWN;
 	r->code = ERR_NONE;
 	r->has_product = 0;

@@ -30,9 +30,7 @@ struct order_req {
 	/* What placing it decided. */
 	enum checkout_state	 state;		/* COMPLETED, FAILED or UNKNOWN */
 	bson_t			*doc;		/* new; the order, when
-						   completed: order_req_json()
-						   makes it order */
-	json_t			*order;		/* new; the order as JSON */
+						   completed */
 	enum err		 code;		/* when failed */
 	bson_oid_t		 product;	/* the product a failure is about */
 	int			 has_product;
@@ -100,14 +98,6 @@ struct order_seed {
  */
 int	order_seed_read(mongoc_client_t *, struct order_seed *s, int n,
 	    char *err, size_t errlen);
-
-/*
- * The completed order's JSON (r->order) from its document, which goes.
- * Placing leaves the document: the worker turns it into JSON after the
- * products' locks are released, since that is not the database's work
- * and the next batch of a hot product waits for the lock.
- */
-void	order_req_json(struct order_req *r);
 
 /* Free what placing left in r (the order). */
 void	order_req_clear(struct order_req *r);

@@ -65,7 +65,7 @@ struct job {
 	/* The outcome. */
 	enum checkout_state	 state;		/* COMPLETED/FAILED once decided */
 	int			 ack_only;	/* already final: only XACK */
-	json_t			*order;		/* new; when completed */
+	bson_t			*order;		/* new; when completed */
 	enum err		 code;		/* when failed */
 	char			 product[25];	/* what the failure is about */
 	long long		 limit;		/* limit_exceeded: the limit */
