@@ -144,11 +144,28 @@ finishable(const struct job *j)
 	    j->dead == NULL);
 }
 
+/* The out_of_stock error of a product, made once for the jobs of a
+ * batch that order it rather than once a job. */
+struct refusal {
+	char	 product[25];
+	json_t	*err;
+};
+
+static json_t *
+refusal_of(struct refusal *r, const char *product)
+{
+	if (r->err == NULL || strcmp(r->product, product) != 0) {
+		json_decref(r->err);
+		r->err = protocol_failure(ERR_OUT_OF_STOCK, product);
+		snprintf(r->product, sizeof(r->product), "%s", product);
+	}
+	return (r->err);
+}
+
 /* batch_begin's eight arguments for job j (a new lock token). */
 static void
-begin_args(struct rargs *a, struct job *j)
+begin_args(struct rargs *a, struct job *j, struct refusal *r)
 {
-	json_t	*err;
 	char	*body, hex[25];
 
 	lock_token(j->token, sizeof(j->token));
@@ -167,11 +184,10 @@ begin_args(struct rargs *a, struct job *j)
 	}
 	db_oid_hex(&j->want.lines[0].product, hex);
 	rargs_addf(a, "%s:%lld", hex, (long long)j->want.lines[0].quantity);
-	err = protocol_failure(ERR_OUT_OF_STOCK, hex);
-	body = protocol_body(j->id, CK_FAILED, j->created, NULL, err);
+	body = protocol_body(j->id, CK_FAILED, j->created, NULL,
+	    refusal_of(r, hex));
 	rargs_add(a, body);
 	free(body);
-	json_decref(err);
 }
 
 /* batch_begin finished j: failed out_of_stock by the gate, acked. */
@@ -194,6 +210,7 @@ static int
 begin(struct consumer *c, struct job **jobs, int n)
 {
 	struct rargs	 a;
+	struct refusal	 refusal = { "", NULL };
 	redisReply	*r, *e;
 	int		 i, ret;
 
@@ -205,7 +222,8 @@ begin(struct consumer *c, struct job **jobs, int n)
 	rargs_add(&a, RK_GROUP);
 	rargs_addf(&a, "%ld", cfg.checkout_final_ttl);
 	for (i = 0; i < n; i++)
-		begin_args(&a, jobs[i]);
+		begin_args(&a, jobs[i], &refusal);
+	json_decref(refusal.err);
 	/* Durable: it may record results and acknowledge their jobs. */
 	r = rconn_persist_durable(&c->rc, &a);
 	rargs_free(&a);
