@@ -87,41 +87,6 @@ lifecycle_live(const char *status)
 	    strcmp(status, OS_EXPIRED) != 0);
 }
 
-/* The order's lines as "<productId>:<qty>,..." (new). */
-static char *
-order_lines(const bson_t *doc)
-{
-	bson_iter_t	 it, arr, line;
-	char		*buf, hex[25];
-	size_t		 len, off;
-	int64_t		 qty;
-
-	len = 1;
-	if (bson_iter_init_find(&it, doc, "items") &&
-	    BSON_ITER_HOLDS_ARRAY(&it) && bson_iter_recurse(&it, &arr))
-		while (bson_iter_next(&arr))
-			len += 48;
-	buf = calloc(1, len);
-	off = 0;
-	if (!bson_iter_init_find(&it, doc, "items") ||
-	    !BSON_ITER_HOLDS_ARRAY(&it) || !bson_iter_recurse(&it, &arr))
-		return (buf);
-	while (bson_iter_next(&arr) && off + 48 <= len) {
-		if (!BSON_ITER_HOLDS_DOCUMENT(&arr) ||
-		    !bson_iter_recurse(&arr, &line) ||
-		    !bson_iter_find(&line, "productId") ||
-		    !BSON_ITER_HOLDS_OID(&line))
-			continue;
-		db_oid_hex(bson_iter_oid(&line), hex);
-		bson_iter_recurse(&arr, &line);
-		qty = bson_iter_find(&line, "quantity") ?
-		    bson_iter_as_int64(&line) : 0;
-		off += (size_t)snprintf(buf + off, len - off, "%s%s:%lld",
-		    off > 0 ? "," : "", hex, (long long)qty);
-	}
-	return (buf);
-}
-
 void
 lifecycle_start(bson_t *doc, const bson_oid_t *buyer, int64_t now)
 {
@@ -645,7 +610,7 @@ outcome(struct txn *t)
 		snprintf(it->status, sizeof(it->status), "%s",
 		    json_string_value(json_object_get(it->order, "status")));
 		if (it->what == TR_CANCEL || it->what == TR_EXPIRE)
-			it->lines = order_lines(t->docs[i]);
+			it->lines = orders_lines(t->docs[i]);
 	}
 }
 
@@ -704,7 +669,7 @@ lifecycle_item_of(const bson_t *doc, struct lc_item *it)
 		bson_oid_copy(bson_iter_oid(&i), &it->id);
 	if (bson_iter_init_find(&i, doc, "userId") && BSON_ITER_HOLDS_OID(&i))
 		db_oid_hex(bson_iter_oid(&i), it->user);
-	it->lines = order_lines(doc);
+	it->lines = orders_lines(doc);
 }
 
 void

@@ -324,6 +324,41 @@ orders_json(const bson_t *doc)
 	return (o);
 }
 
+char *
+orders_lines(const bson_t *doc)
+{
+	bson_iter_t	 it, arr, line;
+	char		*buf, hex[25];
+	size_t		 len, off;
+	int64_t		 qty;
+
+	len = 1;
+	if (bson_iter_init_find(&it, doc, "items") &&
+	    BSON_ITER_HOLDS_ARRAY(&it) && bson_iter_recurse(&it, &arr))
+		while (bson_iter_next(&arr))
+			len += 48;
+	if ((buf = calloc(1, len)) == NULL)
+		return (NULL);
+	off = 0;
+	if (!bson_iter_init_find(&it, doc, "items") ||
+	    !BSON_ITER_HOLDS_ARRAY(&it) || !bson_iter_recurse(&it, &arr))
+		return (buf);
+	while (bson_iter_next(&arr) && off + 48 <= len) {
+		if (!BSON_ITER_HOLDS_DOCUMENT(&arr) ||
+		    !bson_iter_recurse(&arr, &line) ||
+		    !bson_iter_find(&line, "productId") ||
+		    !BSON_ITER_HOLDS_OID(&line))
+			continue;
+		db_oid_hex(bson_iter_oid(&line), hex);
+		bson_iter_recurse(&arr, &line);
+		qty = bson_iter_find(&line, "quantity") ?
+		    bson_iter_as_int64(&line) : 0;
+		off += (size_t)snprintf(buf + off, len - off, "%s%s:%lld",
+		    off > 0 ? "," : "", hex, (long long)qty);
+	}
+	return (buf);
+}
+
 void
 orders_filter(const struct orders_query *q, bson_t *filter)
 {

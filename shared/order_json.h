@@ -24,6 +24,10 @@ json_t	*orders_json(const bson_t *doc);
  * it (new; free() it); NULL only when out of memory. */
 char	*orders_text(const bson_t *doc);
 
+/* The order's lines as a job carries them, "<productId>:<qty>,..."
+ * (new; free() it); NULL only when out of memory. */
+char	*orders_lines(const bson_t *doc);
+
 /* What an order listing asks for (GET /api/orders, shopctl orders). */
 struct orders_query {
 	const char	*user;		/* an id, or NULL for everyone's */

@@ -113,6 +113,20 @@ TEST(order_escapes_what_needs_it)
 	CHECK(prints("bad \xff", ORDER_HEAD ORDER_TAIL));
 }
 
+TEST(order_lines_as_a_job_carries_them)
+{
+	bson_t	*doc;
+	char	*lines;
+
+	/* The second line's productId is not an id: left out. */
+	doc = order_doc("Mug");
+	lines = orders_lines(doc);
+	CHECK(lines != NULL && strcmp(lines, "65f0c0ffee0123456789abcf:2")
+	    == 0);
+	free(lines);
+	bson_destroy(doc);
+}
+
 TEST(order_without_fields)
 {
 	bson_t	*doc;
@@ -122,6 +136,9 @@ TEST(order_without_fields)
 	text = orders_text(doc);
 	CHECK(text != NULL && strcmp(text,
 	    "{\"status\":\"confirmed\",\"history\":[]}") == 0);
+	free(text);
+	text = orders_lines(doc);
+	CHECK(text != NULL && *text == '\0');
 	free(text);
 	bson_destroy(doc);
 }

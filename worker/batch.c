@@ -37,6 +37,7 @@
 #include "../shared/config.h"
 #include "../shared/db.h"
 #include "../shared/log.h"
+#include "../shared/order_json.h"
 #include "../shared/redis.h"
 #include "../shared/validate.h"
 #include "batch_txn.h"
@@ -251,37 +252,6 @@ begin(struct consumer *c, struct job **jobs, int n)
 	return (r == NULL ? -1 : 0);
 }
 
-/* The order's lines as "<productId>:<qty>,..." (new). */
-static char *
-ordered_lines(const bson_t *order)
-{
-	bson_iter_t	 it, arr, line;
-	char		*buf, hex[25];
-	size_t		 len, off;
-
-	if (!bson_iter_init_find(&it, order, "items") ||
-	    !BSON_ITER_HOLDS_ARRAY(&it) || !bson_iter_recurse(&it, &arr))
-		return (strdup(""));
-	len = 1;
-	while (bson_iter_next(&arr))
-		len += 48;
-	buf = calloc(1, len);
-	bson_iter_recurse(&it, &arr);
-	for (off = 0; buf != NULL && bson_iter_next(&arr);) {
-		if (!BSON_ITER_HOLDS_DOCUMENT(&arr) ||
-		    !bson_iter_recurse(&arr, &line) ||
-		    !bson_iter_find(&line, "productId") ||
-		    !BSON_ITER_HOLDS_OID(&line))
-			continue;
-		db_oid_hex(bson_iter_oid(&line), hex);
-		bson_iter_recurse(&arr, &line);
-		off += (size_t)snprintf(buf + off, len - off, "%s%s:%lld",
-		    off > 0 ? "," : "", hex, (long long)(bson_iter_find(&line,
-		    "quantity") ? bson_iter_as_int64(&line) : 0));
-	}
-	return (buf);
-}
-
 /* The error object of failed job j, with what its code needs. */
 static json_t *
 failure(const struct job *j)
@@ -322,7 +292,7 @@ finish_args(struct rargs *a, struct job *j)
 		err = failure(j);
 	body = j->ack_only || j->state == CK_UNKNOWN ? strdup("") :
 	    protocol_body(j->id, j->state, j->created, j->order, err);
-	lines = j->state == CK_COMPLETED ? ordered_lines(j->order) :
+	lines = j->state == CK_COMPLETED ? orders_lines(j->order) :
 	    strdup(j->state == CK_WAITLISTED && j->lines != NULL ? j->lines :
 	    "");
 	rargs_add(a, j->msgid);
