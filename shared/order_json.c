@@ -53,7 +53,10 @@ put_quoted(FILE *f, const char *s)
 	fputc('"', f);
 }
 
-/* The separator and "key": before a member (k NULL in an array). */
+/*
+ * The separator and "key": before a member (k NULL in an array).  A key
+ * that is not UTF-8 is left out by put_string() before it comes here.
+ */
 static void
 member(struct pr *p, const char *k)
 {
@@ -69,7 +72,7 @@ member(struct pr *p, const char *k)
 		return;
 	}
 	q = quoted(k);
-	fputs(q, p->f);
+	fputs(q != NULL ? q : "\"\"", p->f);
 	fputc(':', p->f);
 	free(q);
 }

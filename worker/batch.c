@@ -485,6 +485,8 @@ take_result(struct job *j, struct order_req *r)
 	if (r->state == CK_UNKNOWN)
 		return;
 	j->state = r->state;
+	if (j->order != NULL)
+		bson_destroy(j->order);
 	j->order = r->doc;
 	r->doc = NULL;
 	j->code = r->code;
