@@ -26,6 +26,7 @@
 #include "../shared/config.h"
 #include "../shared/db.h"
 #include "../shared/outbox.h"
+#include "../shared/proc.h"
 #include "../shared/protocol.h"
 #include "../shared/redis.h"
 
@@ -140,7 +141,7 @@ proc_json(json_t *flat)
 	json_object_set_new(o, "lastSeenMsAgo", json_integer(db_now_ms() -
 	    at));
 	if (last > 0) {
-		db_iso_time(last, when, sizeof(when));
+		proc_iso_time(last, when, sizeof(when));
 		json_object_set_new(o, "lastBatchAt", json_string(when));
 	}
 	return (o);
@@ -190,7 +191,7 @@ history_json(json_t *r)
 		    "%lld|%lld|%lld|%lld", &t, &s, &o, &d) != 4)
 			continue;
 		if (t0 >= 0 && t > t0) {
-			db_iso_time(t * 1000, when, sizeof(when));
+			proc_iso_time(t * 1000, when, sizeof(when));
 			json_array_append_new(items, json_pack("{s:s, s:f, s:f, "
 			    "s:I}", "at", when, "submitsPerSec", (double)(s -
 			    s0 > 0 ? s - s0 : 0) / (double)(t - t0),

@@ -35,6 +35,7 @@
 #include "../shared/db.h"
 #include "../shared/json.h"
 #include "../shared/money.h"
+#include "../shared/proc.h"
 #include "../shared/protocol.h"
 #include "../shared/redis.h"
 
@@ -214,7 +215,7 @@ render(const bson_oid_t *user, const struct cart *c, json_t *products)
 	if (c->exists) {
 		db_oid_hex(&c->id, hex);
 		api_id_pair(out, hex);
-		db_iso_time(c->updated, when, sizeof(when));
+		proc_iso_time(c->updated, when, sizeof(when));
 		json_object_set_new(out, "updatedAt", json_string(when));
 	}
 	return (out);

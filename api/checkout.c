@@ -44,6 +44,7 @@
 #include "../shared/json.h"
 #include "../shared/log.h"
 #include "../shared/order_json.h"
+#include "../shared/proc.h"
 #include "../shared/protocol.h"
 #include "../shared/redis.h"
 #include "../shared/validate.h"
@@ -286,7 +287,7 @@ submit_start(struct http_request *req, struct ctx *ctx, struct submit *s)
 		return (KORE_RESULT_OK);
 	bson_oid_init(&oid, NULL);
 	db_oid_hex(&oid, s->id);
-	db_iso_time(db_now_ms(), s->now, sizeof(s->now));
+	proc_iso_time(db_now_ms(), s->now, sizeof(s->now));
 	/* Over the user's waiters, the submit is answered 202 at once. */
 	if (s->wait > 0)
 		s->waiter = events_wait(req, ctx->who.sub, s->id, RANK_WAITLISTED,
@@ -565,7 +566,7 @@ order_record(const bson_t *doc)
 	checkout = json_string_value(json_object_get(order, "checkoutId"));
 	created[0] = '\0';
 	if ((at = submitted_ms(doc, checkout)) > 0)
-		db_iso_time(at, created, sizeof(created));
+		proc_iso_time(at, created, sizeof(created));
 	body = protocol_body_at(checkout != NULL ? checkout : "",
 	    CK_COMPLETED, created, json_string_value(json_object_get(order,
 	    "createdAt")), doc, NULL);

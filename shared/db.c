@@ -14,6 +14,7 @@
 
 #include "config.h"
 #include "db.h"
+#include "proc.h"
 #include "log.h"
 #include "validate.h"
 
@@ -200,19 +201,6 @@ db_now_ms(void)
 }
 
 void
-db_iso_time(int64_t ms, char *buf, size_t len)
-{
-	struct tm	tm;
-	time_t		t;
-
-	t = (time_t)(ms / 1000);
-	gmtime_r(&t, &tm);
-	snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-	    tm.tm_min, tm.tm_sec, (int)(ms % 1000));
-}
-
-void
 db_time_json(json_t *o, const bson_t *doc, const char *field)
 {
 	bson_iter_t	it;
@@ -221,7 +209,7 @@ db_time_json(json_t *o, const bson_t *doc, const char *field)
 	if (!bson_iter_init_find(&it, doc, field) ||
 	    !BSON_ITER_HOLDS_DATE_TIME(&it))
 		return;
-	db_iso_time(bson_iter_date_time(&it), when, sizeof(when));
+	proc_iso_time(bson_iter_date_time(&it), when, sizeof(when));
 	json_object_set_new(o, field, json_string(when));
 }
 

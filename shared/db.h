@@ -104,9 +104,6 @@ int		db_oid_parse(const char *hex, bson_oid_t *);
 /* Milliseconds since the epoch, for createdAt fields. */
 int64_t		db_now_ms(void);
 
-/* Format ms since the epoch as ISO 8601 UTC ("2026-11-25T14:42:14.123Z"). */
-void		db_iso_time(int64_t ms, char *buf, size_t len);
-
 /* doc's date field, when it holds one, into o under the same name. */
 void		db_time_json(json_t *o, const bson_t *doc, const char *field);
 

@@ -18,6 +18,7 @@
 #include <jansson.h>
 
 #include "config.h"
+#include "proc.h"
 #include "log.h"
 
 static const char	*levels[] = { "debug", "info", "warn", "error" };
@@ -97,38 +98,15 @@ log_enabled(enum log_level level)
 	return (level >= threshold);
 }
 
-/* Now as "2026-11-25T14:42:14.123Z"; the date part is kept per second. */
+/* Now as "2026-11-25T14:42:14.123Z". */
 static void
 timestamp(char *buf, size_t len)
 {
-	static __thread time_t	last = -1;
-	static __thread char	date[80];
-	struct timeval		tv;
-	struct tm		tm;
-	size_t			n;
-	int			ms;
+	struct timeval	tv;
 
 	gettimeofday(&tv, NULL);
-	if (tv.tv_sec != last) {
-		gmtime_r(&tv.tv_sec, &tm);
-		snprintf(date, sizeof(date), "%04d-%02d-%02dT%02d:%02d:%02d",
-		    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-		    tm.tm_min, tm.tm_sec);
-		last = tv.tv_sec;
-	}
-	ms = (int)(tv.tv_usec / 1000);
-	n = strlen(date);
-	if (n + 6 > len) {
-		buf[0] = '\0';
-		return;
-	}
-	memcpy(buf, date, n);
-	buf[n] = '.';
-	buf[n + 1] = (char)('0' + ms / 100);
-	buf[n + 2] = (char)('0' + ms / 10 % 10);
-	buf[n + 3] = (char)('0' + ms % 10);
-	buf[n + 4] = 'Z';
-	buf[n + 5] = '\0';
+	proc_iso_time((int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000, buf,
+	    len);
 }
 
 /* Append the n bytes at p, if they fit with room for the line's end. */

@@ -10,6 +10,7 @@
 #include "json.h"
 #include "money.h"
 #include "order_json.h"
+#include "proc.h"
 
 /*
  * The order is printed from its document, not built as a jansson tree
@@ -124,7 +125,7 @@ put_time(struct pr *p, const char *k, int64_t ms)
 {
 	char	when[32];
 
-	db_iso_time(ms, when, sizeof(when));
+	proc_iso_time(ms, when, sizeof(when));
 	put_string(p, k, when);
 }
 

@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "proc.h"
@@ -54,6 +55,42 @@ proc_timespec(int64_t ms, struct timespec *ts)
 {
 	ts->tv_sec = ms / 1000;
 	ts->tv_nsec = (ms % 1000) * 1000000;
+}
+
+void
+proc_iso_time(int64_t ms, char *buf, size_t len)
+{
+	static __thread int64_t	last = INT64_MIN;
+	static __thread char	date[64];
+	struct tm		tm;
+	time_t			t;
+	int64_t			sec;
+	size_t			n;
+	int			milli;
+
+	sec = ms / 1000 - (ms % 1000 < 0);
+	milli = (int)(ms - sec * 1000);
+	if (sec != last) {
+		t = (time_t)sec;
+		gmtime_r(&t, &tm);
+		snprintf(date, sizeof(date), "%04d-%02d-%02dT%02d:%02d:%02d",
+		    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+		    tm.tm_min, tm.tm_sec);
+		last = sec;
+	}
+	n = strlen(date);
+	if (n + 6 > len) {
+		if (len > 0)
+			buf[0] = '\0';
+		return;
+	}
+	memcpy(buf, date, n);
+	buf[n] = '.';
+	buf[n + 1] = (char)('0' + milli / 100);
+	buf[n + 2] = (char)('0' + milli / 10 % 10);
+	buf[n + 3] = (char)('0' + milli % 10);
+	buf[n + 4] = 'Z';
+	buf[n + 5] = '\0';
 }
 
 static void

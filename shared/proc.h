@@ -15,6 +15,7 @@
 #define SHARED_PROC_H
 
 #include <pthread.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -28,6 +29,14 @@ void	proc_cond_init(pthread_cond_t *);
 /* Milliseconds on that clock, and such a time for a timed wait. */
 int64_t	proc_now_ms(void);
 void	proc_timespec(int64_t ms, struct timespec *);
+
+/*
+ * ms since the epoch as ISO 8601 UTC ("2026-11-25T14:42:14.123Z") into
+ * buf; "" if len is too short (32 is enough).  Each thread keeps the
+ * date of the last second it printed: log lines and status bodies ask
+ * for the same second over and over.
+ */
+void	proc_iso_time(int64_t ms, char *buf, size_t len);
 
 void	stop_request(void);
 int	stop_requested(void);

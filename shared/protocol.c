@@ -13,6 +13,7 @@
 #include "db.h"
 #include "json.h"
 #include "order_json.h"
+#include "proc.h"
 #include "protocol.h"
 #include "redis.h"
 
@@ -161,7 +162,7 @@ protocol_body_at(const char *checkout_id, enum checkout_state s,
 	const char	*state = protocol_state_name(s);
 	char		 now[40], *text;
 
-	db_iso_time(db_now_ms(), now, sizeof(now));
+	proc_iso_time(db_now_ms(), now, sizeof(now));
 	if (created_at == NULL || *created_at == '\0')
 		created_at = now;
 	if (updated_at == NULL)

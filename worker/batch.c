@@ -38,6 +38,7 @@
 #include "../shared/db.h"
 #include "../shared/log.h"
 #include "../shared/order_json.h"
+#include "../shared/proc.h"
 #include "../shared/redis.h"
 #include "../shared/validate.h"
 #include "batch_txn.h"
@@ -264,7 +265,7 @@ failure(const struct job *j)
 		json_object_set_new(err, "limit", json_integer(j->limit));
 		json_object_set_new(err, "held", json_integer(j->held));
 	} else if (j->code == ERR_SALE_NOT_STARTED && j->starts > 0) {
-		db_iso_time(j->starts, when, sizeof(when));
+		proc_iso_time(j->starts, when, sizeof(when));
 		json_object_set_new(err, "startsAt", json_string(when));
 	}
 	return (err);
