@@ -10,6 +10,9 @@
  * !stop_requested() and sleep only with stop_sleep_ms(), so a stop wakes
  * them at once; the one exception, a worker's consumer waiting for a
  * lock another consumer hands on (worker/handoff.c), looks every 5 ms.
+ * Below everything else in shared/, it also keeps the clocks every
+ * program reads: monotonic milliseconds for waits, and the one ISO 8601
+ * printer for log lines, bodies and stored dates.
  */
 #ifndef SHARED_PROC_H
 #define SHARED_PROC_H
