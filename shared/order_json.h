@@ -1,7 +1,8 @@
 /*
- * order_json.h -- an order document as the API shows it, built in one place
- * for GET /api/orders (api/orders.c) and for the checkout status the
- * worker records (worker/batch.c).
+ * order_json.h -- an order document as the API shows it, printed in one
+ * place (orders_text()) for the checkout status the worker records
+ * (worker/batch.c) and, parsed (orders_json()), for GET /api/orders
+ * (api/orders.c), the notifier and shopctl.
  *
  * An order is {_id, checkoutId, userId, items: [{productId, title,
  * quantity, price}], total, createdAt, submittedAt (its checkout's
