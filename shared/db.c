@@ -14,8 +14,8 @@
 
 #include "config.h"
 #include "db.h"
-#include "proc.h"
 #include "log.h"
+#include "proc.h"
 #include "validate.h"
 
 static pthread_once_t	log_once = PTHREAD_ONCE_INIT;

@@ -18,8 +18,8 @@
 #include <jansson.h>
 
 #include "config.h"
-#include "proc.h"
 #include "log.h"
+#include "proc.h"
 
 static const char	*levels[] = { "debug", "info", "warn", "error" };
 #define BUF_MAX	(64 * 1024)
