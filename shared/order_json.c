@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdio_ext.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "db.h"
 #include "json.h"
@@ -141,6 +142,22 @@ put_oid(struct pr *p, const char *k, bson_iter_t *it)
 	}
 	db_oid_hex(bson_iter_oid(it), hex);
 	put_string(p, k, hex);
+}
+
+char *
+orders_id_text(const bson_t *order)
+{
+	bson_iter_t	 it;
+	char		 hex[25], *text;
+
+	if (order == NULL || !bson_iter_init_find(&it, order, "_id"))
+		return (strdup(""));
+	if (!BSON_ITER_HOLDS_OID(&it))
+		return (strdup("null"));
+	db_oid_hex(bson_iter_oid(&it), hex);
+	if (asprintf(&text, "\"%s\"", hex) == -1)
+		return (NULL);
+	return (text);
 }
 
 /* Field of doc, when it holds a date, as ISO 8601. */

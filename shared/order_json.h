@@ -25,6 +25,11 @@ json_t	*orders_json(const bson_t *doc);
  * it (new; free() it); NULL only when out of memory. */
 char	*orders_text(const bson_t *doc);
 
+/* The order's id as orders_text() shows it, for a status body's
+ * orderId (new): "" when doc is NULL or has none, null when it is not an
+ * ObjectId, else the quoted hex; NULL only when out of memory. */
+char	*orders_id_text(const bson_t *doc);
+
 /* The order's lines as a job carries them, "<productId>:<qty>,..."
  * (new; free() it); NULL only when out of memory. */
 char	*orders_lines(const bson_t *doc);

@@ -113,7 +113,7 @@ TEST(order_escapes_what_needs_it)
 	CHECK(prints("bad \xff", ORDER_HEAD ORDER_TAIL));
 }
 
-TEST(order_lines_as_a_job_carries_them)
+TEST(order_lines_and_id_as_jobs_and_bodies_carry_them)
 {
 	bson_t	*doc;
 	char	*lines;
@@ -123,6 +123,10 @@ TEST(order_lines_as_a_job_carries_them)
 	lines = orders_lines(doc);
 	CHECK(lines != NULL && strcmp(lines, "65f0c0ffee0123456789abcf:2")
 	    == 0);
+	free(lines);
+	lines = orders_id_text(doc);
+	CHECK(lines != NULL && strcmp(lines,
+	    "\"65f0c0ffee0123456789abcd\"") == 0);
 	free(lines);
 	bson_destroy(doc);
 }
@@ -138,6 +142,9 @@ TEST(order_without_fields)
 	    "{\"status\":\"confirmed\",\"history\":[]}") == 0);
 	free(text);
 	text = orders_lines(doc);
+	CHECK(text != NULL && *text == '\0');
+	free(text);
+	text = orders_id_text(doc);
 	CHECK(text != NULL && *text == '\0');
 	free(text);
 	bson_destroy(doc);

@@ -105,24 +105,6 @@ dump_any(json_t *v)
 	return (v != NULL ? json_dump_body(v) : strdup(""));
 }
 
-/* The order's id as orders_text() shows it (new): "" when there is
- * none, null when it is not an ObjectId. */
-static char *
-order_id_text(const bson_t *order)
-{
-	bson_iter_t	 it;
-	char		 hex[25], *text;
-
-	if (order == NULL || !bson_iter_init_find(&it, order, "_id"))
-		return (strdup(""));
-	if (!BSON_ITER_HOLDS_OID(&it))
-		return (strdup("null"));
-	db_oid_hex(bson_iter_oid(&it), hex);
-	if (asprintf(&text, "\"%s\"", hex) == -1)
-		return (NULL);
-	return (text);
-}
-
 /*
  * The same text, printed: the four strings of every body need no
  * escaping (ids are hex, times ISO); the order is printed by
@@ -138,7 +120,7 @@ body_printed(const char *checkout_id, const char *state, const char *created,
 	if (!json_plain(checkout_id) || !json_plain(created) ||
 	    !json_plain(updated))
 		return (NULL);
-	id = order_id_text(order);
+	id = orders_id_text(order);
 	ord = order != NULL ? orders_text(order) : strdup("");
 	err = dump_any(error);
 	text = NULL;
